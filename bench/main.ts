@@ -1,0 +1,22 @@
+/**
+ * `deno task bench`: runs every bench section in one process run and prints one table.
+ * `deno task bench -- rpc core` runs only the named sections.
+ *
+ * @module
+ */
+import { type BenchSection, renderTable } from "./table.ts";
+
+type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSection> }> };
+
+// Each entry is one bench file exporting `run()`. Sections are added as the areas land.
+const SECTIONS: Section[] = [];
+
+const only = Deno.args.filter((a) => !a.startsWith("-"));
+const results: BenchSection[] = [];
+for (const s of SECTIONS) {
+  if (only.length && !only.includes(s.name)) continue;
+  console.error(`running bench section '${s.name}' …`);
+  const mod = await s.load();
+  results.push(await mod.run());
+}
+console.log(renderTable(results));

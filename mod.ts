@@ -1,0 +1,15 @@
+/**
+ * `@rpcnet/cluster`: distributed RPC clusters for Deno. Nodes discover each other with SWIM
+ * gossip, detect failures with phi accrual, and route calls to workers by tag through a load
+ * balancer; RPC rides on QUIC.
+ *
+ * @example
+ * ```ts
+ * import { RpcError } from "@rpcnet/cluster";
+ * console.log(new RpcError("unavailable", "no worker").code);
+ * ```
+ *
+ * @module
+ */
+
+export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/rpc/errors.ts";
