@@ -47,6 +47,8 @@ export class RpcError extends Error {
   readonly code: RpcErrorCode;
 
   /**
+   * Creates an error with a code.
+   *
    * @param code why the call failed
    * @param message a human-readable explanation
    * @param options standard `ErrorOptions` (for `cause`)
