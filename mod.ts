@@ -13,3 +13,4 @@
  */
 
 export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/rpc/errors.ts";
+export { Keyring, KEYRING_OVERHEAD } from "./src/membership/keyring.ts";
