@@ -14,3 +14,12 @@
 
 export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/rpc/errors.ts";
 export { Keyring, KEYRING_OVERHEAD } from "./src/membership/keyring.ts";
+export {
+  describeFilter,
+  type FilterClause,
+  type FilterInput,
+  type FilterObject,
+  matchesFilter,
+  parseFilter,
+  type TagFilter,
+} from "./src/registry/mod.ts";

@@ -1,0 +1,16 @@
+/**
+ * Registries over cluster membership: every node ({@linkcode NodeRegistry}), load-balanced
+ * workers ({@linkcode WorkerRegistry}), and the tag filters that select them.
+ *
+ * @module
+ */
+
+export {
+  describeFilter,
+  type FilterClause,
+  type FilterInput,
+  type FilterObject,
+  matchesFilter,
+  parseFilter,
+  type TagFilter,
+} from "./filter.ts";
