@@ -23,3 +23,9 @@ export {
   parseFilter,
   type TagFilter,
 } from "./src/registry/mod.ts";
+export {
+  parseHostPort,
+  UdpTransport,
+  type UdpTransportOptions,
+  type UdpTransportStats,
+} from "./src/membership/udp_transport.ts";
