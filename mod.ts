@@ -20,8 +20,16 @@ export {
   type FilterInput,
   type FilterObject,
   matchesFilter,
+  type NodeQuery,
+  NodeRegistry,
   parseFilter,
+  type SelectOptions,
   type TagFilter,
+  type Worker,
+  type WorkerBalancer,
+  type WorkerCandidateSet,
+  WorkerRegistry,
+  type WorkerRegistryOptions,
 } from "./src/registry/mod.ts";
 export {
   parseHostPort,

@@ -14,3 +14,12 @@ export {
   parseFilter,
   type TagFilter,
 } from "./filter.ts";
+export { type NodeQuery, NodeRegistry } from "./node_registry.ts";
+export {
+  type SelectOptions,
+  type Worker,
+  type WorkerBalancer,
+  type WorkerCandidateSet,
+  WorkerRegistry,
+  type WorkerRegistryOptions,
+} from "./worker_registry.ts";
