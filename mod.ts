@@ -37,3 +37,10 @@ export {
   type UdpTransportOptions,
   type UdpTransportStats,
 } from "./src/membership/udp_transport.ts";
+export {
+  type EjectionTarget,
+  OutlierDetector,
+  type OutlierOptions,
+  RetryBudget,
+  type RetryBudgetOptions,
+} from "./src/client/mod.ts";
