@@ -44,3 +44,5 @@ export {
   RetryBudget,
   type RetryBudgetOptions,
 } from "./src/client/mod.ts";
+export * from "./src/membership/sim/mod.ts";
+export type { Clock, PacketHandler, StreamHandler, Transport } from "./src/membership/transport.ts";

@@ -79,6 +79,8 @@ export class Keyring {
   static readonly overhead: number = KEYRING_OVERHEAD;
 
   /**
+   * Creates a keyring and imports its keys (once; every packet reuses them).
+   *
    * @param keys 16- or 32-byte keys; the first becomes the primary (sealing) key. At least one.
    * @throws {RpcError} `invalid_argument` for an empty list or a key of the wrong length.
    */

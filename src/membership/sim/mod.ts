@@ -1,0 +1,19 @@
+/**
+ * The membership simulator: virtual time, an in-memory network, and `simulate()` which runs many
+ * `ClusterMembership` instances over them.
+ *
+ * @module
+ */
+export { SeededRandom } from "./rng.ts";
+export {
+  NodeClock,
+  SOCKET_BUFFER_PACKETS,
+  VirtualClock,
+  type VirtualClockOptions,
+} from "./virtual_clock.ts";
+export {
+  SimNetwork,
+  type SimNetworkOptions,
+  type SimTrafficStats,
+  SimTransport,
+} from "./network.ts";
