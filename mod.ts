@@ -46,3 +46,11 @@ export {
 } from "./src/client/mod.ts";
 export * from "./src/membership/sim/mod.ts";
 export type { Clock, PacketHandler, StreamHandler, Transport } from "./src/membership/transport.ts";
+export {
+  MAX_SAMPLE_SIZE,
+  PHI_ACCRUAL_DEFAULTS,
+  PhiAccrualDetector,
+  type PhiAccrualOptions,
+  type PhiEstimate,
+  type PhiMemberOptions,
+} from "./src/detector/mod.ts";

@@ -1,0 +1,312 @@
+// Load-balancer selection over struct-of-arrays slot state. The TypeScript facade owns the layout
+// and the id <-> slot mapping; a candidate set is a region it wrote once:
+//   [0] i32 round-robin cursor  [4] i32 n  [8] i32 weights version of cum  [12] pad
+//   [16] i32 slots[n]  then (8-aligned) f64 cumulative weights[n]
+// Ties and orders are always by position in the candidate set, never by slot number, so the
+// TypeScript oracle (which has no slots) makes identical choices.
+
+import { prng_next, rand01, randBelow } from "./prng";
+
+export const ROUND_ROBIN: i32 = 0;
+export const RANDOM: i32 = 1;
+export const LEAST_CONNECTIONS: i32 = 2;
+export const P2C_PEAK_EWMA: i32 = 3;
+export const WEIGHTED_RANDOM: i32 = 4;
+export const CONSISTENT_HASH: i32 = 5;
+
+/** Load of a member with no latency sample yet but calls in flight (Finagle's penalty). */
+const PENALTY: f64 = 1.0e12;
+
+let strategy: i32 = 0;
+let tau: f64 = 10000.0;
+let weightsVersion: i32 = 1;
+let ejectHorizon: f64 = -Infinity; // nothing is ejected at times >= this
+
+let aActive: usize = 0; // i32
+let aEwma: usize = 0; // f64
+let aStamp: usize = 0; // f64, time of the last EWMA update
+let aWeight: usize = 0; // f64
+let aEject: usize = 0; // f64, ejected while now < value
+let aHash: usize = 0; // u32, mixed hash of the member id
+let aScratch: usize = 0; // i32[capacity]
+
+/** Installs strategy, decay time and array addresses (again after the facade grows them). */
+export function bal_layout(
+  strat: i32,
+  decayMs: f64,
+  active: usize,
+  ewma: usize,
+  stamp: usize,
+  weight: usize,
+  eject: usize,
+  hash: usize,
+  scratch: usize,
+): void {
+  strategy = strat;
+  tau = decayMs;
+  aActive = active;
+  aEwma = ewma;
+  aStamp = stamp;
+  aWeight = weight;
+  aEject = eject;
+  aHash = hash;
+  aScratch = scratch;
+}
+
+function f64At(base: usize, slot: i32): usize {
+  return base + (<usize> slot << 3);
+}
+
+function i32At(base: usize, slot: i32): usize {
+  return base + (<usize> slot << 2);
+}
+
+/** Initializes a slot for a newly added member. */
+export function bal_open(slot: i32, weight: f64, hash: u32, now: f64): void {
+  store<i32>(i32At(aActive, slot), 0);
+  store<f64>(f64At(aEwma, slot), 0.0);
+  store<f64>(f64At(aStamp, slot), now);
+  store<f64>(f64At(aWeight, slot), weight);
+  store<f64>(f64At(aEject, slot), -Infinity);
+  store<u32>(i32At(aHash, slot), hash);
+}
+
+/** Changes a member's weight (invalidates every set's cumulative weights). */
+export function bal_weight(slot: i32, weight: f64): void {
+  store<f64>(f64At(aWeight, slot), weight);
+  weightsVersion++;
+}
+
+/** A call to the member began. */
+export function bal_start(slot: i32): void {
+  const at = i32At(aActive, slot);
+  store<i32>(at, load<i32>(at) + 1);
+}
+
+/**
+ * A call finished after `latency` ms. Peak EWMA (Finagle/Linkerd): a sample above the current value
+ * replaces it at once; otherwise value = value * w + sample * (1 - w), w = exp(-dt / tau). A failed
+ * call never lowers the value (its sample counts as max(latency, value)), so a member that fails
+ * fast does not attract traffic.
+ */
+export function bal_finish(slot: i32, latency: f64, ok: i32, now: f64): void {
+  const at = i32At(aActive, slot);
+  const active = load<i32>(at);
+  if (active > 0) store<i32>(at, active - 1);
+  const cost = load<f64>(f64At(aEwma, slot));
+  let sample = latency;
+  if (!ok && sample < cost) sample = cost;
+  if (sample > cost) {
+    store<f64>(f64At(aEwma, slot), sample);
+  } else {
+    let dt = now - load<f64>(f64At(aStamp, slot));
+    if (dt < 0.0) dt = 0.0;
+    const w = Math.exp(-dt / tau);
+    store<f64>(f64At(aEwma, slot), cost * w + sample * (1.0 - w));
+  }
+  store<f64>(f64At(aStamp, slot), now);
+}
+
+/** The peak-EWMA latency decayed to `now` (idle members drift back toward zero). */
+export function bal_ewma(slot: i32, now: f64): f64 {
+  return decayed(slot, now);
+}
+
+function decayed(slot: i32, now: f64): f64 {
+  const cost = load<f64>(f64At(aEwma, slot));
+  const dt = now - load<f64>(f64At(aStamp, slot));
+  if (dt <= 0.0) return cost;
+  return cost * Math.exp(-dt / tau);
+}
+
+/** Excludes the member from selection while now < until. */
+export function bal_eject(slot: i32, until: f64): void {
+  store<f64>(f64At(aEject, slot), until);
+  if (until > ejectHorizon) ejectHorizon = until;
+}
+
+function available(slot: i32, now: f64): bool {
+  return !(load<f64>(f64At(aEject, slot)) > now);
+}
+
+/** Load used by P2C: ewma * (active + 1); a member without samples costs 0 idle, PENALTY busy. */
+function load_(slot: i32, now: f64): f64 {
+  const active = load<i32>(i32At(aActive, slot));
+  const cost = decayed(slot, now);
+  if (cost == 0.0) return active == 0 ? 0.0 : PENALTY + <f64> active;
+  return cost * <f64> (active + 1);
+}
+
+/** Copies the available candidates into scratch; returns how many. */
+function compact(slots: usize, n: i32, now: f64): i32 {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const s = load<i32>(slots + (<usize> i << 2));
+    if (available(s, now)) {
+      store<i32>(aScratch + (<usize> m << 2), s);
+      m++;
+    }
+  }
+  return m;
+}
+
+function pickRoundRobin(set: usize, slots: usize, n: i32, now: f64): i32 {
+  let start = load<i32>(set);
+  if (start >= n) start = 0;
+  for (let k = 0; k < n; k++) {
+    let i = start + k;
+    if (i >= n) i -= n;
+    const s = load<i32>(slots + (<usize> i << 2));
+    if (available(s, now)) {
+      store<i32>(set, i + 1 < n ? i + 1 : 0);
+      return s;
+    }
+  }
+  return -1;
+}
+
+function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
+  const s = load<i32>(slots + (<usize> randBelow(n) << 2));
+  if (!anyEjected || available(s, now)) return s;
+  const m = compact(slots, n, now);
+  if (m == 0) return -1;
+  return load<i32>(aScratch + (<usize> randBelow(m) << 2));
+}
+
+function pickLeastConnections(slots: usize, n: i32, now: f64): i32 {
+  let min: i32 = i32.MAX_VALUE;
+  let ties = 0;
+  for (let i = 0; i < n; i++) {
+    const s = load<i32>(slots + (<usize> i << 2));
+    if (!available(s, now)) continue;
+    const a = load<i32>(i32At(aActive, s));
+    if (a < min) {
+      min = a;
+      ties = 1;
+    } else if (a == min) {
+      ties++;
+    }
+  }
+  if (ties == 0) return -1;
+  let r = ties > 1 ? randBelow(ties) : 0;
+  for (let i = 0; i < n; i++) {
+    const s = load<i32>(slots + (<usize> i << 2));
+    if (!available(s, now) || load<i32>(i32At(aActive, s)) != min) continue;
+    if (r == 0) return s;
+    r--;
+  }
+  return -1;
+}
+
+function twoChoices(slots: usize, n: i32, now: f64): i32 {
+  if (n == 1) return load<i32>(slots);
+  const a = randBelow(n);
+  let b = randBelow(n - 1);
+  if (b >= a) b++;
+  const sa = load<i32>(slots + (<usize> a << 2));
+  const sb = load<i32>(slots + (<usize> b << 2));
+  return load_(sa, now) <= load_(sb, now) ? sa : sb;
+}
+
+function pickP2C(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
+  if (!anyEjected) return twoChoices(slots, n, now);
+  const m = compact(slots, n, now);
+  if (m == 0) return -1;
+  return twoChoices(aScratch, m, now);
+}
+
+function pickWeighted(set: usize, slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
+  const cum = (slots + (<usize> n << 2) + 7) & ~<usize> 7;
+  if (load<i32>(set, 8) != weightsVersion) {
+    let c = 0.0;
+    for (let i = 0; i < n; i++) {
+      c += load<f64>(f64At(aWeight, load<i32>(slots + (<usize> i << 2))));
+      store<f64>(cum + (<usize> i << 3), c);
+    }
+    store<i32>(set, weightsVersion, 8);
+  }
+  const total = load<f64>(cum + (<usize> (n - 1) << 3));
+  const r = rand01() * total;
+  // First position whose cumulative weight exceeds r.
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (load<f64>(cum + (<usize> mid << 3)) > r) hi = mid;
+    else lo = mid + 1;
+  }
+  const s = load<i32>(slots + (<usize> lo << 2));
+  if (!anyEjected || available(s, now)) return s;
+  // Some candidate is ejected: draw again over the available ones, linearly.
+  const m = compact(slots, n, now);
+  if (m == 0) return -1;
+  let t = 0.0;
+  for (let i = 0; i < m; i++) {
+    t += load<f64>(f64At(aWeight, load<i32>(aScratch + (<usize> i << 2))));
+  }
+  const r2 = rand01() * t;
+  let acc = 0.0;
+  for (let i = 0; i < m; i++) {
+    const si = load<i32>(aScratch + (<usize> i << 2));
+    acc += load<f64>(f64At(aWeight, si));
+    if (acc > r2) return si;
+  }
+  return load<i32>(aScratch + (<usize> (m - 1) << 2));
+}
+
+function fmix32(h: u32): u32 {
+  h ^= h >>> 16;
+  h *= 0x85ebca6b;
+  h ^= h >>> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >>> 16;
+  return h;
+}
+
+/** Rendezvous (highest random weight) hashing: the member with the highest score for the key. */
+function pickRendezvous(slots: usize, n: i32, now: f64, key: u32): i32 {
+  let best = -1;
+  let bestScore: u32 = 0;
+  for (let i = 0; i < n; i++) {
+    const s = load<i32>(slots + (<usize> i << 2));
+    if (!available(s, now)) continue;
+    const score = fmix32(key ^ load<u32>(i32At(aHash, s)));
+    if (best < 0 || score > bestScore) {
+      best = s;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * Selects a member from the candidate set at `set`; returns its slot, or -1 when the set is empty
+ * or every candidate is ejected. `hasKey`/`key` drive consistent hashing (without a key it picks
+ * uniformly at random).
+ */
+export function bal_select(set: usize, now: f64, hasKey: i32, key: u32): i32 {
+  const n = load<i32>(set, 4);
+  if (n <= 0) return -1;
+  const slots = set + 16;
+  const anyEjected = now < ejectHorizon;
+  switch (strategy) {
+    case ROUND_ROBIN:
+      return pickRoundRobin(set, slots, n, now);
+    case RANDOM:
+      return pickRandom(slots, n, now, anyEjected);
+    case LEAST_CONNECTIONS:
+      return pickLeastConnections(slots, n, now);
+    case P2C_PEAK_EWMA:
+      return pickP2C(slots, n, now, anyEjected);
+    case WEIGHTED_RANDOM:
+      return pickWeighted(set, slots, n, now, anyEjected);
+    default:
+      if (hasKey) return pickRendezvous(slots, n, now, key);
+      return pickRandom(slots, n, now, anyEjected);
+  }
+}
+
+/** Exposed so tests can check the generator against the oracle. */
+export function bal_random(): u32 {
+  return prng_next();
+}

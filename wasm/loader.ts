@@ -1,0 +1,158 @@
+/**
+ * Loads `wasm/core.wasm` (embedded as base64, see `core_wasm.ts`) synchronously, once per process,
+ * and gives each detector or balancer its own instance (own linear memory and globals) plus a
+ * small allocator over that memory. Internal to the package.
+ *
+ * @module
+ */
+import { RpcError } from "../src/rpc/errors.ts";
+import { decodeBase64 } from "./base64.ts";
+import { CORE_WASM_BASE64 } from "./core_wasm.ts";
+
+/** The functions `core.wasm` exports (see `wasm/assembly/`). Addresses are byte offsets. */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  heap_base(): number;
+  norm_phi(z: number): number;
+  prng_seed(a: number, b: number, c: number, d: number): void;
+  det_layout(
+    window: number,
+    estimate: number,
+    ring: number,
+    count: number,
+    head: number,
+    sum: number,
+    sumSq: number,
+    last: number,
+    mean: number,
+    std: number,
+    minStd: number,
+    pause: number,
+    out: number,
+    idx: number,
+  ): void;
+  det_open(slot: number, now: number, minStd: number, pause: number): void;
+  det_close(slot: number): void;
+  det_configure(slot: number, minStd: number, pause: number): void;
+  det_heartbeat(slot: number, now: number, threshold: number): void;
+  det_phi(slot: number, now: number): number;
+  det_phi_all(now: number, n: number): void;
+  det_suspects(now: number, n: number, threshold: number): number;
+  det_estimate(slot: number, which: number): number;
+  bal_layout(
+    strategy: number,
+    decayMs: number,
+    active: number,
+    ewma: number,
+    stamp: number,
+    weight: number,
+    eject: number,
+    hash: number,
+    scratch: number,
+  ): void;
+  bal_open(slot: number, weight: number, hash: number, now: number): void;
+  bal_weight(slot: number, weight: number): void;
+  bal_start(slot: number): void;
+  bal_finish(slot: number, latency: number, ok: number, now: number): void;
+  bal_ewma(slot: number, now: number): number;
+  bal_eject(slot: number, until: number): void;
+  bal_select(set: number, now: number, hasKey: number, key: number): number;
+  bal_random(): number;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module (compiled synchronously on first use; it is ~13 KB). */
+export function coreModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(decodeBase64(CORE_WASM_BASE64) as Uint8Array<ArrayBuffer>);
+  return compiled;
+}
+
+/** The largest linear memory the allocator will grow to (wasm32 limit is 4 GiB). */
+export const MAX_MEMORY_BYTES = 2 ** 31;
+
+/**
+ * One instance of the core with a bump allocator over its memory. Freed blocks are kept on
+ * per-size free lists (sizes are rounded up to powers of two, so they are reused).
+ */
+export class CoreInstance {
+  /** The instance's exports. */
+  readonly core: CoreExports;
+  #top: number;
+  #free = new Map<number, number[]>();
+  #buffer: ArrayBufferLike;
+  /** Byte view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  u8: Uint8Array;
+  /** i32 view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  i32: Int32Array;
+  /** f64 view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  f64: Float64Array;
+
+  constructor() {
+    const instance = new WebAssembly.Instance(coreModule(), {});
+    this.core = instance.exports as unknown as CoreExports;
+    this.#top = this.core.heap_base();
+    this.#buffer = this.core.memory.buffer;
+    this.u8 = new Uint8Array(this.#buffer);
+    this.i32 = new Int32Array(this.#buffer);
+    this.f64 = new Float64Array(this.#buffer);
+  }
+
+  /** Allocates `bytes` (16-aligned); throws `RpcError("resource_exhausted")` past the limit. */
+  alloc(bytes: number): number {
+    const size = blockSize(bytes);
+    const reuse = this.#free.get(size);
+    if (reuse?.length) return reuse.pop()!;
+    const at = this.#top;
+    const end = at + size;
+    if (end > MAX_MEMORY_BYTES) {
+      throw new RpcError(
+        "resource_exhausted",
+        `wasm core memory limit reached (${MAX_MEMORY_BYTES} bytes): too many members or candidates`,
+      );
+    }
+    const have = this.core.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((Math.max(end, have * 1.5) - have) / 65536);
+      try {
+        this.core.memory.grow(pages);
+      } catch (cause) {
+        throw new RpcError("resource_exhausted", "could not grow wasm core memory", { cause });
+      }
+    }
+    this.#top = end;
+    return at;
+  }
+
+  /** Returns a block from {@linkcode CoreInstance.alloc} (same `bytes`) for reuse. */
+  free(at: number, bytes: number): void {
+    const size = blockSize(bytes);
+    let list = this.#free.get(size);
+    if (!list) this.#free.set(size, list = []);
+    list.push(at);
+  }
+
+  /** Copies `bytes` from `from` to `to` inside the memory. */
+  copy(to: number, from: number, bytes: number): void {
+    this.sync();
+    this.u8.copyWithin(to, from, from + bytes);
+  }
+
+  /** Recreates the typed-array views if the memory has grown (growth detaches the old buffer). */
+  sync(): void {
+    const buffer = this.core.memory.buffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.u8 = new Uint8Array(buffer);
+      this.i32 = new Int32Array(buffer);
+      this.f64 = new Float64Array(buffer);
+    }
+  }
+}
+
+function blockSize(bytes: number): number {
+  if (bytes > 65536) return Math.ceil(bytes / 65536) * 65536;
+  let size = 16;
+  while (size < bytes) size *= 2;
+  return size;
+}
