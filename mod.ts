@@ -54,3 +54,13 @@ export {
   type PhiEstimate,
   type PhiMemberOptions,
 } from "./src/detector/mod.ts";
+export {
+  Balancer,
+  type BalancerOptions,
+  type CandidateSet,
+  fmix32,
+  fnv1a32,
+  MAX_BALANCER_MEMBERS,
+  STRATEGIES,
+  type StrategyName,
+} from "./src/balance/mod.ts";

@@ -1,0 +1,375 @@
+/**
+ * The load balancer: strategies run in the wasm core over struct-of-arrays member state; this
+ * facade maps member ids to slots and candidate lists to regions of the core's memory.
+ *
+ * @module
+ */
+import { RpcError } from "../rpc/errors.ts";
+import { CoreInstance } from "../../wasm/loader.ts";
+import { fmix32, fnv1a32, seedWords } from "./hash.ts";
+
+/** The selection strategies. */
+export type StrategyName =
+  | "round_robin"
+  | "random"
+  | "least_connections"
+  | "p2c_peak_ewma"
+  | "weighted_random"
+  | "consistent_hash";
+
+/** Every {@linkcode StrategyName}, in the core's numbering order. */
+export const STRATEGIES: readonly StrategyName[] = [
+  "round_robin",
+  "random",
+  "least_connections",
+  "p2c_peak_ewma",
+  "weighted_random",
+  "consistent_hash",
+];
+
+/** Options for {@linkcode Balancer}. */
+export interface BalancerOptions {
+  /** How {@linkcode Balancer.select} chooses. */
+  strategy: StrategyName;
+  /** Seed of the core's PRNG (xoshiro128**); same seed, same calls → same choices. Default random. */
+  seed?: number;
+  /** Decay time τ of the peak-EWMA latency, ms (> 0). Default 10000. */
+  ewmaDecayMs?: number;
+  /** Initial member slots; grows by doubling. Default 64. */
+  capacity?: number;
+  /** Clock (ms) for EWMA decay and ejection deadlines. Default `performance.now`. */
+  now?: () => number;
+}
+
+/**
+ * A prepared candidate list (from {@linkcode Balancer.candidates}): written once into the core's
+ * memory, reused by every {@linkcode Balancer.select}. Cache one per filter; it stays valid when
+ * members are added or removed (it re-resolves its ids lazily; removed members drop out).
+ */
+export interface CandidateSet {
+  /** The member ids it selects among, in order (known members only, no duplicates). */
+  readonly ids: readonly string[];
+  /** `ids.length`. */
+  readonly size: number;
+}
+
+// Candidate region: 16-byte header [cursor, n, weights version, pad], i32 slots, f64 cum weights.
+function setBytes(n: number): number {
+  return 16 + ((n * 4 + 7) & ~7) + n * 8;
+}
+
+class PreparedSet implements CandidateSet {
+  ids: string[] = [];
+  size = 0;
+  version = -1;
+  constructor(
+    readonly owner: Balancer,
+    readonly requested: readonly string[],
+    readonly ptr: number,
+    readonly bytes: number,
+  ) {}
+}
+
+/** Slot arrays in bal_layout order: [name, bytes per element]. */
+const ARRAYS = [
+  ["active", 4],
+  ["ewma", 8],
+  ["stamp", 8],
+  ["weight", 8],
+  ["eject", 8],
+  ["hash", 4],
+  ["scratch", 4],
+] as const;
+type ArrayName = (typeof ARRAYS)[number][0];
+
+/** The most member slots a balancer may hold. */
+export const MAX_BALANCER_MEMBERS: number = 1 << 22;
+
+/**
+ * Chooses a member for each call. Strategies (selection runs in WebAssembly, batched over a
+ * candidate list prepared once):
+ *
+ * - `round_robin`: in turn, one cursor per candidate set.
+ * - `random`: uniform, seedable.
+ * - `least_connections`: fewest calls in flight; ties broken uniformly at random.
+ * - `p2c_peak_ewma`: power of two choices (Finagle/Linkerd): two distinct random candidates, the
+ *   one with the lower cost = ewma × (active + 1) wins. The peak EWMA jumps to any latency above
+ *   it and otherwise decays toward new samples with weight exp(-Δt/τ); reads decay it to now, so
+ *   an idle slow member is retried eventually. A member without samples costs 0 when idle and a
+ *   large penalty when it has calls in flight. A failed call never lowers the EWMA.
+ * - `weighted_random`: probability proportional to weight (cumulative weights cached per set).
+ * - `consistent_hash`: rendezvous (highest random weight) hashing of `key` (FNV-1a, mixed with
+ *   murmur3's finalizer): removing a member remaps only the keys it owned. Without a key it
+ *   picks uniformly at random.
+ *
+ * Ejected members are skipped until their deadline. Unknown ids are ignored by `start`, `finish`
+ * and `eject` (a call may finish after its member left).
+ *
+ * @example
+ * ```ts
+ * import { Balancer } from "@rpcnet/cluster";
+ *
+ * const b = new Balancer({ strategy: "p2c_peak_ewma", seed: 1 });
+ * for (const id of ["w1", "w2", "w3"]) b.add(id);
+ * const workers = b.candidates(["w1", "w2", "w3"]);
+ * const id = b.select(workers)!;
+ * b.start(id);
+ * b.finish(id, 12.5, true);
+ * console.log(b.ewma(id) > 0); // true
+ * ```
+ */
+export class Balancer {
+  /** The strategy {@linkcode Balancer.select} uses. */
+  readonly strategy: StrategyName;
+  /** Decay time of the peak EWMA, ms. */
+  readonly ewmaDecayMs: number;
+
+  #wasm: CoreInstance;
+  #now: () => number;
+  #capacity = 0;
+  #arrays = {} as Record<ArrayName, number>;
+  #slots = new Map<string, number>();
+  #ids: (string | undefined)[] = [];
+  #freeSlots: number[] = [];
+  #highWater = 0;
+  #version = 0;
+  #released: FinalizationRegistry<[number, number]>;
+
+  /**
+   * Creates an empty balancer.
+   *
+   * @param options strategy, seed, EWMA decay, capacity, clock
+   * @throws {RpcError} `invalid_argument` for an unknown strategy or out-of-range option
+   */
+  constructor(options: BalancerOptions) {
+    const code = STRATEGIES.indexOf(options?.strategy);
+    if (code < 0) {
+      throw new RpcError(
+        "invalid_argument",
+        `unknown strategy '${options?.strategy}' (one of ${STRATEGIES.join(", ")})`,
+      );
+    }
+    this.strategy = options.strategy;
+    const decay = options.ewmaDecayMs ?? 10_000;
+    if (typeof decay !== "number" || !Number.isFinite(decay) || decay <= 0) {
+      throw new RpcError(
+        "invalid_argument",
+        `ewmaDecayMs must be a finite number > 0, got ${decay}`,
+      );
+    }
+    this.ewmaDecayMs = decay;
+    const capacity = options.capacity ?? 64;
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_BALANCER_MEMBERS) {
+      throw new RpcError(
+        "invalid_argument",
+        `capacity must be an integer in [1, ${MAX_BALANCER_MEMBERS}], got ${capacity}`,
+      );
+    }
+    if (options.now !== undefined && typeof options.now !== "function") {
+      throw new RpcError("invalid_argument", "now must be a function returning ms");
+    }
+    const seed = options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    if (typeof seed !== "number" || !Number.isFinite(seed)) {
+      throw new RpcError("invalid_argument", `seed must be a finite number, got ${seed}`);
+    }
+    this.#now = options.now ?? (() => performance.now());
+    this.#wasm = new CoreInstance();
+    const [a, b, c, d] = seedWords(seed);
+    this.#wasm.core.prng_seed(a, b, c, d);
+    const wasm = this.#wasm;
+    this.#released = new FinalizationRegistry(([ptr, bytes]) => wasm.free(ptr, bytes));
+    this.#grow(capacity);
+  }
+
+  /** Number of members. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /**
+   * Adds a member with a weight (used by `weighted_random`; default 1), or updates the weight of
+   * an existing one.
+   * @throws {RpcError} `invalid_argument` for a non-string id or a weight that is not finite > 0;
+   *   `resource_exhausted` past {@linkcode MAX_BALANCER_MEMBERS}
+   */
+  add(id: string, weight = 1): void {
+    if (typeof id !== "string") {
+      throw new RpcError("invalid_argument", `member id must be a string, got ${typeof id}`);
+    }
+    if (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0) {
+      throw new RpcError("invalid_argument", `weight must be a finite number > 0, got ${weight}`);
+    }
+    const core = this.#wasm.core;
+    const existing = this.#slots.get(id);
+    if (existing !== undefined) {
+      core.bal_weight(existing, weight);
+      return;
+    }
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
+      if (this.#highWater === this.#capacity) {
+        if (this.#capacity >= MAX_BALANCER_MEMBERS) {
+          throw new RpcError("resource_exhausted", `balancer is full (${MAX_BALANCER_MEMBERS})`);
+        }
+        this.#grow(Math.min(this.#capacity * 2, MAX_BALANCER_MEMBERS));
+      }
+      slot = this.#highWater++;
+    }
+    this.#slots.set(id, slot);
+    this.#ids[slot] = id;
+    core.bal_open(slot, weight, fmix32(fnv1a32(id)), this.#now());
+    this.#version++;
+  }
+
+  /** Removes a member (its slot is reused); sets drop it at their next select. No-op if unknown. */
+  remove(id: string): void {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return;
+    this.#slots.delete(id);
+    this.#ids[slot] = undefined;
+    this.#freeSlots.push(slot);
+    this.#version++;
+  }
+
+  /** Whether `id` is a member. */
+  has(id: string): boolean {
+    return this.#slots.has(id);
+  }
+
+  /**
+   * Prepares a candidate list for {@linkcode Balancer.select}: resolves the ids (unknown ids are
+   * skipped, duplicates dropped) and writes their slots into the core once.
+   */
+  candidates(ids: readonly string[]): CandidateSet {
+    if (!Array.isArray(ids)) {
+      throw new RpcError("invalid_argument", "candidates needs an array of ids");
+    }
+    const requested = [...new Set(ids)];
+    const bytes = setBytes(requested.length);
+    const ptr = this.#wasm.alloc(bytes);
+    const set = new PreparedSet(this, requested, ptr, bytes);
+    this.#released.register(set, [ptr, bytes]);
+    this.#wasm.sync();
+    this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor
+    this.#resolve(set);
+    return set;
+  }
+
+  /**
+   * Chooses a member of `set` (with `key` for `consistent_hash`). Returns undefined when the set
+   * is empty or every candidate is ejected.
+   * @throws {RpcError} `invalid_argument` for a set from another balancer
+   */
+  select(set: CandidateSet, key?: string): string | undefined {
+    if (!(set instanceof PreparedSet) || set.owner !== this) {
+      throw new RpcError("invalid_argument", "candidate set was not prepared by this balancer");
+    }
+    if (set.version !== this.#version) this.#resolve(set);
+    if (set.size === 0) return undefined;
+    const slot = key === undefined
+      ? this.#wasm.core.bal_select(set.ptr, this.#now(), 0, 0)
+      : this.#wasm.core.bal_select(set.ptr, this.#now(), 1, fnv1a32(String(key)));
+    return slot < 0 ? undefined : this.#ids[slot];
+  }
+
+  /** Records that a call to `id` began (active + 1). */
+  start(id: string): void {
+    const slot = this.#slots.get(id);
+    if (slot !== undefined) this.#wasm.core.bal_start(slot);
+  }
+
+  /** Records that a call to `id` finished after `latencyMs` (active − 1, EWMA updated). */
+  finish(id: string, latencyMs: number, ok: boolean): void {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return;
+    const latency = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0;
+    this.#wasm.core.bal_finish(slot, latency, ok ? 1 : 0, this.#now());
+  }
+
+  /** Skips `id` in selection until the clock reaches `untilMs` (a past time un-ejects). */
+  eject(id: string, untilMs: number): void {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return;
+    if (typeof untilMs !== "number" || Number.isNaN(untilMs)) {
+      throw new RpcError("invalid_argument", `untilMs must be a number, got ${untilMs}`);
+    }
+    this.#wasm.core.bal_eject(slot, untilMs);
+  }
+
+  /** Whether `id` is ejected now. */
+  isEjected(id: string): boolean {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return false;
+    this.#wasm.sync();
+    return this.#wasm.f64[(this.#arrays.eject >> 3) + slot] > this.#now();
+  }
+
+  /** Calls to `id` in flight (0 if unknown). */
+  active(id: string): number {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return 0;
+    this.#wasm.sync();
+    return this.#wasm.i32[(this.#arrays.active >> 2) + slot];
+  }
+
+  /** Peak-EWMA latency of `id` in ms, decayed to now (0 if unknown or no samples). */
+  ewma(id: string): number {
+    const slot = this.#slots.get(id);
+    return slot === undefined ? 0 : this.#wasm.core.bal_ewma(slot, this.#now());
+  }
+
+  /** Weight of `id` (0 if unknown). */
+  weight(id: string): number {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return 0;
+    this.#wasm.sync();
+    return this.#wasm.f64[(this.#arrays.weight >> 3) + slot];
+  }
+
+  /** Writes the set's current slots (members still present, in requested order). */
+  #resolve(set: PreparedSet): void {
+    const w = this.#wasm;
+    w.sync();
+    const i32 = w.i32;
+    const base = set.ptr >> 2;
+    const ids: string[] = [];
+    for (const id of set.requested) {
+      const slot = this.#slots.get(id);
+      if (slot === undefined) continue;
+      i32[base + 4 + ids.length] = slot;
+      ids.push(id);
+    }
+    i32[base + 1] = ids.length;
+    i32[base + 2] = 0; // cumulative weights stale
+    set.ids = ids;
+    set.size = ids.length;
+    set.version = this.#version;
+  }
+
+  #grow(capacity: number): void {
+    const w = this.#wasm;
+    const old = this.#capacity;
+    const arrays = {} as Record<ArrayName, number>;
+    for (const [name, size] of ARRAYS) {
+      arrays[name] = w.alloc(capacity * size);
+      if (old) {
+        w.copy(arrays[name], this.#arrays[name], old * size);
+        w.free(this.#arrays[name], old * size);
+      }
+    }
+    this.#arrays = arrays;
+    this.#capacity = capacity;
+    const a = arrays;
+    w.core.bal_layout(
+      STRATEGIES.indexOf(this.strategy),
+      this.ewmaDecayMs,
+      a.active,
+      a.ewma,
+      a.stamp,
+      a.weight,
+      a.eject,
+      a.hash,
+      a.scratch,
+    );
+  }
+}

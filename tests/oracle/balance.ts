@@ -1,0 +1,232 @@
+/**
+ * Oracle: every balancer strategy in plain TypeScript over per-member objects (reference for
+ * src/balance; used only by tests and bench). Same PRNG (xoshiro128** seeded by splitmix32), same
+ * hashes, same tie-breaking by candidate position, so choices match the wasm core exactly.
+ *
+ * @module
+ */
+
+type Strategy =
+  | "round_robin"
+  | "random"
+  | "least_connections"
+  | "p2c_peak_ewma"
+  | "weighted_random"
+  | "consistent_hash";
+
+interface Member {
+  active: number;
+  ewma: number;
+  stamp: number;
+  weight: number;
+  eject: number;
+  hash: number;
+}
+
+/** A candidate list: ids as requested plus the round-robin cursor. */
+export interface OracleSet {
+  requested: string[];
+  cursor: number;
+}
+
+const PENALTY = 1e12;
+const TWO_POW_M32 = 2.3283064365386963e-10;
+
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export function fmix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** xoshiro128**, seeded with splitmix32. */
+export class Xoshiro128 {
+  s = new Uint32Array(4);
+  constructor(seed: number) {
+    let a = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      a = (a + 0x9e3779b9) | 0;
+      let t = Math.imul(a ^ (a >>> 16), 0x21f0aaad);
+      t = Math.imul(t ^ (t >>> 15), 0x735a2d97);
+      this.s[i] = t ^ (t >>> 15);
+    }
+    if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
+  }
+  next(): number {
+    const s = this.s;
+    const x = Math.imul(s[1], 5);
+    const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 11) | (s[3] >>> 21);
+    return result;
+  }
+  below(n: number): number {
+    const i = Math.floor(this.next() * TWO_POW_M32 * n);
+    return i < n ? i : n - 1;
+  }
+  unit(): number {
+    return this.next() * TWO_POW_M32;
+  }
+}
+
+/** Reference balancer. */
+export class OracleBalancer {
+  readonly members = new Map<string, Member>();
+  readonly rng: Xoshiro128;
+  horizon = -Infinity;
+
+  constructor(
+    readonly strategy: Strategy,
+    seed: number,
+    readonly tau: number,
+    readonly now: () => number,
+  ) {
+    this.rng = new Xoshiro128(seed);
+  }
+
+  add(id: string, weight = 1): void {
+    const m = this.members.get(id);
+    if (m) {
+      m.weight = weight;
+      return;
+    }
+    this.members.set(id, {
+      active: 0,
+      ewma: 0,
+      stamp: this.now(),
+      weight,
+      eject: -Infinity,
+      hash: fmix(fnv1a(id)),
+    });
+  }
+  remove(id: string): void {
+    this.members.delete(id);
+  }
+  candidates(ids: readonly string[]): OracleSet {
+    return { requested: [...new Set(ids)], cursor: 0 };
+  }
+  start(id: string): void {
+    const m = this.members.get(id);
+    if (m) m.active++;
+  }
+  finish(id: string, latency: number, ok: boolean): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    const now = this.now();
+    if (m.active > 0) m.active--;
+    const sample = !ok && latency < m.ewma ? m.ewma : latency;
+    if (sample > m.ewma) m.ewma = sample;
+    else {
+      const w = Math.exp(-Math.max(0, now - m.stamp) / this.tau);
+      m.ewma = m.ewma * w + sample * (1 - w);
+    }
+    m.stamp = now;
+  }
+  eject(id: string, until: number): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    m.eject = until;
+    if (until > this.horizon) this.horizon = until;
+  }
+  decayed(m: Member, now: number): number {
+    const dt = now - m.stamp;
+    return dt <= 0 ? m.ewma : m.ewma * Math.exp(-dt / this.tau);
+  }
+  cost(m: Member, now: number): number {
+    const c = this.decayed(m, now);
+    if (c === 0) return m.active === 0 ? 0 : PENALTY + m.active;
+    return c * (m.active + 1);
+  }
+
+  select(set: OracleSet, key?: string): string | undefined {
+    const ids = set.requested.filter((id) => this.members.has(id));
+    const n = ids.length;
+    if (n === 0) return undefined;
+    const now = this.now();
+    const ok = (id: string) => !(this.members.get(id)!.eject > now);
+    const anyEjected = now < this.horizon;
+    const avail = () => ids.filter(ok);
+    switch (this.strategy) {
+      case "round_robin": {
+        const start = set.cursor >= n ? 0 : set.cursor;
+        for (let k = 0; k < n; k++) {
+          const i = (start + k) % n;
+          if (ok(ids[i])) {
+            set.cursor = (i + 1) % n;
+            return ids[i];
+          }
+        }
+        return undefined;
+      }
+      case "least_connections": {
+        const live = avail();
+        if (!live.length) return undefined;
+        const min = Math.min(...live.map((id) => this.members.get(id)!.active));
+        const ties = live.filter((id) => this.members.get(id)!.active === min);
+        return ties[ties.length > 1 ? this.rng.below(ties.length) : 0];
+      }
+      case "p2c_peak_ewma": {
+        const pool = anyEjected ? avail() : ids;
+        if (!pool.length) return undefined;
+        if (pool.length === 1) return pool[0];
+        const a = this.rng.below(pool.length);
+        let b = this.rng.below(pool.length - 1);
+        if (b >= a) b++;
+        const ca = this.cost(this.members.get(pool[a])!, now);
+        const cb = this.cost(this.members.get(pool[b])!, now);
+        return ca <= cb ? pool[a] : pool[b];
+      }
+      case "weighted_random": {
+        const cum: number[] = [];
+        let c = 0;
+        for (const id of ids) cum.push(c += this.members.get(id)!.weight);
+        const r = this.rng.unit() * cum[n - 1];
+        let i = cum.findIndex((x) => x > r);
+        if (i < 0) i = n - 1;
+        if (!anyEjected || ok(ids[i])) return ids[i];
+        const live = avail();
+        if (!live.length) return undefined;
+        const total = live.reduce((t, id) => t + this.members.get(id)!.weight, 0);
+        const r2 = this.rng.unit() * total;
+        let acc = 0;
+        for (const id of live) {
+          acc += this.members.get(id)!.weight;
+          if (acc > r2) return id;
+        }
+        return live[live.length - 1];
+      }
+      case "consistent_hash":
+        if (key !== undefined) {
+          const k = fnv1a(key);
+          let best: string | undefined;
+          let bestScore = -1;
+          for (const id of ids) {
+            if (!ok(id)) continue;
+            const score = fmix((k ^ this.members.get(id)!.hash) >>> 0);
+            if (score > bestScore) {
+              best = id;
+              bestScore = score;
+            }
+          }
+          return best;
+        }
+      // falls through: no key → random
+      case "random": {
+        const id = ids[this.rng.below(n)];
+        if (!anyEjected || ok(id)) return id;
+        const live = avail();
+        return live.length ? live[this.rng.below(live.length)] : undefined;
+      }
+    }
+  }
+}
