@@ -1,0 +1,55 @@
+/**
+ * What the protocol's mechanisms (probe, monitors, push-pull, partition) need from the node that
+ * hosts them. {@linkcode ClusterMembership} implements it; keeping it narrow keeps each mechanism
+ * in its own file and testable.
+ *
+ * @module
+ */
+import type { Awareness } from "./awareness.ts";
+import type {
+  AliveMessage,
+  DeadMessage,
+  GossipMessage,
+  LeaveMessage,
+  SuspectMessage,
+} from "./codec.ts";
+import type { ResolvedConfig } from "./config.ts";
+import type { MemberRecord, MemberTable } from "./member_table.ts";
+import type { Clock } from "./transport.ts";
+
+/** The host of the protocol mechanisms. */
+export interface ProtocolHost {
+  /** Resolved configuration. */
+  readonly config: ResolvedConfig;
+  /** Time source. */
+  readonly clock: Clock;
+  /** Random source in [0, 1). */
+  readonly random: () => number;
+  /** The member table. */
+  readonly table: MemberTable;
+  /** Lifeguard local health. */
+  readonly awareness: Awareness;
+  /** A fresh ping sequence number. */
+  nextSeq(): number;
+  /**
+   * Sends `messages` to `addr` in one datagram, filling the rest with piggybacked broadcasts.
+   * For a ping to a suspect member (buddy system) the caller passes the suspicion first.
+   */
+  send(addr: string, messages: readonly GossipMessage[]): void;
+  /** Sends a ping to `target` (adds the buddy-system suspicion when it is suspect). */
+  sendPing(target: MemberRecord, seq: number, named: boolean): void;
+  /** Raises a local suspicion of `target` (after a failed probe). */
+  suspectLocally(target: MemberRecord, incarnation: number): void;
+  /** Applies an alive message with all its side effects (events, re-gossip, refutation). */
+  handleAlive(m: AliveMessage): void;
+  /** Applies a suspect message with all its side effects. */
+  handleSuspect(m: SuspectMessage): void;
+  /** Applies a dead or leave message with all its side effects. */
+  handleDead(m: DeadMessage | LeaveMessage): void;
+  /** Adds the header and seals `body` (when a keyring is set) for the reliable channel. */
+  wrap(body: Uint8Array): Promise<Uint8Array>;
+  /** Checks the header and opens a sealed payload; `undefined` (counted) when refused. */
+  unwrap(packet: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Whether the node is still running. */
+  readonly running: boolean;
+}

@@ -1,0 +1,355 @@
+/**
+ * Every member this node knows, and SWIM's precedence rules for updating them.
+ *
+ * Rules (SWIM paper, memberlist): a higher incarnation always wins; at equal incarnation
+ * dead/left beat suspect, which beats alive. Only the member itself raises its incarnation, so a
+ * message that would change our own record is answered with a refutation instead. Dead and left
+ * members stay as tombstones until reaped, so a stale alive record from a later sync (same or
+ * lower incarnation) cannot resurrect them.
+ *
+ * The table only decides; the caller ({@linkcode ClusterMembership}) performs the side effects
+ * (events, broadcasts, suspicion timers) from the returned {@linkcode UpdateOutcome}.
+ *
+ * @module
+ */
+import type { AliveMessage, DeadMessage, LeaveMessage, SuspectMessage } from "./codec.ts";
+import type { MemberState, Tags } from "./types.ts";
+
+/** Mutable internal record of one member (kept small: ~10 fields). */
+export class MemberRecord {
+  /** Member id. */
+  readonly id: string;
+  /** Gossip address. */
+  gossipAddr: string;
+  /** RPC address. */
+  rpcAddr: string;
+  /** Incarnation. */
+  incarnation: number;
+  /** State. */
+  state: MemberState;
+  /** Tags (frozen object, replaced on change). */
+  tags: Tags;
+  /** Clock time of the last state change. */
+  stateChangedAt: number;
+
+  /** Creates a record. */
+  constructor(
+    id: string,
+    gossipAddr: string,
+    rpcAddr: string,
+    incarnation: number,
+    state: MemberState,
+    tags: Tags,
+    now: number,
+  ) {
+    this.id = id;
+    this.gossipAddr = gossipAddr;
+    this.rpcAddr = rpcAddr;
+    this.incarnation = incarnation;
+    this.state = state;
+    this.tags = tags;
+    this.stateChangedAt = now;
+  }
+
+  /** Whether the member takes part in the protocol (alive or suspect). */
+  get live(): boolean {
+    return this.state === "alive" || this.state === "suspect";
+  }
+}
+
+/**
+ * What an update did:
+ * - `ignored`: stale or redundant, nothing changed;
+ * - `refute`: it contradicts our own record: raise our incarnation and broadcast alive;
+ * - `joined`: a new member (or a tombstoned one back with a higher incarnation: `rejoined`);
+ * - `recovered`: a suspect member proved alive with a higher incarnation;
+ * - `updated`: an alive member changed tags or RPC address; `refreshed`: only its incarnation;
+ * - `suspected`: alive → suspect; `confirm`: another suspicion of an already suspect member;
+ * - `failed`: → dead; `left`: → left.
+ */
+export type UpdateOutcome =
+  | "ignored"
+  | "refute"
+  | "joined"
+  | "rejoined"
+  | "recovered"
+  | "updated"
+  | "refreshed"
+  | "suspected"
+  | "confirm"
+  | "failed"
+  | "left";
+
+/** Details of the last {@linkcode MemberTable} update, for events. */
+export interface UpdateDetail {
+  /** The record after the update (undefined when the message was about an unknown member). */
+  record: MemberRecord | undefined;
+  /** Tags before the update. */
+  previousTags: Tags;
+  /** State before the update. */
+  previousState: MemberState | undefined;
+}
+
+function sameTags(a: Tags, b: Tags): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** Binary search: index of the first element ≥ `id` in sorted `arr`. */
+function lowerBound(arr: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The member table: records by id, a sorted ring of live member ids (for monitors and random
+ * selection) and a tombstone queue for reaping.
+ */
+export class MemberTable {
+  /** This node's id. */
+  readonly localId: string;
+  readonly #members = new Map<string, MemberRecord>();
+  /** Sorted ids of live (alive or suspect) members, this node included. */
+  readonly #ring: string[] = [];
+  /** Ids that became dead/left, in order (may contain stale entries; checked on reap). */
+  #tombstones: string[] = [];
+  #tombHead = 0;
+  /** Bumped on every change of the live set. */
+  version = 0;
+  /** Bumped on every state change (alive/suspect/dead/left) or membership change. */
+  stateVersion = 0;
+  /** Details of the last update. */
+  readonly last: UpdateDetail = { record: undefined, previousTags: {}, previousState: undefined };
+
+  /** Creates the table holding only the local member. */
+  constructor(local: MemberRecord) {
+    this.localId = local.id;
+    this.#members.set(local.id, local);
+    this.#ringAdd(local.id);
+  }
+
+  /** The local member's record. */
+  get local(): MemberRecord {
+    return this.#members.get(this.localId)!;
+  }
+
+  /** Number of records, tombstones included. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** Number of live members (this node included): the N of the protocol's formulas. */
+  get liveCount(): number {
+    return this.#ring.length;
+  }
+
+  /** Sorted live ids (do not mutate). */
+  get ring(): readonly string[] {
+    return this.#ring;
+  }
+
+  /** One record. */
+  get(id: string): MemberRecord | undefined {
+    return this.#members.get(id);
+  }
+
+  /** All records. */
+  values(): IterableIterator<MemberRecord> {
+    return this.#members.values();
+  }
+
+  #ringAdd(id: string): void {
+    const i = lowerBound(this.#ring, id);
+    if (this.#ring[i] !== id) {
+      this.#ring.splice(i, 0, id);
+      this.version++;
+      this.stateVersion++;
+    }
+  }
+
+  #ringRemove(id: string): void {
+    const i = lowerBound(this.#ring, id);
+    if (this.#ring[i] === id) {
+      this.#ring.splice(i, 1);
+      this.version++;
+    }
+  }
+
+  #setState(rec: MemberRecord, state: MemberState, now: number): void {
+    const wasLive = rec.live;
+    this.stateVersion++;
+    rec.state = state;
+    rec.stateChangedAt = now;
+    const isLive = rec.live;
+    if (wasLive && !isLive) {
+      this.#ringRemove(rec.id);
+      this.#tombstones.push(rec.id);
+    } else if (!wasLive && isLive) this.#ringAdd(rec.id);
+  }
+
+  #begin(rec: MemberRecord | undefined): void {
+    this.last.record = rec;
+    this.last.previousTags = rec ? rec.tags : {};
+    this.last.previousState = rec?.state;
+  }
+
+  /** Applies an alive message. */
+  applyAlive(m: AliveMessage, now: number): UpdateOutcome {
+    const rec = this.#members.get(m.node);
+    this.#begin(rec);
+    if (rec === undefined) {
+      const created = new MemberRecord(
+        m.node,
+        m.gossipAddr,
+        m.rpcAddr,
+        m.incarnation,
+        "alive",
+        m.tags,
+        now,
+      );
+      this.#members.set(m.node, created);
+      this.#ringAdd(m.node);
+      this.last.record = created;
+      return "joined";
+    }
+    if (m.node === this.localId) {
+      if (m.incarnation > rec.incarnation) return "refute";
+      if (
+        m.incarnation === rec.incarnation &&
+        (m.gossipAddr !== rec.gossipAddr || m.rpcAddr !== rec.rpcAddr ||
+          !sameTags(m.tags, rec.tags))
+      ) return "refute";
+      return "ignored";
+    }
+    if (m.incarnation <= rec.incarnation) return "ignored";
+    const prev = rec.state;
+    const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
+    rec.incarnation = m.incarnation;
+    rec.gossipAddr = m.gossipAddr;
+    rec.rpcAddr = m.rpcAddr;
+    if (changed) rec.tags = m.tags;
+    if (prev !== "alive") this.#setState(rec, "alive", now);
+    if (prev === "dead" || prev === "left") return "rejoined";
+    if (prev === "suspect") return "recovered";
+    return changed ? "updated" : "refreshed";
+  }
+
+  /** Applies a suspect message. */
+  applySuspect(m: SuspectMessage, now: number): UpdateOutcome {
+    const rec = this.#members.get(m.node);
+    this.#begin(rec);
+    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec.state === "dead" || rec.state === "left") return "ignored";
+    if (m.node === this.localId) return "refute";
+    if (rec.state === "suspect") {
+      if (m.incarnation > rec.incarnation) rec.incarnation = m.incarnation;
+      return "confirm";
+    }
+    rec.incarnation = m.incarnation;
+    this.#setState(rec, "suspect", now);
+    return "suspected";
+  }
+
+  /** Applies a dead message (`leave` for a graceful departure). */
+  applyDead(m: DeadMessage | LeaveMessage, now: number, leaving = false): UpdateOutcome {
+    const rec = this.#members.get(m.node);
+    this.#begin(rec);
+    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec.state === "dead" || rec.state === "left") return "ignored";
+    if (m.node === this.localId) return leaving ? "ignored" : "refute";
+    rec.incarnation = m.incarnation;
+    if (m.type === "leave") {
+      this.#setState(rec, "left", now);
+      return "left";
+    }
+    this.#setState(rec, "dead", now);
+    return "failed";
+  }
+
+  /** Marks the local member (e.g. left when leaving); bypasses precedence. */
+  setLocalState(state: MemberState, now: number): void {
+    this.#setState(this.local, state, now);
+  }
+
+  /**
+   * Removes tombstones older than `maxAgeMs`. Returns the ids removed.
+   */
+  reap(now: number, maxAgeMs: number): string[] {
+    const removed: string[] = [];
+    while (this.#tombHead < this.#tombstones.length) {
+      const id = this.#tombstones[this.#tombHead];
+      const rec = this.#members.get(id);
+      if (rec !== undefined && !rec.live && rec.id !== this.localId) {
+        if (now - rec.stateChangedAt < maxAgeMs) break;
+        this.#members.delete(id);
+        removed.push(id);
+      }
+      this.#tombHead++;
+    }
+    if (this.#tombHead > 64 && this.#tombHead * 2 > this.#tombstones.length) {
+      this.#tombstones = this.#tombstones.slice(this.#tombHead);
+      this.#tombHead = 0;
+    }
+    return removed;
+  }
+
+  /**
+   * The `k` live successors of `id` on the ring of sorted ids, wrapping around (excluding `id`).
+   */
+  successors(id: string, k: number): string[] {
+    const n = this.#ring.length;
+    const out: string[] = [];
+    if (n === 0) return out;
+    let i = lowerBound(this.#ring, id);
+    if (this.#ring[i] === id) i++;
+    for (let step = 0; step < n && out.length < k; step++) {
+      const cand = this.#ring[(i + step) % n];
+      if (cand !== id) out.push(cand);
+    }
+    return out;
+  }
+
+  /**
+   * Up to `k` distinct random live members other than this node and `exclude`, chosen with
+   * `random` (rejection sampling, O(k) for large rings).
+   */
+  randomLive(k: number, random: () => number, exclude?: string): MemberRecord[] {
+    const n = this.#ring.length;
+    const out: MemberRecord[] = [];
+    if (k <= 0 || n <= 1) return out;
+    const eligible = n - 1 - (exclude !== undefined && exclude !== this.localId &&
+        this.#members.get(exclude)?.live
+      ? 1
+      : 0);
+    const want = Math.min(k, eligible);
+    if (want <= 0) return out;
+    if (want * 3 >= n) {
+      // Small ring: partial Fisher-Yates over a copy.
+      const ids = this.#ring.filter((x) => x !== this.localId && x !== exclude);
+      for (let i = 0; i < want; i++) {
+        const j = i + Math.floor(random() * (ids.length - i));
+        const t = ids[i];
+        ids[i] = ids[j];
+        ids[j] = t;
+        out.push(this.#members.get(ids[i])!);
+      }
+      return out;
+    }
+    for (let tries = 0; out.length < want && tries < want * 20; tries++) {
+      const id = this.#ring[Math.floor(random() * n)];
+      if (id === this.localId || id === exclude) continue;
+      const rec = this.#members.get(id)!;
+      if (!out.includes(rec)) out.push(rec);
+    }
+    return out;
+  }
+}

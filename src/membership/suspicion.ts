@@ -1,0 +1,112 @@
+/**
+ * Lifeguard's suspicion timer: a suspected member is declared dead after a timeout that starts at
+ * `max` and shrinks toward `min` as independent members confirm the suspicion:
+ * `timeout(c) = max(min, max − (max − min) × log(c + 1) / log(k + 1))`, where `k` is the number of
+ * confirmations expected. With `k < 1` (small clusters, or Lifeguard off) the timeout is `min`.
+ *
+ * @module
+ */
+import type { Clock } from "./transport.ts";
+
+/**
+ * The suspicion timeout after `confirmations` independent confirmations, out of `k` expected.
+ *
+ * @example
+ * ```ts ignore
+ * suspicionTimeout(0, 3, 2000, 12000); // 12000: nobody else agrees yet
+ * suspicionTimeout(3, 3, 2000, 12000); // 2000: everyone expected agrees
+ * ```
+ */
+export function suspicionTimeout(
+  confirmations: number,
+  k: number,
+  minMs: number,
+  maxMs: number,
+): number {
+  if (k < 1) return minMs;
+  const frac = Math.log(confirmations + 1) / Math.log(k + 1);
+  const raw = maxMs - frac * (maxMs - minMs);
+  return Math.max(minMs, Math.floor(raw));
+}
+
+/**
+ * One running suspicion: a timer that fires `onTimeout` unless cancelled, rescheduled earlier
+ * with each new confirmation from a distinct member.
+ */
+export class Suspicion {
+  readonly #clock: Clock;
+  readonly #k: number;
+  readonly #min: number;
+  readonly #max: number;
+  readonly #start: number;
+  readonly #onTimeout: () => void;
+  /** Members whose suspicion counted (the first suspecter included); at most k + 1 kept. */
+  readonly #from: string[];
+  #timer: number | undefined;
+  #confirmations = 0;
+
+  /**
+   * Starts the timer.
+   *
+   * @param from the member that raised the suspicion (its later messages are not confirmations)
+   * @param k confirmations expected (0 disables shrinking)
+   */
+  constructor(
+    clock: Clock,
+    from: string,
+    k: number,
+    minMs: number,
+    maxMs: number,
+    onTimeout: () => void,
+  ) {
+    this.#clock = clock;
+    this.#k = k;
+    this.#min = minMs;
+    this.#max = maxMs;
+    this.#from = [from];
+    this.#onTimeout = onTimeout;
+    this.#start = clock.now();
+    const timeout = suspicionTimeout(0, k, minMs, maxMs);
+    this.#timer = clock.setTimeout(() => this.#fire(), timeout);
+  }
+
+  /** Independent confirmations so far. */
+  get confirmations(): number {
+    return this.#confirmations;
+  }
+
+  /** Current total timeout (from the start of the suspicion). */
+  get timeoutMs(): number {
+    return suspicionTimeout(this.#confirmations, this.#k, this.#min, this.#max);
+  }
+
+  /**
+   * Counts a suspicion from `from`. Returns true when it is a new independent confirmation (the
+   * caller re-gossips it then), false for duplicates or once `k` confirmations are in.
+   */
+  confirm(from: string): boolean {
+    if (this.#timer === undefined || this.#confirmations >= this.#k) return false;
+    if (this.#from.includes(from)) return false;
+    this.#from.push(from);
+    this.#confirmations++;
+    const remaining = this.#start + this.timeoutMs - this.#clock.now();
+    this.#clock.clearTimeout(this.#timer);
+    if (remaining <= 0) {
+      this.#timer = undefined;
+      // Fire asynchronously so callers finish their bookkeeping first.
+      this.#timer = this.#clock.setTimeout(() => this.#fire(), 0);
+    } else this.#timer = this.#clock.setTimeout(() => this.#fire(), remaining);
+    return true;
+  }
+
+  /** Stops the timer (refuted, or the member is gone). */
+  cancel(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#onTimeout();
+  }
+}

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import type { AliveMessage } from "../src/membership/codec.ts";
+import { MemberRecord, MemberTable } from "../src/membership/member_table.ts";
+
+function table(): MemberTable {
+  return new MemberTable(new MemberRecord("self", "h:0", "", 5, "alive", {}, 0));
+}
+
+function alive(node: string, incarnation: number, tags = {}): AliveMessage {
+  return { type: "alive", node, incarnation, gossipAddr: `h:${node}`, rpcAddr: "", tags };
+}
+
+Deno.test("member table: a new alive member joins; stale or equal alive is ignored", () => {
+  const t = table();
+  assert.equal(t.applyAlive(alive("a", 1), 1), "joined");
+  assert.equal(t.liveCount, 2);
+  assert.equal(t.applyAlive(alive("a", 1), 2), "ignored");
+  assert.equal(t.applyAlive(alive("a", 0), 2), "ignored");
+  assert.equal(t.applyAlive(alive("a", 2), 3), "refreshed");
+  assert.equal(t.applyAlive(alive("a", 3, { role: "w" }), 4), "updated");
+  assert.deepEqual(t.last.previousTags, {});
+  assert.deepEqual(t.get("a")!.tags, { role: "w" });
+});
+
+Deno.test("member table: suspect beats alive at equal incarnation; only higher alive recovers", () => {
+  const t = table();
+  t.applyAlive(alive("a", 3), 0);
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "x" }, 1),
+    "ignored",
+  );
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 1),
+    "suspected",
+  );
+  assert.equal(t.get("a")!.state, "suspect");
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "y" }, 1),
+    "confirm",
+  );
+  assert.equal(t.applyAlive(alive("a", 3), 2), "ignored");
+  assert.equal(t.get("a")!.state, "suspect");
+  assert.equal(t.applyAlive(alive("a", 4), 2), "recovered");
+  assert.equal(t.get("a")!.state, "alive");
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "zz", incarnation: 9, from: "y" }, 1),
+    "ignored",
+  );
+});
+
+Deno.test("member table: dead/left beat suspect and alive at equal incarnation; tombstones are not resurrected", () => {
+  const t = table();
+  t.applyAlive(alive("a", 3), 0);
+  t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 1);
+  assert.equal(t.applyDead({ type: "dead", node: "a", incarnation: 2, from: "x" }, 2), "ignored");
+  assert.equal(t.applyDead({ type: "dead", node: "a", incarnation: 3, from: "x" }, 2), "failed");
+  assert.equal(t.liveCount, 1);
+  // A later sync carrying the old alive record does not bring it back.
+  assert.equal(t.applyAlive(alive("a", 3), 3), "ignored");
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 3),
+    "ignored",
+  );
+  assert.equal(t.applyDead({ type: "leave", node: "a", incarnation: 3 }, 3), "ignored");
+  assert.equal(t.get("a")!.state, "dead");
+  // The member itself, restarted with a higher incarnation, rejoins.
+  assert.equal(t.applyAlive(alive("a", 4), 4), "rejoined");
+  assert.equal(t.liveCount, 2);
+  assert.equal(t.applyDead({ type: "leave", node: "a", incarnation: 4 }, 5), "left");
+  assert.equal(t.get("a")!.state, "left");
+  // Dead members we never knew are not learnt.
+  assert.equal(t.applyDead({ type: "dead", node: "b", incarnation: 1, from: "x" }, 5), "ignored");
+  assert.equal(t.get("b"), undefined);
+});
+
+Deno.test("member table: messages contradicting our own record ask for a refutation", () => {
+  const t = table();
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "self", incarnation: 5, from: "x" }, 1),
+    "refute",
+  );
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "self", incarnation: 4, from: "x" }, 1),
+    "ignored",
+  );
+  assert.equal(t.applyDead({ type: "dead", node: "self", incarnation: 5, from: "x" }, 1), "refute");
+  assert.equal(
+    t.applyDead({ type: "dead", node: "self", incarnation: 5, from: "x" }, 1, true),
+    "ignored",
+  );
+  assert.equal(t.applyAlive({ ...alive("self", 6), gossipAddr: "h:0" }, 1), "refute");
+  assert.equal(t.applyAlive({ ...alive("self", 5), gossipAddr: "h:0" }, 1), "ignored");
+  assert.equal(t.applyAlive({ ...alive("self", 5), gossipAddr: "other:1" }, 1), "refute");
+  assert.equal(t.local.state, "alive");
+  assert.equal(t.local.incarnation, 5);
+});
+
+Deno.test("member table: tombstones are reaped after the interval, live members never", () => {
+  const t = table();
+  t.applyAlive(alive("a", 1), 0);
+  t.applyAlive(alive("b", 1), 0);
+  t.applyDead({ type: "dead", node: "a", incarnation: 1, from: "x" }, 100);
+  t.applyDead({ type: "leave", node: "b", incarnation: 1 }, 200);
+  assert.deepEqual(t.reap(150, 100), []);
+  assert.deepEqual(t.reap(250, 100), ["a"]);
+  assert.equal(t.size, 2);
+  assert.deepEqual(t.reap(10_000, 100), ["b"]);
+  assert.equal(t.size, 1);
+  assert.equal(t.get("self")!.state, "alive");
+});
+
+Deno.test("member table: ring successors wrap around and random picks exclude self and target", () => {
+  const t = table();
+  for (const id of ["a", "c", "e", "g", "z"]) t.applyAlive(alive(id, 1), 0);
+  assert.deepEqual(t.ring, ["a", "c", "e", "g", "self", "z"]);
+  assert.deepEqual(t.successors("self", 3), ["z", "a", "c"]);
+  assert.deepEqual(t.successors("g", 10), ["self", "z", "a", "c", "e"]);
+  let s = 7;
+  const rnd = () => (s = (s * 48271) % 2147483647) / 2147483647;
+  for (let i = 0; i < 50; i++) {
+    const picks = t.randomLive(3, rnd, "c").map((r) => r.id);
+    assert.equal(new Set(picks).size, 3);
+    assert.ok(!picks.includes("self") && !picks.includes("c"));
+  }
+  assert.equal(t.randomLive(10, rnd).length, 5);
+});
