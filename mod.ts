@@ -64,3 +64,29 @@ export {
   STRATEGIES,
   type StrategyName,
 } from "./src/balance/mod.ts";
+export {
+  ClusterMembership,
+  type ClusterMembershipOptions,
+  failureDetectionBoundMs,
+  type MembershipConfig,
+  type MembershipStats,
+  type MembershipTimings,
+  type PhiDetector,
+  type Profile,
+  PROFILES,
+  pushPullIntervalMs,
+  type ResolvedConfig,
+  resolveConfig,
+  retransmitLimit,
+  suspicionTimeout,
+  suspicionTimeoutMs,
+  systemClock,
+} from "./src/membership/mod.ts";
+export type {
+  ClusterEvent,
+  ClusterEventType,
+  Member,
+  MembershipView,
+  MemberState,
+  Tags,
+} from "./src/membership/types.ts";

@@ -1,0 +1,1018 @@
+/**
+ * {@linkcode ClusterMembership}: SWIM gossip membership with Lifeguard, phi-accrual ring
+ * monitors, push-pull anti-entropy, partition detection and an optional keyring, tying together
+ * the mechanisms of this folder (one per file). All time comes from the injected {@linkcode Clock}
+ * and all I/O goes through the injected {@linkcode Transport}, so the same code runs over real
+ * UDP and in the simulator.
+ *
+ * @module
+ */
+import { RpcError } from "../rpc/errors.ts";
+import { PhiAccrualDetector } from "../detector/mod.ts";
+import { Awareness } from "./awareness.ts";
+import { BroadcastQueue } from "./broadcast_queue.ts";
+import { systemClock } from "./clock.ts";
+import {
+  type AliveMessage,
+  ByteWriter,
+  type DeadMessage,
+  decodeBody,
+  encodeMessage,
+  FLAG_SEALED,
+  type GossipMessage,
+  headerSize,
+  type LeaveMessage,
+  parseHeader,
+  type SuspectMessage,
+  tagsEncodedSize,
+  writeHeader,
+  writeMessage,
+} from "./codec.ts";
+import {
+  failureDetectionBoundMs,
+  MAX_ADDR_BYTES,
+  type MembershipConfig,
+  pushPullIntervalMs,
+  resolveConfig,
+  type ResolvedConfig,
+  suspicionTimeoutMs,
+  utf8Length,
+} from "./config.ts";
+import type { ProtocolHost } from "./context.ts";
+import { EventHub } from "./events.ts";
+import type { Keyring } from "./keyring.ts";
+import { MemberRecord, MemberTable } from "./member_table.ts";
+import { Monitors, type PhiDetector } from "./monitors.ts";
+import { PartitionDetector } from "./partition.ts";
+import { AckRegistry, Prober } from "./probe.ts";
+import { PushPull } from "./push_pull.ts";
+import { Suspicion } from "./suspicion.ts";
+import type { Clock, Transport } from "./transport.ts";
+import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
+import { UdpTransport } from "./udp_transport.ts";
+
+/** Counters and gauges of one {@linkcode ClusterMembership}. Counters only grow. */
+export interface MembershipStats {
+  /** Datagrams received. */
+  packetsIn: number;
+  /** Datagrams sent. */
+  packetsOut: number;
+  /** Bytes of datagrams received. */
+  bytesIn: number;
+  /** Bytes of datagrams sent. */
+  bytesOut: number;
+  /** Datagrams dropped as malformed (bad header, truncated or invalid body). */
+  droppedDecode: number;
+  /** Datagrams and syncs rejected by authentication (wrong key, missing or unexpected seal). */
+  droppedAuth: number;
+  /** Datagrams dropped for a different cluster label. */
+  droppedLabel: number;
+  /** Datagrams dropped for an unknown wire version. */
+  droppedVersion: number;
+  /** Pings for another member id (a reused address) ignored. */
+  droppedMisdirected: number;
+  /** Messages of unknown type skipped. */
+  unknownMessages: number;
+  /** Errors caught while handling a message (never thrown out of the receive loop). */
+  handlerErrors: number;
+  /** Events emitted. */
+  eventsEmitted: number;
+  /** Events dropped because a subscriber's buffer was full. */
+  eventsDropped: number;
+  /** Probes started (round-robin and phi-triggered). */
+  probes: number;
+  /** Probes that went indirect. */
+  indirectProbes: number;
+  /** Probes that failed. */
+  probeFailures: number;
+  /** Nacks received. */
+  nacksReceived: number;
+  /** Ping-reqs served. */
+  pingReqsServed: number;
+  /** Heartbeat pings sent to monitored members. */
+  heartbeats: number;
+  /** Probes started because phi crossed the threshold. */
+  phiProbes: number;
+  /** Members this node saw become suspect. */
+  suspicions: number;
+  /** Independent suspicion confirmations counted. */
+  confirmations: number;
+  /** Times this node refuted a suspicion or death of itself. */
+  refutations: number;
+  /** Push-pull exchanges completed (started here). */
+  pushPulls: number;
+  /** Push-pull exchanges that failed. */
+  pushPullFailures: number;
+  /** Push-pull exchanges served. */
+  pushPullsServed: number;
+  /** Membership broadcasts queued now. */
+  broadcastQueue: number;
+  /** User broadcasts queued now. */
+  userBroadcastQueue: number;
+  /** Broadcasts dropped because a queue was full. */
+  broadcastsPruned: number;
+  /** Lifeguard local health score now (0 = healthy). */
+  awareness: number;
+  /** This node's incarnation now. */
+  incarnation: number;
+  /** Records held, tombstones included. */
+  members: number;
+  /** Live (alive or suspect) members, this node included. */
+  liveMembers: number;
+  /** Partitions detected. */
+  partitionsDetected: number;
+  /** Partitions healed. */
+  partitionsHealed: number;
+}
+
+/** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
+export interface ClusterMembershipOptions extends MembershipConfig {
+  /**
+   * Phi detector to use (default: a fresh `PhiAccrualDetector`). A detector shared by many
+   * simulated nodes keeps memory flat; ids are then prefixed with `detectorKeyPrefix`.
+   */
+  detector?: PhiDetector;
+  /** Prefix for this node's ids in a shared `detector`; default `"<localId>\0"` when shared. */
+  detectorKeyPrefix?: string;
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * A member of a SWIM cluster.
+ *
+ * @example
+ * ```ts ignore
+ * import { ClusterMembership } from "@rpcnet/cluster";
+ *
+ * const a = new ClusterMembership({ profile: "LOCAL", tags: { role: "worker" } });
+ * await a.start();
+ * const b = new ClusterMembership({ profile: "LOCAL" });
+ * await b.start();
+ * await b.join([a.localAddr]);
+ * for await (const e of b.subscribe()) {
+ *   console.log(e.type);
+ *   break;
+ * }
+ * await b.leave();
+ * await a.shutdown();
+ * ```
+ */
+export class ClusterMembership implements MembershipView, ProtocolHost {
+  /** This node's id. */
+  readonly localId: string;
+  /** Resolved configuration. */
+  readonly config: ResolvedConfig;
+  /** Time source. */
+  readonly clock: Clock;
+  /** Random source. */
+  readonly random: () => number;
+  /** The member table. */
+  readonly table: MemberTable;
+  /** Lifeguard local health. */
+  readonly awareness: Awareness;
+
+  readonly #options: ClusterMembershipOptions;
+  readonly #label: Uint8Array;
+  readonly #keyring: Keyring | undefined;
+  #sealOverhead = 0;
+  #transport: Transport | undefined;
+  readonly #events: EventHub;
+  readonly #queue: BroadcastQueue;
+  readonly #userQueue: BroadcastQueue;
+  readonly #acks: AckRegistry;
+  readonly #prober: Prober;
+  readonly #monitors: Monitors;
+  readonly #pushPull: PushPull;
+  readonly #partition = new PartitionDetector();
+  readonly #suspicions = new Map<string, Suspicion>();
+  readonly #writer = new ByteWriter(2048);
+  readonly #timers = new Set<number>();
+  readonly #sleepers = new Set<() => void>();
+  #seq = 0;
+  #state: "new" | "starting" | "running" | "leaving" | "stopped" = "new";
+  #probeInFlight = false;
+  #pushPullInFlight = false;
+  readonly #stats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    droppedDecode: 0,
+    droppedAuth: 0,
+    droppedLabel: 0,
+    droppedVersion: 0,
+    droppedMisdirected: 0,
+    unknownMessages: 0,
+    handlerErrors: 0,
+    suspicions: 0,
+    confirmations: 0,
+    refutations: 0,
+  };
+
+  /**
+   * Creates a node (no I/O until {@linkcode ClusterMembership.start}).
+   *
+   * @throws {RpcError} `invalid_argument` for a bad configuration or tags.
+   */
+  constructor(config: ClusterMembershipOptions = {}) {
+    this.config = resolveConfig(config);
+    this.#options = config;
+    this.clock = config.clock ?? systemClock;
+    this.random = config.random ?? Math.random;
+    this.localId = config.id ?? crypto.randomUUID();
+    this.#label = textEncoder.encode(this.config.label);
+    this.#keyring = config.keyring;
+    const tags = this.#validateTags(config.tags ?? {});
+    const local = new MemberRecord(
+      this.localId,
+      config.advertiseAddr ?? "",
+      config.rpcAddr ?? "",
+      config.incarnation ?? 0,
+      "alive",
+      tags,
+      this.clock.now(),
+    );
+    this.table = new MemberTable(local);
+    this.awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
+    this.#events = new EventHub(this.config.eventBufferSize);
+    const liveCount = () => this.table.liveCount;
+    this.#queue = new BroadcastQueue(
+      this.config.retransmitMult,
+      liveCount,
+      this.config.maxBroadcastQueue,
+    );
+    this.#userQueue = new BroadcastQueue(this.config.retransmitMult, liveCount, 256);
+    this.#acks = new AckRegistry(this);
+    this.#prober = new Prober(this, this.#acks);
+    const shared = config.detector !== undefined;
+    const detector = config.detector ?? new PhiAccrualDetector({
+      threshold: this.config.phiThreshold,
+      maxSampleSize: this.config.phiMaxSampleSize,
+      minStdDeviationMs: this.config.phiMinStdDeviationMs,
+      acceptableHeartbeatPauseMs: this.config.phiAcceptablePauseMs,
+      firstHeartbeatEstimateMs: this.config.heartbeatIntervalMs,
+      capacity: Math.max(1, this.config.monitoredMembers * 2),
+    });
+    this.#monitors = new Monitors(
+      this,
+      this.#acks,
+      this.#prober,
+      detector,
+      config.detectorKeyPrefix ?? (shared ? `${this.localId}\u0000` : ""),
+    );
+    this.#pushPull = new PushPull(this);
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** The gossip address others reach this node at (set once started). */
+  get localAddr(): string {
+    return this.table.local.gossipAddr;
+  }
+
+  /** Whether the protocol is running (started, not shut down). */
+  get running(): boolean {
+    return this.#state === "running" || this.#state === "leaving";
+  }
+
+  /** An upper bound for a crash to be declared dead everywhere at the current size. */
+  failureDetectionBoundMs(): number {
+    return failureDetectionBoundMs(this.config, this.table.liveCount);
+  }
+
+  /**
+   * Binds the transport (UDP on `bindHost:bindPort` unless one was injected) and starts the
+   * protocol loops.
+   *
+   * @throws {RpcError} `unavailable` when the socket cannot be bound; `invalid_argument` when
+   * called twice.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== "new") {
+      throw new RpcError("invalid_argument", `start(): membership is already ${this.#state}`);
+    }
+    this.#state = "starting";
+    try {
+      if (this.#keyring !== undefined) {
+        const probe = await this.#keyring.seal(new Uint8Array(0), this.#label);
+        this.#sealOverhead = probe.length;
+      }
+      this.#transport = this.#options.transport ?? await UdpTransport.bind({
+        hostname: this.#options.bindHost ?? "127.0.0.1",
+        port: this.#options.bindPort ?? 0,
+      });
+    } catch (e) {
+      this.#state = "new";
+      if (e instanceof RpcError) throw e;
+      throw new RpcError("unavailable", `membership could not bind: ${String(e)}`, { cause: e });
+    }
+    const local = this.table.local;
+    if (local.gossipAddr === "") local.gossipAddr = this.#transport.localAddr;
+    if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
+      throw new RpcError("invalid_argument", "gossip address too long");
+    }
+    local.stateChangedAt = this.clock.now();
+    this.#transport.onPacket((data, from) => this.#onPacket(data, from));
+    this.#transport.onRequest((req, from) => this.#pushPull.handleRequest(req, from));
+    this.#state = "running";
+    const c = this.config;
+    // Random initial offsets keep thousands of simulated nodes from ticking in lockstep.
+    this.#loop(() => c.probeIntervalMs, () => this.#probeTick());
+    this.#loop(() => c.gossipIntervalMs, () => this.#gossipTick());
+    if (c.monitoredMembers > 0) {
+      this.#loop(() => c.heartbeatIntervalMs, () => this.#monitors.tick());
+    }
+    this.#loop(
+      () => pushPullIntervalMs(c.pushPullIntervalMs, this.table.liveCount),
+      () => this.#pushPullTick(),
+    );
+    this.#loop(() => c.probeIntervalMs, () => this.#maintenanceTick());
+  }
+
+  /**
+   * Joins a cluster through `seeds` (gossip addresses, `host:port`): a full state exchange with
+   * each until at least one answers. Starts the node first if needed. An empty list (or only our
+   * own address) bootstraps a new cluster and returns 0.
+   *
+   * @returns how many seeds answered
+   * @throws {RpcError} `unavailable` when no seed answers within `bootstrapTimeoutMs` (the node
+   * keeps running, and `join` may be retried); `invalid_argument` for a bad seed list.
+   */
+  async join(seeds: string[]): Promise<number> {
+    if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== "string" || s.length === 0)) {
+      throw new RpcError("invalid_argument", "join(): seeds must be non-empty host:port strings");
+    }
+    if (this.#state === "new") await this.start();
+    if (!this.running) throw new RpcError("unavailable", "join(): membership is shut down");
+    const targets = [...new Set(seeds)].filter((s) => s !== this.localAddr);
+    if (targets.length === 0) return 0;
+    const timeout = this.config.bootstrapTimeoutMs;
+    const deadline = this.clock.now() + timeout;
+    let lastError: unknown;
+    while (this.running) {
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0) break;
+      const results = await Promise.all(
+        targets.map((addr) =>
+          this.#pushPull.exchange(addr, true, remaining, this.#transport!).then(
+            () => 1,
+            (e) => {
+              lastError = e;
+              return 0;
+            },
+          )
+        ),
+      );
+      const ok = results.reduce((a, b) => a + b, 0);
+      if (ok > 0) return ok;
+      const left = deadline - this.clock.now();
+      if (left <= 0) break;
+      await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
+    }
+    const why = lastError instanceof Error ? `: ${lastError.message}` : "";
+    throw new RpcError(
+      "unavailable",
+      `join(): no seed of ${targets.join(", ")} answered within ${timeout} ms${why}`,
+      { cause: lastError },
+    );
+  }
+
+  /**
+   * Leaves gracefully: broadcasts the departure (others report `NodeLeft`, not `NodeFailed`),
+   * waits until it has been gossiped (at most `timeoutMs`, default 5 × probe interval or 1 s,
+   * whichever is larger), then shuts down.
+   */
+  async leave(timeoutMs?: number): Promise<void> {
+    if (this.#state !== "running") {
+      if (this.#state === "new") this.#state = "stopped";
+      return;
+    }
+    this.#state = "leaving";
+    const local = this.table.local;
+    local.incarnation++;
+    const msg: LeaveMessage = { type: "leave", node: this.localId, incarnation: local.incarnation };
+    this.table.setLocalState("left", this.clock.now());
+    const peers = this.table.randomLive(this.config.gossipNodes, this.random);
+    if (peers.length > 0) {
+      let resolveDone!: () => void;
+      const done = new Promise<void>((r) => resolveDone = r);
+      this.#queue.queue(this.localId, encodeMessage(msg), () => resolveDone());
+      for (const p of peers) this.send(p.gossipAddr, [msg], false);
+      const wait = timeoutMs ?? Math.max(1000, 5 * this.config.probeIntervalMs);
+      let timer: number | undefined;
+      await Promise.race([
+        done,
+        new Promise<void>((r) => {
+          timer = this.#setTimer(r, wait);
+        }),
+      ]);
+      if (timer !== undefined) this.#clearTimer(timer);
+    }
+    await this.shutdown();
+  }
+
+  /** Stops at once: timers cancelled, transport closed, subscriptions ended. Others will see it fail. */
+  async shutdown(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    for (const t of this.#timers) this.clock.clearTimeout(t);
+    this.#timers.clear();
+    for (const wake of this.#sleepers) wake();
+    this.#sleepers.clear();
+    this.#acks.clear();
+    for (const s of this.#suspicions.values()) s.cancel();
+    this.#suspicions.clear();
+    this.#monitors.clear();
+    this.#queue.clear();
+    this.#userQueue.clear();
+    this.#events.closeAll();
+    const t = this.#transport;
+    this.#transport = undefined;
+    if (t !== undefined) {
+      try {
+        await t.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /**
+   * Replaces this node's tags and disseminates them (an alive message at a higher incarnation).
+   *
+   * @throws {RpcError} `invalid_argument` for non-string values, a key or value over 255 bytes,
+   * more than 255 tags, or more than `maxTagsBytes` encoded.
+   */
+  setTags(tags: Tags): void {
+    const t = this.#validateTags(tags);
+    const local = this.table.local;
+    local.tags = t;
+    local.incarnation++;
+    if (this.running) this.#broadcastLocalAlive();
+  }
+
+  /**
+   * Queues an application broadcast, piggybacked on gossip in the room the membership traffic
+   * leaves (`userBroadcastReserve` per datagram is kept for it). Receivers get it through the
+   * `onUserMessage` option.
+   *
+   * @throws {RpcError} `invalid_argument` when it cannot fit in one datagram.
+   */
+  broadcast(payload: Uint8Array): void {
+    if (!(payload instanceof Uint8Array)) {
+      throw new RpcError("invalid_argument", "broadcast(): payload must be a Uint8Array");
+    }
+    const max = this.#maxBody() - 64;
+    if (payload.length + 3 > max) {
+      throw new RpcError(
+        "invalid_argument",
+        `broadcast(): payload of ${payload.length} bytes exceeds the ${max - 3}-byte limit`,
+      );
+    }
+    this.#userQueue.queue(undefined, encodeMessage({ type: "user", payload }));
+  }
+
+  /** This node's own record. */
+  localMember(): Member {
+    return this.#snapshot(this.table.local);
+  }
+
+  /** Every known member, this node and tombstones included. */
+  members(): Member[] {
+    const out: Member[] = [];
+    for (const r of this.table.values()) out.push(this.#snapshot(r));
+    return out;
+  }
+
+  /** One member by id. */
+  get(id: string): Member | undefined {
+    const r = this.table.get(id);
+    return r === undefined ? undefined : this.#snapshot(r);
+  }
+
+  /** Events from now on, through a bounded buffer (default `eventBufferSize`). */
+  subscribe(options?: { bufferSize?: number }): AsyncIterableIterator<ClusterEvent> {
+    try {
+      return this.#events.subscribe(options);
+    } catch (e) {
+      throw new RpcError("invalid_argument", String((e as Error).message));
+    }
+  }
+
+  /** Listens to one event type; the event's `detail` is the {@linkcode ClusterEvent}. */
+  addEventListener(
+    type: ClusterEventType,
+    listener: (event: CustomEvent<ClusterEvent>) => void,
+  ): void {
+    this.#events.addEventListener(type, listener);
+  }
+
+  /** Removes a listener. */
+  removeEventListener(
+    type: ClusterEventType,
+    listener: (event: CustomEvent<ClusterEvent>) => void,
+  ): void {
+    this.#events.removeEventListener(type, listener);
+  }
+
+  /** Counters and gauges. */
+  stats(): MembershipStats {
+    const p = this.#prober.counters;
+    const pp = this.#pushPull.counters;
+    return {
+      ...this.#stats,
+      eventsEmitted: this.#events.emitted,
+      eventsDropped: this.#events.dropped,
+      probes: p.probes,
+      indirectProbes: p.indirectProbes,
+      probeFailures: p.probeFailures,
+      nacksReceived: p.nacksReceived,
+      pingReqsServed: p.pingReqsServed,
+      heartbeats: this.#monitors.heartbeats,
+      phiProbes: this.#monitors.phiProbes,
+      pushPulls: pp.pushPulls,
+      pushPullFailures: pp.pushPullFailures,
+      pushPullsServed: pp.pushPullsServed,
+      broadcastQueue: this.#queue.size,
+      userBroadcastQueue: this.#userQueue.size,
+      broadcastsPruned: this.#queue.pruned + this.#userQueue.pruned,
+      awareness: this.awareness.score,
+      incarnation: this.table.local.incarnation,
+      members: this.table.size,
+      liveMembers: this.table.liveCount,
+      partitionsDetected: this.#partition.detected,
+      partitionsHealed: this.#partition.healed,
+    };
+  }
+
+  /** Ids of the ring successors this node monitors with phi accrual. */
+  monitoredMembers(): readonly string[] {
+    return [...this.#monitors.monitored];
+  }
+
+  // ---------------------------------------------------------------- ProtocolHost
+
+  /** @internal */
+  nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0;
+    return this.#seq;
+  }
+
+  /** @internal Sends `messages` (plus piggybacked broadcasts when `piggyback`) to `addr`. */
+  send(addr: string, messages: readonly GossipMessage[], piggyback = true): void {
+    const transport = this.#transport;
+    if (transport === undefined || this.#state === "stopped") return;
+    const w = this.#writer;
+    w.reset();
+    const sealed = this.#keyring !== undefined;
+    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
+    const bodyStart = w.length;
+    for (const m of messages) writeMessage(w, m);
+    if (piggyback) {
+      const maxBody = this.#maxBody();
+      let room = maxBody - (w.length - bodyStart);
+      const reserve = this.#userQueue.size > 0
+        ? Math.min(this.config.userBroadcastReserve, room)
+        : 0;
+      this.#queue.take(room - reserve, 0, (b) => w.bytes(b));
+      room = maxBody - (w.length - bodyStart);
+      if (this.#userQueue.size > 0) this.#userQueue.take(room, 0, (b) => w.bytes(b));
+    }
+    if (w.length === bodyStart) return;
+    if (!sealed) {
+      this.#transmit(transport, addr, w.toBytes());
+      return;
+    }
+    const header = w.buf.slice(0, bodyStart);
+    const body = w.buf.slice(bodyStart, w.length);
+    this.#keyring!.seal(body, this.#label).then((s) => {
+      const t = this.#transport;
+      if (t === undefined) return;
+      const packet = new Uint8Array(header.length + s.length);
+      packet.set(header);
+      packet.set(s, header.length);
+      this.#transmit(t, addr, packet);
+    }, () => {
+      this.#stats.handlerErrors++;
+    });
+  }
+
+  /** @internal */
+  sendPing(target: MemberRecord, seq: number, named: boolean): void {
+    const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
+    if (this.config.lifeguard && target.state === "suspect") {
+      // Buddy system: tell the suspect it is suspected so it can refute at once.
+      const suspect: SuspectMessage = {
+        type: "suspect",
+        node: target.id,
+        incarnation: target.incarnation,
+        from: this.localId,
+      };
+      this.send(target.gossipAddr, [suspect, ping], named);
+    } else this.send(target.gossipAddr, [ping], named);
+  }
+
+  /** @internal */
+  suspectLocally(target: MemberRecord, incarnation: number): void {
+    this.handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
+  }
+
+  /** @internal */
+  handleAlive(m: AliveMessage): void {
+    if (!this.running) return;
+    const outcome = this.table.applyAlive(m, this.clock.now());
+    const rec = this.table.last.record;
+    switch (outcome) {
+      case "ignored":
+        return;
+      case "refute":
+        this.#refute(m.incarnation);
+        return;
+      case "joined":
+      case "rejoined":
+        this.#emit({ type: "NodeJoined", node: this.#snapshot(rec!) });
+        break;
+      case "recovered":
+        this.#cancelSuspicion(m.node);
+        this.#emit({ type: "NodeRecovered", node: this.#snapshot(rec!) });
+        break;
+      case "updated":
+        this.#emit({
+          type: "NodeUpdated",
+          node: this.#snapshot(rec!),
+          previousTags: this.table.last.previousTags,
+        });
+        break;
+    }
+    this.#queue.queue(m.node, encodeMessage(m));
+  }
+
+  /** @internal */
+  handleSuspect(m: SuspectMessage): void {
+    if (!this.running) return;
+    const outcome = this.table.applySuspect(m, this.clock.now());
+    switch (outcome) {
+      case "refute":
+        if (this.#state === "running") this.#refute(m.incarnation);
+        return;
+      case "suspected": {
+        const rec = this.table.last.record!;
+        this.#stats.suspicions++;
+        this.#startSuspicion(rec, m.from);
+        this.#emit({
+          type: "NodeSuspect",
+          node: this.#snapshot(rec),
+          phi: this.#monitors.phi(rec.id),
+        });
+        this.#queue.queue(m.node, encodeMessage(m));
+        return;
+      }
+      case "confirm": {
+        const s = this.#suspicions.get(m.node);
+        if (s !== undefined && s.confirm(m.from)) {
+          this.#stats.confirmations++;
+          this.#queue.queue(m.node, encodeMessage(m));
+        }
+        return;
+      }
+    }
+  }
+
+  /** @internal */
+  handleDead(m: DeadMessage | LeaveMessage): void {
+    if (!this.running) return;
+    const outcome = this.table.applyDead(m, this.clock.now(), this.#state === "leaving");
+    const rec = this.table.last.record;
+    switch (outcome) {
+      case "refute":
+        this.#refute(m.incarnation);
+        return;
+      case "failed":
+        this.#cancelSuspicion(m.node);
+        this.#emit({ type: "NodeFailed", node: this.#snapshot(rec!) });
+        this.#queue.queue(m.node, encodeMessage(m));
+        return;
+      case "left":
+        this.#cancelSuspicion(m.node);
+        this.#emit({ type: "NodeLeft", node: this.#snapshot(rec!) });
+        this.#queue.queue(m.node, encodeMessage(m));
+        return;
+    }
+  }
+
+  /** @internal */
+  async wrap(body: Uint8Array): Promise<Uint8Array> {
+    const w = new ByteWriter(headerSize(this.#label));
+    const sealed = this.#keyring !== undefined;
+    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
+    w.bytes(sealed ? await this.#keyring!.seal(body, this.#label) : body);
+    return w.toBytes();
+  }
+
+  /** @internal */
+  async unwrap(packet: Uint8Array): Promise<Uint8Array | undefined> {
+    const h = parseHeader(packet, this.#label);
+    if (!h.ok) {
+      this.#countHeaderDrop(h.reason);
+      return undefined;
+    }
+    if (this.#keyring === undefined) {
+      if (h.sealed) {
+        this.#stats.droppedAuth++;
+        return undefined;
+      }
+      return packet.subarray(h.bodyOffset);
+    }
+    if (!h.sealed) {
+      this.#stats.droppedAuth++;
+      return undefined;
+    }
+    let body: Uint8Array | undefined;
+    try {
+      body = await this.#keyring.open(packet.subarray(h.bodyOffset), this.#label);
+    } catch {
+      body = undefined;
+    }
+    if (body === undefined) this.#stats.droppedAuth++;
+    return body;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #maxBody(): number {
+    const max = this.#transport?.maxPacketSize ?? 1400;
+    return max - headerSize(this.#label) - this.#sealOverhead;
+  }
+
+  #transmit(t: Transport, addr: string, packet: Uint8Array): void {
+    this.#stats.packetsOut++;
+    this.#stats.bytesOut += packet.length;
+    try {
+      t.sendPacket(addr, packet);
+    } catch {
+      this.#stats.handlerErrors++;
+    }
+  }
+
+  #countHeaderDrop(reason: "malformed" | "version" | "label"): void {
+    if (reason === "label") this.#stats.droppedLabel++;
+    else if (reason === "version") this.#stats.droppedVersion++;
+    else this.#stats.droppedDecode++;
+  }
+
+  #onPacket(data: Uint8Array, from: string): void {
+    try {
+      this.#stats.packetsIn++;
+      this.#stats.bytesIn += data.length;
+      if (!this.running) return;
+      if (this.#keyring === undefined) {
+        const h = parseHeader(data, this.#label);
+        if (!h.ok) return this.#countHeaderDrop(h.reason);
+        if (h.sealed) {
+          this.#stats.droppedAuth++;
+          return;
+        }
+        this.#handleBody(data, h.bodyOffset, from);
+        return;
+      }
+      this.unwrap(data).then((body) => {
+        if (body !== undefined && this.running) this.#handleBody(body, 0, from);
+      }, () => {
+        this.#stats.handlerErrors++;
+      });
+    } catch {
+      this.#stats.handlerErrors++;
+    }
+  }
+
+  #handleBody(data: Uint8Array, offset: number, from: string): void {
+    const decoded = decodeBody(data, offset);
+    if (decoded === undefined) {
+      this.#stats.droppedDecode++;
+      return;
+    }
+    this.#stats.unknownMessages += decoded.unknown;
+    for (const m of decoded.messages) {
+      try {
+        this.#handleMessage(m, from);
+      } catch {
+        this.#stats.handlerErrors++;
+      }
+    }
+  }
+
+  #handleMessage(m: GossipMessage, from: string): void {
+    switch (m.type) {
+      case "ping":
+        if (m.target !== "" && m.target !== this.localId) {
+          this.#stats.droppedMisdirected++;
+          return;
+        }
+        this.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
+        return;
+      case "ack":
+        this.#acks.ack(m.seq);
+        return;
+      case "nack":
+        this.#acks.nack(m.seq);
+        return;
+      case "ping-req":
+        this.#prober.handlePingReq(m, from);
+        return;
+      case "suspect":
+        this.handleSuspect(m);
+        return;
+      case "alive":
+        this.handleAlive(m);
+        return;
+      case "dead":
+      case "leave":
+        this.handleDead(m);
+        return;
+      case "user":
+        try {
+          this.#options.onUserMessage?.(m.payload, from);
+        } catch {
+          this.#stats.handlerErrors++;
+        }
+        return;
+    }
+  }
+
+  #refute(incarnation: number): void {
+    if (this.#state !== "running") return;
+    const local = this.table.local;
+    local.incarnation = Math.max(local.incarnation, incarnation) + 1;
+    this.#stats.refutations++;
+    this.awareness.apply(1);
+    this.#broadcastLocalAlive();
+  }
+
+  #broadcastLocalAlive(): void {
+    const l = this.table.local;
+    const m: AliveMessage = {
+      type: "alive",
+      node: l.id,
+      incarnation: l.incarnation,
+      gossipAddr: l.gossipAddr,
+      rpcAddr: l.rpcAddr,
+      tags: l.tags,
+    };
+    this.#queue.queue(l.id, encodeMessage(m));
+  }
+
+  #startSuspicion(rec: MemberRecord, from: string): void {
+    this.#cancelSuspicion(rec.id);
+    const c = this.config;
+    const n = this.table.liveCount;
+    let k = c.lifeguard ? c.suspicionMult - 2 : 0;
+    if (n - 2 < k) k = 0;
+    const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
+    const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
+    const id = rec.id;
+    const s = new Suspicion(this.clock, from, k, min, max, () => {
+      if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
+      const r = this.table.get(id);
+      if (r === undefined || r.state !== "suspect" || !this.running) return;
+      this.handleDead({ type: "dead", node: id, incarnation: r.incarnation, from: this.localId });
+    });
+    this.#suspicions.set(id, s);
+  }
+
+  #cancelSuspicion(id: string): void {
+    const s = this.#suspicions.get(id);
+    if (s !== undefined) {
+      s.cancel();
+      this.#suspicions.delete(id);
+    }
+  }
+
+  #emit(e: ClusterEvent): void {
+    this.#events.emit(e);
+  }
+
+  #snapshot(r: MemberRecord): Member {
+    return {
+      id: r.id,
+      gossipAddr: r.gossipAddr,
+      rpcAddr: r.rpcAddr,
+      incarnation: r.incarnation,
+      state: r.state,
+      tags: r.tags,
+      phi: r.id === this.localId ? 0 : this.#monitors.phi(r.id),
+      stateChangedAt: r.stateChangedAt,
+    };
+  }
+
+  #validateTags(tags: Tags): Tags {
+    if (tags === null || typeof tags !== "object" || Array.isArray(tags)) {
+      throw new RpcError("invalid_argument", "tags must be an object of string values");
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(tags)) {
+      if (typeof v !== "string") {
+        throw new RpcError("invalid_argument", `tag ${JSON.stringify(k)} must be a string`);
+      }
+      if (k.length === 0 || utf8Length(k) > 255 || utf8Length(v) > 255 || k === "__proto__") {
+        throw new RpcError(
+          "invalid_argument",
+          `tag ${JSON.stringify(k.slice(0, 40))}: keys must be 1..255 bytes, values at most 255`,
+        );
+      }
+      out[k] = v;
+    }
+    const size = tagsEncodedSize(out);
+    if (size > this.config.maxTagsBytes) {
+      throw new RpcError(
+        "invalid_argument",
+        `tags take ${size} bytes encoded, over the maxTagsBytes limit of ${this.config.maxTagsBytes}`,
+      );
+    }
+    return Object.freeze(out);
+  }
+
+  #setTimer(fn: () => void, ms: number): number {
+    const handle = this.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      fn();
+    }, ms);
+    this.#timers.add(handle);
+    return handle;
+  }
+
+  #clearTimer(handle: number): void {
+    this.clock.clearTimeout(handle);
+    this.#timers.delete(handle);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      this.#sleepers.add(wake);
+      this.#setTimer(wake, ms);
+    });
+  }
+
+  /** Runs `fn` every `interval()` ms, first after a random fraction of it. */
+  #loop(interval: () => number, fn: () => void): void {
+    const run = () => {
+      if (!this.running) return;
+      try {
+        fn();
+      } catch {
+        this.#stats.handlerErrors++;
+      }
+      if (this.running) this.#setTimer(run, interval());
+    };
+    this.#setTimer(run, Math.floor(this.random() * interval()));
+  }
+
+  #probeTick(): void {
+    if (this.#probeInFlight) return;
+    const target = this.#prober.nextTarget();
+    if (target === undefined) return;
+    this.#probeInFlight = true;
+    this.#prober.probe(target, () => {
+      this.#probeInFlight = false;
+    });
+  }
+
+  #gossipTick(): void {
+    if (this.#queue.size === 0 && this.#userQueue.size === 0) return;
+    const peers = this.table.randomLive(this.config.gossipNodes, this.random);
+    for (const p of peers) this.send(p.gossipAddr, []);
+  }
+
+  #pushPullTick(): void {
+    if (this.#pushPullInFlight || this.#transport === undefined) return;
+    const peer = this.#pushPull.pickPeer();
+    if (peer === undefined) return;
+    this.#pushPullInFlight = true;
+    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs, this.#transport)
+      .catch(() => {})
+      .finally(() => {
+        this.#pushPullInFlight = false;
+      });
+  }
+
+  #maintenanceTick(): void {
+    const now = this.clock.now();
+    for (const id of this.table.reap(now, this.config.reapIntervalMs)) {
+      this.#cancelSuspicion(id);
+    }
+    const change = this.#partition.check(this.table, now, this.config.stableAfterMs);
+    if (change?.type === "detected") {
+      this.#emit({
+        type: "PartitionDetected",
+        reachable: change.reachable,
+        unreachable: change.unreachable,
+      });
+    } else if (change?.type === "healed") {
+      this.#emit({ type: "PartitionHealed", members: change.members });
+    }
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * SWIM failure detection by probing: a round-robin walk over a shuffled member list, a direct
+ * ping, then indirect pings through `k` random members (ping-req) that answer with a nack when the
+ * target stays silent, so the prober can tell "it is down" from "I am slow" (Lifeguard). A failed
+ * probe raises a suspicion; the local health score moves with every outcome.
+ *
+ * @module
+ */
+import type { PingReqMessage } from "./codec.ts";
+import type { ProtocolHost } from "./context.ts";
+import type { MemberRecord } from "./member_table.ts";
+
+interface AckHandler {
+  onAck: () => void;
+  onNack: (() => void) | undefined;
+  onTimeout: () => void;
+  timer: number;
+}
+
+/** Pending acks by sequence number, each with a deadline. */
+export class AckRegistry {
+  readonly #host: ProtocolHost;
+  readonly #handlers = new Map<number, AckHandler>();
+
+  /** @param host the protocol host (for its clock) */
+  constructor(host: ProtocolHost) {
+    this.#host = host;
+  }
+
+  /** Pending handlers. */
+  get size(): number {
+    return this.#handlers.size;
+  }
+
+  /** Waits for an ack of `seq` for `timeoutMs`. */
+  register(
+    seq: number,
+    timeoutMs: number,
+    onAck: () => void,
+    onTimeout: () => void,
+    onNack?: () => void,
+  ): void {
+    const timer = this.#host.clock.setTimeout(() => {
+      this.#handlers.delete(seq);
+      onTimeout();
+    }, timeoutMs);
+    this.#handlers.set(seq, { onAck, onNack, onTimeout, timer });
+  }
+
+  /** An ack arrived: returns whether anyone waited for it. */
+  ack(seq: number): boolean {
+    const h = this.#handlers.get(seq);
+    if (h === undefined) return false;
+    this.#handlers.delete(seq);
+    this.#host.clock.clearTimeout(h.timer);
+    h.onAck();
+    return true;
+  }
+
+  /** A nack arrived. */
+  nack(seq: number): boolean {
+    const h = this.#handlers.get(seq);
+    if (h === undefined || h.onNack === undefined) return false;
+    h.onNack();
+    return true;
+  }
+
+  /** Cancels `seq` without calling anything. */
+  cancel(seq: number): void {
+    const h = this.#handlers.get(seq);
+    if (h === undefined) return;
+    this.#handlers.delete(seq);
+    this.#host.clock.clearTimeout(h.timer);
+  }
+
+  /** Cancels everything (shutdown). */
+  clear(): void {
+    for (const h of this.#handlers.values()) this.#host.clock.clearTimeout(h.timer);
+    this.#handlers.clear();
+  }
+}
+
+/** Counters of probing. */
+export interface ProbeCounters {
+  /** Probes started. */
+  probes: number;
+  /** Probes that needed indirect pings. */
+  indirectProbes: number;
+  /** Probes that failed (target suspected). */
+  probeFailures: number;
+  /** Ping-reqs served for others. */
+  pingReqsServed: number;
+  /** Nacks received. */
+  nacksReceived: number;
+}
+
+/** Probes members: direct ping, indirect ping-req, nack accounting, suspicion on failure. */
+export class Prober {
+  readonly #host: ProtocolHost;
+  readonly #acks: AckRegistry;
+  #order: string[] = [];
+  #index = 0;
+  /** Counters. */
+  readonly counters: ProbeCounters = {
+    probes: 0,
+    indirectProbes: 0,
+    probeFailures: 0,
+    pingReqsServed: 0,
+    nacksReceived: 0,
+  };
+
+  /** @param host protocol host; @param acks the shared ack registry */
+  constructor(host: ProtocolHost, acks: AckRegistry) {
+    this.#host = host;
+    this.#acks = acks;
+  }
+
+  /**
+   * The next member of the round-robin walk: every live member once per round, in a fresh random
+   * order each round (SWIM's bounded detection time).
+   */
+  nextTarget(): MemberRecord | undefined {
+    const { table, random } = this.#host;
+    for (let attempts = 0; attempts < 2; attempts++) {
+      while (this.#index < this.#order.length) {
+        const id = this.#order[this.#index++];
+        const rec = table.get(id);
+        if (rec !== undefined && rec.live && id !== table.localId) return rec;
+      }
+      const ring = table.ring;
+      const order: string[] = [];
+      for (const id of ring) if (id !== table.localId) order.push(id);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        const t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+      this.#order = order;
+      this.#index = 0;
+      if (order.length === 0) return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * Probes `target` and calls `done(ok)`; on failure the target is suspected. The probe lasts at
+   * most the (health-scaled) probe interval.
+   */
+  probe(target: MemberRecord, done?: (ok: boolean) => void): void {
+    const host = this.#host;
+    const { config, clock, awareness } = host;
+    const seq = host.nextSeq();
+    const incarnation = target.incarnation;
+    const deadline = awareness.scale(config.probeIntervalMs);
+    let finished = false;
+    let nacks = 0;
+    let expectedNacks = 0;
+    let indirectTimer: number | undefined;
+    this.counters.probes++;
+    const finish = (ok: boolean) => {
+      if (finished) return;
+      finished = true;
+      if (indirectTimer !== undefined) clock.clearTimeout(indirectTimer);
+      if (ok) awareness.apply(-1);
+      else {
+        this.counters.probeFailures++;
+        awareness.apply(expectedNacks > 0 ? Math.max(0, expectedNacks - nacks) : 1);
+        if (host.running) host.suspectLocally(target, incarnation);
+      }
+      done?.(ok);
+    };
+    this.#acks.register(seq, deadline, () => finish(true), () => finish(false), () => {
+      nacks++;
+      this.counters.nacksReceived++;
+    });
+    host.sendPing(target, seq, true);
+    indirectTimer = clock.setTimeout(() => {
+      indirectTimer = undefined;
+      if (finished || !host.running) return;
+      this.counters.indirectProbes++;
+      const helpers = host.table.randomLive(config.indirectChecks, host.random, target.id);
+      const req: PingReqMessage = {
+        type: "ping-req",
+        seq,
+        target: target.id,
+        targetAddr: target.gossipAddr,
+        nack: true,
+      };
+      for (const h of helpers) host.send(h.gossipAddr, [req]);
+      expectedNacks = helpers.length;
+    }, Math.min(config.probeTimeoutMs, deadline));
+  }
+
+  /** Serves a ping-req: pings the target and forwards its ack, or a nack after the timeout. */
+  handlePingReq(m: PingReqMessage, from: string): void {
+    const host = this.#host;
+    this.counters.pingReqsServed++;
+    const seq = host.nextSeq();
+    const ackSeq = m.seq;
+    this.#acks.register(
+      seq,
+      host.config.probeTimeoutMs,
+      () => host.send(from, [{ type: "ack", seq: ackSeq }]),
+      () => {
+        if (m.nack && host.running) host.send(from, [{ type: "nack", seq: ackSeq }]);
+      },
+    );
+    const rec = host.table.get(m.target);
+    if (rec !== undefined && rec.gossipAddr === m.targetAddr) host.sendPing(rec, seq, true);
+    else host.send(m.targetAddr, [{ type: "ping", seq, target: m.target }]);
+  }
+}
