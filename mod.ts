@@ -13,6 +13,27 @@
  */
 
 export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/rpc/errors.ts";
+export {
+  type BidiStreamHandler,
+  type CallContext,
+  type CallOptions,
+  type ClientStreamHandler,
+  createDevCa,
+  defaultDevCa,
+  type DevCa,
+  type Handler,
+  issueDevCertificate,
+  RPC_ALPN,
+  RPC_CLOSE_CODES,
+  RpcClient,
+  type RpcClientOptions,
+  type RpcClientStats,
+  RpcServer,
+  type RpcServerOptions,
+  type RpcServerStats,
+  type ServerStreamHandler,
+  type TlsConfig,
+} from "./src/rpc/mod.ts";
 export { Keyring, KEYRING_OVERHEAD } from "./src/membership/keyring.ts";
 export {
   describeFilter,

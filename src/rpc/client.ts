@@ -1,0 +1,204 @@
+/**
+ * `RpcClient`: calls an `RpcServer`, reconnecting after a lost connection.
+ *
+ * @module
+ */
+
+import { importSecret } from "./auth.ts";
+import { defaultDevCa } from "./certs.ts";
+import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
+import { PayloadCodec } from "./codec.ts";
+import { RpcError } from "./errors.ts";
+import { checkInt, DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
+import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
+import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
+
+// After a failed connect, calls fail fast for this long instead of each trying again.
+const RECONNECT_BACKOFF_MS = 100;
+
+/**
+ * A connection to one `RpcServer`. Unary calls are multiplexed over a few long-lived lane
+ * streams; a lost connection fails its pending calls with `unavailable` and the next call
+ * reconnects (with QUIC 0-RTT when the server's session ticket allows).
+ *
+ * @example
+ * ```ts
+ * import { RpcClient, RpcServer } from "@rpcnet/cluster";
+ *
+ * const server = new RpcServer().register("echo", (req) => req);
+ * await server.start();
+ * const client = await RpcClient.connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * console.log(await client.call("echo", { hello: "world" }, { timeoutMs: 1000 }));
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export class RpcClient {
+  #settings: ConnectSettings;
+  #shared: ClientShared;
+  #endpoint: Deno.QuicEndpoint;
+  #conn: ClientConnection | undefined;
+  #connecting: Promise<ClientConnection> | undefined;
+  #failedAt = 0;
+  #failure: RpcError | undefined;
+  #closed = false;
+  #stats: RpcClientStats = { connects: 0, zeroRttConnects: 0, pendingCalls: 0 };
+  #getConn = (): Promise<ClientConnection> => this.#connection();
+
+  private constructor(settings: ConnectSettings, shared: ClientShared) {
+    this.#settings = settings;
+    this.#shared = shared;
+    // One endpoint for every (re)connect: it keeps the TLS session tickets 0-RTT needs.
+    this.#endpoint = new Deno.QuicEndpoint({
+      hostname: settings.hostname.includes(":") ? "::" : "0.0.0.0",
+      port: 0,
+    });
+  }
+
+  /**
+   * Connects to a server and completes the secret challenge.
+   *
+   * @throws {RpcError} `unavailable` (unreachable, timeout), `unauthenticated` (secret rejected),
+   * `invalid_argument` (bad options)
+   */
+  static async connect(options: RpcClientOptions): Promise<RpcClient> {
+    if (!options || typeof options.hostname !== "string" || options.hostname === "") {
+      throw new RpcError("invalid_argument", "RpcClient.connect: hostname is required");
+    }
+    const port = checkInt("port", options.port, -1, 1, 65535);
+    const lanes = checkInt("lanes", options.lanes, 4, 1, 64);
+    const maxFrameBytes = checkInt(
+      "maxFrameBytes",
+      options.maxFrameBytes,
+      DEFAULT_MAX_FRAME_BYTES,
+      64,
+      0xffff_ffff - 16,
+    );
+    const connectTimeoutMs = checkInt(
+      "connectTimeoutMs",
+      options.connectTimeoutMs,
+      5000,
+      1,
+      600_000,
+    );
+    const caCerts = options.caCerts ?? [(options.devCa ?? await defaultDevCa()).certPem];
+    const key = options.secret === undefined ? undefined : await importSecret(options.secret);
+    const client = new RpcClient({
+      hostname: options.hostname,
+      port,
+      caCerts,
+      serverName: options.serverName,
+      lanes,
+      connectTimeoutMs,
+      zeroRtt: options.zeroRtt ?? true,
+      key,
+    }, { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() });
+    try {
+      await client.#connection();
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+    return client;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Connection counters. */
+  stats(): RpcClientStats {
+    return { ...this.#stats, pendingCalls: this.#conn?.pendingCalls ?? 0 };
+  }
+
+  /**
+   * Calls `method` with `request`; resolves with the handler's result.
+   *
+   * @throws {RpcError} the handler's `RpcError`, `internal` for other handler errors,
+   * `not_found`, `deadline_exceeded`, `cancelled`, `resource_exhausted`, `unavailable`
+   */
+  call<T = unknown>(method: string, request: unknown, options?: CallOptions): Promise<T> {
+    const c = this.#conn;
+    if (c !== undefined && c.usable) return c.call(method, request, options) as Promise<T>;
+    return this.#connection().then((c) => c.call(method, request, options) as Promise<T>);
+  }
+
+  /** Server-streaming call: the responses as an async iterable (break to cancel). */
+  serverStream<T = unknown>(
+    method: string,
+    request: unknown,
+    options?: CallOptions,
+  ): AsyncIterable<T> {
+    return serverStreamCall<T>(this.#getConn, this.#shared, method, request, options);
+  }
+
+  /** Client-streaming call: sends every item of `requests`; resolves with the one response. */
+  clientStream<T = unknown>(
+    method: string,
+    requests: AsyncIterable<unknown>,
+    options?: CallOptions,
+  ): Promise<T> {
+    return clientStreamCall<T>(this.#getConn, this.#shared, method, requests, options);
+  }
+
+  /** Bidirectional call: sends `requests` while yielding responses (break to cancel). */
+  bidiStream<T = unknown>(
+    method: string,
+    requests: AsyncIterable<unknown>,
+    options?: CallOptions,
+  ): AsyncIterable<T> {
+    return bidiStreamCall<T>(this.#getConn, this.#shared, method, requests, options);
+  }
+
+  /** Closes the connection and the endpoint; pending calls fail with `unavailable`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#connecting?.catch(() => {});
+    const c = this.#conn;
+    this.#conn = undefined;
+    if (c) {
+      c.close();
+      await c.conn.closed.catch(() => {});
+    }
+    try {
+      this.#endpoint.close();
+    } catch { /* already closed */ }
+  }
+
+  #connection(): Promise<ClientConnection> {
+    if (this.#closed) return Promise.reject(new RpcError("unavailable", "client is closed"));
+    const c = this.#conn;
+    if (c !== undefined && c.usable) return Promise.resolve(c);
+    if (this.#connecting) return this.#connecting;
+    if (this.#failure && Date.now() - this.#failedAt < RECONNECT_BACKOFF_MS) {
+      return Promise.reject(this.#failure);
+    }
+    this.#connecting = ClientConnection.open(this.#settings, this.#shared, this.#endpoint).then(
+      (conn) => {
+        this.#connecting = undefined;
+        this.#failure = undefined;
+        if (this.#closed) {
+          conn.close();
+          throw new RpcError("unavailable", "client is closed");
+        }
+        this.#conn = conn;
+        this.#stats.connects++;
+        if (conn.zeroRtt) this.#stats.zeroRttConnects++;
+        conn.onLost = (lost) => {
+          if (this.#conn === lost) this.#conn = undefined;
+        };
+        if (conn.error) this.#conn = undefined;
+        return conn;
+      },
+      (e) => {
+        this.#connecting = undefined;
+        this.#failure = e;
+        this.#failedAt = Date.now();
+        throw e;
+      },
+    );
+    return this.#connecting;
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * One client connection: the QUIC connection, its lanes (unary calls multiplexed by id, writes
+ * coalesced per microtask) and its control stream (secret challenge, GOAWAY).
+ *
+ * @module
+ */
+
+import { prove, type SecretKey } from "./auth.ts";
+import type { PayloadCodec } from "./codec.ts";
+import { RpcError } from "./errors.ts";
+import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
+import { FrameReader } from "./reader.ts";
+import { closeError, parseErrorBody } from "./status.ts";
+import type { CallOptions } from "./types.ts";
+import { FrameWriter } from "./writer.ts";
+
+/** Client-wide settings and state shared by its successive connections. */
+export interface ClientShared {
+  /** Payload codec (synchronous use only). */
+  codec: PayloadCodec;
+  /** Largest frame sent or accepted. */
+  maxFrameBytes: number;
+  /** Cached `[u8 len][method]` heads of calls without deadline or metadata. */
+  heads: Map<string, Uint8Array>;
+}
+
+/** Resolved connect settings. */
+export interface ConnectSettings {
+  /** Server host. */
+  hostname: string;
+  /** Server port. */
+  port: number;
+  /** Trusted CA PEMs. */
+  caCerts: string[];
+  /** Certificate name to verify. */
+  serverName: string | undefined;
+  /** Lanes per connection. */
+  lanes: number;
+  /** Budget for connect + authentication. */
+  connectTimeoutMs: number;
+  /** Whether to attempt 0-RTT. */
+  zeroRtt: boolean;
+  /** The secret's key, if any. */
+  key: SecretKey | undefined;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  lane: FrameWriter;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Builds the request head `[u8 len][method][u32 timeout?][u16 metaLen, meta?]`. */
+export function requestHead(
+  shared: ClientShared,
+  method: string,
+  timeoutMs: number | undefined,
+  meta: Record<string, string> | undefined,
+): { head: Uint8Array; flags: number } {
+  if (timeoutMs === undefined && meta === undefined) {
+    let head = shared.heads.get(method);
+    if (!head) {
+      const m = encodeUtf8(method);
+      if (m.length === 0 || m.length > 255) {
+        throw new RpcError("invalid_argument", `method name must be 1..255 bytes`);
+      }
+      head = new Uint8Array(1 + m.length);
+      head[0] = m.length;
+      head.set(m, 1);
+      if (shared.heads.size < 4096) shared.heads.set(method, head);
+    }
+    return { head, flags: 0 };
+  }
+  const m = encodeUtf8(method);
+  if (m.length === 0 || m.length > 255) {
+    throw new RpcError("invalid_argument", `method name must be 1..255 bytes`);
+  }
+  let flags = 0;
+  const metaBytes = meta ? shared.codec.encodeMeta(meta) : undefined;
+  const head = new Uint8Array(
+    1 + m.length + (timeoutMs !== undefined ? 4 : 0) + (metaBytes ? 2 + metaBytes.length : 0),
+  );
+  head[0] = m.length;
+  head.set(m, 1);
+  let o = 1 + m.length;
+  if (timeoutMs !== undefined) {
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
+      throw new RpcError("invalid_argument", `timeoutMs must be a finite number >= 0`);
+    }
+    flags |= F.DEADLINE;
+    new DataView(head.buffer).setUint32(o, Math.min(0xffff_ffff, Math.ceil(timeoutMs)));
+    o += 4;
+  }
+  if (metaBytes) {
+    flags |= F.META;
+    head[o] = metaBytes.length >> 8;
+    head[o + 1] = metaBytes.length & 0xff;
+    head.set(metaBytes, o + 2);
+  }
+  return { head, flags };
+}
+
+/** A live connection to one server. */
+export class ClientConnection {
+  /** The QUIC connection. */
+  readonly conn: Deno.QuicConn;
+  /** Whether Deno completed this connection as 0-RTT. */
+  readonly zeroRtt: boolean;
+  /** False once the server sent GOAWAY or the connection was lost: open a new one. */
+  usable = true;
+  /** Set when the connection is gone: the error new and pending calls get. */
+  error: RpcError | undefined;
+  /** Called once when the connection is lost. */
+  onLost: ((c: ClientConnection) => void) | undefined;
+  /** Streaming calls in progress (their streams close with the connection). */
+  streams = 0;
+  #shared: ClientShared;
+  #lanes: FrameWriter[] = [];
+  #readers: FrameReader[] = [];
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #rr = 0;
+
+  private constructor(conn: Deno.QuicConn, shared: ClientShared, zeroRtt: boolean) {
+    this.conn = conn;
+    this.#shared = shared;
+    this.zeroRtt = zeroRtt;
+    conn.handshake.catch(() => {});
+    conn.closed.then(
+      (info) => this.#lost(closeError(info)),
+      (e) => this.#lost(closeError(undefined, e)),
+    );
+  }
+
+  /** Unary calls awaiting a response. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Connects, opens the lanes and answers the server's challenge.
+   *
+   * @throws {RpcError} `unauthenticated` on a rejected secret, `unavailable` otherwise
+   */
+  static async open(
+    s: ConnectSettings,
+    shared: ClientShared,
+    endpoint: Deno.QuicEndpoint,
+  ): Promise<ClientConnection> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let c: ClientConnection | undefined;
+    let connecting: Deno.QuicConn | Promise<Deno.QuicConn> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new RpcError(
+              "unavailable",
+              `connect to ${s.hostname}:${s.port} timed out after ${s.connectTimeoutMs} ms`,
+            ),
+          ),
+        s.connectTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([
+        timeout,
+        (async () => {
+          try {
+            connecting = Deno.connectQuic({
+              hostname: s.hostname,
+              port: s.port,
+              serverName: s.serverName,
+              caCerts: s.caCerts,
+              alpnProtocols: [RPC_ALPN],
+              endpoint,
+              zeroRtt: s.zeroRtt,
+              keepAliveInterval: 2000,
+              maxIdleTimeout: 10_000,
+            });
+          } catch (e) {
+            throw closeError(undefined, e);
+          }
+          const zeroRtt = !(connecting instanceof Promise);
+          let conn: Deno.QuicConn;
+          try {
+            conn = await connecting;
+          } catch (e) {
+            throw closeError(undefined, e);
+          }
+          c = new ClientConnection(conn, shared, zeroRtt);
+          await c.#start(s);
+          return c;
+        })(),
+      ]);
+    } catch (e) {
+      if (c) {
+        c.close();
+      } else if (connecting instanceof Promise) {
+        connecting.then((conn) => conn.close(), () => {});
+      }
+      throw RpcError.is(e) ? e : closeError(undefined, e);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #start(s: ConnectSettings): Promise<void> {
+    // Lanes first: with 0-RTT their LANE_OPEN frames leave with the first flight.
+    for (let i = 0; i < s.lanes; i++) {
+      const stream = await this.conn.createBidirectionalStream();
+      const w = new FrameWriter(stream.writable);
+      w.onError = (e) => this.#lost(closeError(undefined, e));
+      w.frame(T.LANE_OPEN, 0, 0);
+      const r = new FrameReader(stream.readable, this.#shared.maxFrameBytes);
+      this.#lanes.push(w);
+      this.#readers.push(r);
+    }
+    const incoming = this.conn.incomingBidirectionalStreams.getReader();
+    let control: Deno.QuicBidirectionalStream;
+    try {
+      const { value, done } = await incoming.read();
+      if (done) throw new RpcError("unavailable", "server closed the connection during setup");
+      control = value;
+    } catch (e) {
+      throw this.error ?? (RpcError.is(e) ? e : closeError(undefined, e));
+    } finally {
+      incoming.releaseLock();
+    }
+    const reader = new FrameReader(control.readable, 4096);
+    const writer = new FrameWriter(control.writable);
+    const next = async () => {
+      try {
+        return await reader.next();
+      } catch (e) {
+        // Give the close frame a moment to explain the reset (e.g. unauthenticated).
+        await Promise.race([
+          this.conn.closed.catch(() => {}),
+          new Promise((r) => setTimeout(r, 200)),
+        ]);
+        throw this.error ?? closeError(undefined, e);
+      }
+    };
+    const hello = await next();
+    if (!hello || hello.type !== T.HELLO || hello.body.length !== 33) {
+      throw new RpcError("unavailable", "server did not send a valid HELLO");
+    }
+    if (hello.body[0] === 1) {
+      const proof = s.key ? await prove(s.key, hello.body.subarray(1)) : new Uint8Array(0);
+      writer.frame(T.AUTH, 0, 0, undefined, proof, true);
+      const answer = await next();
+      if (answer?.type === T.ERROR) throw parseErrorBody(answer.body);
+      if (answer?.type !== T.READY) {
+        throw this.error ?? new RpcError("unauthenticated", "server did not accept the secret");
+      }
+    }
+    for (const r of this.#readers) this.#readLane(r);
+    this.#readControl(reader);
+  }
+
+  async #readControl(reader: FrameReader): Promise<void> {
+    try {
+      for (;;) {
+        const f = await reader.next();
+        if (f === null) return;
+        if (f.type === T.GOAWAY) {
+          this.usable = false;
+          this.#closeIfIdle();
+        }
+      }
+    } catch { /* connection closing */ }
+  }
+
+  async #readLane(reader: FrameReader): Promise<void> {
+    try {
+      await reader.run(this.#onFrame, this.#onOversize);
+      this.#lost(new RpcError("unavailable", "server closed a lane"));
+    } catch (e) {
+      if (e instanceof FrameError) {
+        this.#lost(new RpcError("unavailable", `protocol error from server: ${e.message}`));
+        this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, e.message);
+      } else {
+        this.#lost(this.error ?? closeError(undefined, e));
+      }
+    }
+  }
+
+  #onFrame = (type: number, flags: number, id: number, body: Uint8Array): void => {
+    const p = this.#take(id);
+    if (!p) return; // cancelled or timed out already
+    if (type === T.RESPONSE) {
+      let v: unknown;
+      try {
+        v = this.#shared.codec.decode(flags, body);
+      } catch (e) {
+        p.reject(new RpcError("internal", (e as Error).message));
+        return;
+      }
+      p.resolve(v);
+    } else if (type === T.ERROR) {
+      p.reject(parseErrorBody(body));
+    } else {
+      throw new FrameError(`unexpected frame type ${type} on a lane`);
+    }
+  };
+
+  #onOversize = (type: number, _flags: number, id: number, length: number): boolean => {
+    if (type !== T.RESPONSE) return false;
+    this.#take(id)?.reject(
+      new RpcError("resource_exhausted", `response of ${length} bytes exceeds maxFrameBytes`),
+    );
+    return true;
+  };
+
+  #take(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p) return undefined;
+    this.#pending.delete(id);
+    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (p.onAbort) p.signal!.removeEventListener("abort", p.onAbort);
+    if (!this.usable) queueMicrotask(() => this.#closeIfIdle());
+    return p;
+  }
+
+  /** Sends a unary call on the next lane; resolves with the decoded response. */
+  call(method: string, request: unknown, options?: CallOptions): Promise<unknown> {
+    if (this.error) return Promise.reject(this.error);
+    const shared = this.#shared;
+    const codec = shared.codec;
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new RpcError("cancelled", "call cancelled"));
+    const timeoutMs = options?.timeoutMs;
+    let head: Uint8Array, flags: number, payload: Uint8Array;
+    try {
+      ({ head, flags } = requestHead(shared, method, timeoutMs, options?.meta));
+      payload = codec.encode(request);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const size = FRAME_FIXED + head.length + payload.length;
+    if (size > shared.maxFrameBytes) {
+      return Promise.reject(
+        new RpcError(
+          "resource_exhausted",
+          `request of ${size} bytes exceeds maxFrameBytes ${shared.maxFrameBytes}`,
+        ),
+      );
+    }
+    const id = this.#nextId;
+    this.#nextId = id === 0xffff_ffff ? 1 : id + 1;
+    const lane = this.#lanes[this.#rr++ % this.#lanes.length];
+    lane.frame(T.REQUEST, flags | codec.flags, id, head, payload, codec.owned);
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve, reject, lane, timer: undefined, signal, onAbort: undefined };
+      this.#pending.set(id, p);
+      if (timeoutMs !== undefined) {
+        p.timer = setTimeout(() => {
+          if (!this.#take(id)) return;
+          lane.frame(T.CANCEL, 0, id);
+          reject(
+            new RpcError("deadline_exceeded", `'${method}' exceeded its ${timeoutMs} ms deadline`),
+          );
+        }, timeoutMs);
+      }
+      if (signal) {
+        p.onAbort = () => {
+          if (!this.#take(id)) return;
+          lane.frame(T.CANCEL, 0, id);
+          reject(new RpcError("cancelled", `'${method}' cancelled by the caller`));
+        };
+        signal.addEventListener("abort", p.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Opens a stream for a streaming call. */
+  async openStream(): Promise<Deno.QuicBidirectionalStream> {
+    if (this.error) throw this.error;
+    try {
+      return await this.conn.createBidirectionalStream();
+    } catch (e) {
+      throw this.error ?? closeError(undefined, e);
+    }
+  }
+
+  /** Called when a streaming call ends (a drained connection may close then). */
+  streamDone(): void {
+    this.streams--;
+    if (!this.usable) this.#closeIfIdle();
+  }
+
+  #closeIfIdle(): void {
+    if (!this.error && this.#pending.size === 0 && this.streams === 0) {
+      this.close(RPC_CLOSE_CODES.NORMAL, "drained");
+    }
+  }
+
+  #lost(err: RpcError): void {
+    if (this.error) return;
+    this.error = err;
+    this.usable = false;
+    for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(err);
+    for (const r of this.#readers) r.cancel();
+    this.onLost?.(this);
+  }
+
+  /** Closes the connection; pending calls fail with `unavailable`. */
+  close(code: number = RPC_CLOSE_CODES.NORMAL, reason = "client closed"): void {
+    this.#lost(new RpcError("unavailable", `connection closed: ${reason}`));
+    try {
+      this.conn.close({ closeCode: code, reason });
+    } catch { /* already closed */ }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Payload encoding: MessagePack through reused encoder/decoder instances; a `Uint8Array` passes
+ * through untouched (flagged `F.RAW` in the frame header); `undefined` is the empty payload.
+ *
+ * @module
+ */
+
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { RpcError } from "./errors.ts";
+import { F } from "./frames.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** Encodes and decodes call payloads and metadata. One instance per client or server. */
+export class PayloadCodec {
+  #enc = new Encoder();
+  #dec = new Decoder();
+  /** Flags of the last {@linkcode encode} (`F.RAW` or 0). */
+  flags = 0;
+  /** Whether the last {@linkcode encode} result is caller-owned (not the shared encoder buffer). */
+  owned = false;
+
+  /**
+   * Encodes `value`. The result may be the encoder's shared buffer, valid until the next call:
+   * copy it (the frame writer does) before encoding again.
+   *
+   * @throws {RpcError} `invalid_argument` when the value cannot be encoded
+   */
+  encode(value: unknown): Uint8Array {
+    if (value instanceof Uint8Array) {
+      this.flags = F.RAW;
+      this.owned = true;
+      return value;
+    }
+    this.flags = 0;
+    this.owned = true;
+    if (value === undefined) return EMPTY;
+    this.owned = false;
+    try {
+      return this.#enc.encodeSharedRef(value);
+    } catch (e) {
+      throw new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /**
+   * Decodes a payload. `bytes` may be a view into a reused read buffer; nothing returned aliases
+   * it.
+   *
+   * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack
+   */
+  decode(flags: number, bytes: Uint8Array): unknown {
+    if (flags & F.RAW) return bytes.slice();
+    if (bytes.length === 0) return undefined;
+    try {
+      // Copy: decoded `bin` values are views into the input.
+      return this.#dec.decode(bytes.slice());
+    } catch (e) {
+      throw new RpcError("invalid_argument", `cannot decode payload: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** Encodes call metadata (string → string) to owned bytes. */
+  encodeMeta(meta: Record<string, string>): Uint8Array {
+    for (const [k, v] of Object.entries(meta)) {
+      if (typeof v !== "string") {
+        throw new RpcError("invalid_argument", `meta '${k}' must be a string`);
+      }
+    }
+    const b = this.#enc.encode(meta);
+    if (b.length > 0xffff) throw new RpcError("invalid_argument", "meta exceeds 64 KiB");
+    return b;
+  }
+
+  /**
+   * Decodes call metadata; anything that is not a string map is rejected.
+   *
+   * @throws {RpcError} `invalid_argument` on malformed metadata
+   */
+  decodeMeta(bytes: Uint8Array): Record<string, string> {
+    if (bytes.length === 0) return {};
+    let m: unknown;
+    try {
+      m = this.#dec.decode(bytes.slice());
+    } catch {
+      throw new RpcError("invalid_argument", "malformed call metadata");
+    }
+    if (typeof m !== "object" || m === null || Array.isArray(m)) {
+      throw new RpcError("invalid_argument", "call metadata must be a map");
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m)) {
+      if (typeof v !== "string") throw new RpcError("invalid_argument", `meta '${k}' not a string`);
+      out[k] = v;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The server's per-call context (`ctx` of a handler) and the state every server connection
+ * shares (handler table, limits, counters).
+ *
+ * @module
+ */
+
+import type { SecretKey } from "./auth.ts";
+import type { PayloadCodec } from "./codec.ts";
+import { RpcError } from "./errors.ts";
+import type { CallContext, RpcServerStats } from "./types.ts";
+
+/** How a registered handler is called. */
+export const KIND = { UNARY: 0, SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
+
+/** A registered handler and its kind. */
+export interface HandlerEntry {
+  /** One of {@linkcode KIND}. */
+  kind: number;
+  /** The handler function (its type depends on `kind`). */
+  fn: (...args: never[]) => unknown;
+}
+
+/** State shared by an `RpcServer` and all its connections. */
+export interface ServerShared {
+  /** Handlers by method name. */
+  handlers: Map<string, HandlerEntry>;
+  /** Payload codec (synchronous use only). */
+  codec: PayloadCodec;
+  /** Largest accepted frame. */
+  maxFrameBytes: number;
+  /** Concurrent calls per connection. */
+  maxCalls: number;
+  /** Time a connection has to authenticate. */
+  authTimeoutMs: number;
+  /** The cluster secret's key, when required. */
+  key: SecretKey | undefined;
+  /** Counters (mutated in place). */
+  stats: RpcServerStats;
+  /** True once `close()` began: new calls are refused with `unavailable`. */
+  draining: boolean;
+  /** Called whenever a call finishes (the drain waits on it). */
+  onCallDone: () => void;
+}
+
+/** A handler's view of its call; the signal is created on first access (most handlers never read it). */
+export class ServerCallContext implements CallContext {
+  /** The method name. */
+  readonly method: string;
+  /** The caller's address. */
+  readonly remoteAddr: string;
+  /** Absolute deadline (epoch ms), when set. */
+  readonly deadline: number | undefined;
+  /** The caller's metadata. */
+  readonly meta: Record<string, string>;
+  #ac: AbortController | undefined;
+  #reason: RpcError | undefined;
+
+  /**
+   * @param method method name
+   * @param remoteAddr caller address
+   * @param deadline absolute deadline (epoch ms)
+   * @param meta caller metadata
+   */
+  constructor(
+    method: string,
+    remoteAddr: string,
+    deadline: number | undefined,
+    meta: Record<string, string>,
+  ) {
+    this.method = method;
+    this.remoteAddr = remoteAddr;
+    this.deadline = deadline;
+    this.meta = meta;
+  }
+
+  /** Aborted on cancel, deadline or connection loss. */
+  get signal(): AbortSignal {
+    if (!this.#ac) {
+      this.#ac = new AbortController();
+      if (this.#reason) this.#ac.abort(this.#reason);
+    }
+    return this.#ac.signal;
+  }
+
+  /** Whether the call was aborted. */
+  get aborted(): boolean {
+    return this.#reason !== undefined;
+  }
+
+  /** Aborts the call's signal with `reason` (first reason wins). */
+  abort(reason: RpcError): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.#ac?.abort(reason);
+  }
+}
+
+/** The abort reason for a call whose connection was lost. */
+export function connectionLost(): RpcError {
+  return new RpcError("unavailable", "connection to the caller was lost");
+}

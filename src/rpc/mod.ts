@@ -1,0 +1,28 @@
+/**
+ * RPC over QUIC: `RpcServer`, `RpcClient`, development certificates and the wire constants.
+ *
+ * @module
+ */
+
+export { RpcServer } from "./server.ts";
+export { RpcClient } from "./client.ts";
+export {
+  createDevCa,
+  defaultDevCa,
+  type DevCa,
+  issueDevCertificate,
+  type TlsConfig,
+} from "./certs.ts";
+export { RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+export type {
+  BidiStreamHandler,
+  CallContext,
+  CallOptions,
+  ClientStreamHandler,
+  Handler,
+  RpcClientOptions,
+  RpcClientStats,
+  RpcServerOptions,
+  RpcServerStats,
+  ServerStreamHandler,
+} from "./types.ts";

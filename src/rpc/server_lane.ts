@@ -1,0 +1,195 @@
+/**
+ * The server side of a lane: unary requests read from one long-lived stream, dispatched to
+ * handlers, answered on the same stream (responses coalesced per microtask by the writer).
+ *
+ * @module
+ */
+
+import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
+import { RpcError } from "./errors.ts";
+import { FRAME_FIXED, FrameError, parseRequestHead, T } from "./frames.ts";
+import type { FrameReader } from "./reader.ts";
+import { errorBody } from "./status.ts";
+import type { Handler } from "./types.ts";
+import { FrameWriter } from "./writer.ts";
+
+/** What a lane needs from its connection. */
+export interface LaneHost {
+  /** The caller's address, `host:port`. */
+  readonly remoteAddr: string;
+  /** Calls running on the connection. */
+  active: number;
+}
+
+interface LaneCall {
+  id: number;
+  ctx: ServerCallContext;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  done: boolean;
+}
+
+/** Serves unary calls arriving on one lane stream. */
+export class ServerLane {
+  #shared: ServerShared;
+  #host: LaneHost;
+  #reader: FrameReader;
+  #writer: FrameWriter;
+  #calls = new Map<number, LaneCall>();
+
+  /**
+   * @param shared server-wide state
+   * @param host the connection
+   * @param stream the lane stream (its `LANE_OPEN` frame already read)
+   * @param reader the stream's frame reader
+   */
+  constructor(
+    shared: ServerShared,
+    host: LaneHost,
+    stream: Deno.QuicBidirectionalStream,
+    reader: FrameReader,
+  ) {
+    this.#shared = shared;
+    this.#host = host;
+    this.#reader = reader;
+    this.#writer = new FrameWriter(stream.writable);
+  }
+
+  /** Reads until the lane ends; rejects with `FrameError` on malformed input. */
+  run(): Promise<void> {
+    return this.#reader.run(this.#onFrame, this.#onOversize);
+  }
+
+  /** Aborts every running call (connection lost or server closing). */
+  abortAll(reason: RpcError): void {
+    for (const call of [...this.#calls.values()]) {
+      if (this.#end(call)) call.ctx.abort(reason);
+    }
+    this.#writer.abort();
+  }
+
+  #onFrame = (type: number, flags: number, id: number, body: Uint8Array): void => {
+    if (type === T.REQUEST) return this.#request(flags, id, body);
+    if (type === T.CANCEL) {
+      const call = this.#calls.get(id);
+      if (call && this.#end(call)) call.ctx.abort(new RpcError("cancelled", "cancelled by caller"));
+      return;
+    }
+    throw new FrameError(`unexpected frame type ${type} on a lane`);
+  };
+
+  #onOversize = (type: number, _flags: number, id: number, length: number): boolean => {
+    if (type !== T.REQUEST) return false;
+    this.#shared.stats.rejectedCalls++;
+    this.#sendError(
+      id,
+      new RpcError(
+        "resource_exhausted",
+        `request frame of ${length} bytes exceeds the server's maxFrameBytes ${this.#shared.maxFrameBytes}`,
+      ),
+    );
+    return true;
+  };
+
+  #request(flags: number, id: number, body: Uint8Array): void {
+    const shared = this.#shared;
+    const head = parseRequestHead(body, 0, flags);
+    if (shared.draining) {
+      return this.#sendError(id, new RpcError("unavailable", "server is shutting down"));
+    }
+    if (this.#host.active >= shared.maxCalls) {
+      shared.stats.rejectedCalls++;
+      return this.#sendError(
+        id,
+        new RpcError(
+          "resource_exhausted",
+          `more than ${shared.maxCalls} concurrent calls on this connection`,
+        ),
+      );
+    }
+    const entry = shared.handlers.get(head.method);
+    if (!entry || entry.kind !== KIND.UNARY) {
+      return this.#sendError(
+        id,
+        new RpcError("not_found", `no unary handler for method '${head.method}'`),
+      );
+    }
+    let request: unknown, meta: Record<string, string>;
+    try {
+      meta = head.metaLen
+        ? shared.codec.decodeMeta(body.subarray(head.metaStart, head.metaStart + head.metaLen))
+        : {};
+      request = shared.codec.decode(flags, body.subarray(head.payloadStart));
+    } catch (e) {
+      return this.#sendError(id, e);
+    }
+    const deadline = head.timeoutMs === undefined ? undefined : Date.now() + head.timeoutMs;
+    const ctx = new ServerCallContext(head.method, this.#host.remoteAddr, deadline, meta);
+    const call: LaneCall = { id, ctx, timer: undefined, done: false };
+    this.#calls.set(id, call);
+    this.#host.active++;
+    shared.stats.activeCalls++;
+    shared.stats.callsTotal++;
+    if (head.timeoutMs !== undefined) {
+      call.timer = setTimeout(() => {
+        if (this.#end(call)) {
+          ctx.abort(new RpcError("deadline_exceeded", `deadline of ${head.timeoutMs} ms exceeded`));
+        }
+      }, head.timeoutMs);
+    }
+    let result: unknown;
+    try {
+      result = (entry.fn as Handler)(request, ctx);
+    } catch (e) {
+      return this.#fail(call, e);
+    }
+    if (
+      result !== null && typeof result === "object" &&
+      typeof (result as PromiseLike<unknown>).then === "function"
+    ) {
+      Promise.resolve(result).then((v) => this.#ok(call, v), (e) => this.#fail(call, e));
+    } else this.#ok(call, result);
+  }
+
+  #end(call: LaneCall): boolean {
+    if (call.done) return false;
+    call.done = true;
+    this.#calls.delete(call.id);
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    this.#host.active--;
+    this.#shared.stats.activeCalls--;
+    this.#shared.onCallDone();
+    return true;
+  }
+
+  #ok(call: LaneCall, value: unknown): void {
+    if (!this.#end(call)) return;
+    const codec = this.#shared.codec;
+    let bytes: Uint8Array;
+    try {
+      bytes = codec.encode(value);
+    } catch (e) {
+      return this.#sendError(
+        call.id,
+        new RpcError("internal", `handler result cannot be encoded: ${(e as Error).message}`),
+      );
+    }
+    if (bytes.length + FRAME_FIXED > this.#shared.maxFrameBytes) {
+      return this.#sendError(
+        call.id,
+        new RpcError(
+          "resource_exhausted",
+          `response of ${bytes.length} bytes exceeds maxFrameBytes`,
+        ),
+      );
+    }
+    this.#writer.frame(T.RESPONSE, codec.flags, call.id, undefined, bytes, codec.owned);
+  }
+
+  #fail(call: LaneCall, e: unknown): void {
+    if (this.#end(call)) this.#sendError(call.id, e);
+  }
+
+  #sendError(id: number, e: unknown): void {
+    this.#writer.frame(T.ERROR, 0, id, undefined, errorBody(e), true);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Public types of the RPC layer: handlers, the per-call context, and client/server options.
+ *
+ * @module
+ */
+
+import type { DevCa, TlsConfig } from "./certs.ts";
+
+/** What a handler sees about the call it serves. */
+export interface CallContext {
+  /** The method name the caller used. */
+  method: string;
+  /**
+   * Aborted when the caller cancels, the deadline passes (reason: `RpcError`
+   * `deadline_exceeded` / `cancelled`), or the connection is lost.
+   */
+  signal: AbortSignal;
+  /** Absolute deadline (epoch ms) when the caller set a timeout. */
+  deadline?: number;
+  /** The caller's address, `host:port`. */
+  remoteAddr: string;
+  /** String metadata the caller attached. */
+  meta: Record<string, string>;
+}
+
+/** A unary handler: one request in, one response out (or a thrown error). */
+export type Handler = (request: unknown, ctx: CallContext) => unknown | Promise<unknown>;
+
+/** A server-streaming handler: one request in, a sequence of responses out. */
+export type ServerStreamHandler = (request: unknown, ctx: CallContext) => AsyncIterable<unknown>;
+
+/** A client-streaming handler: a sequence of requests in, one response out. */
+export type ClientStreamHandler = (
+  requests: AsyncIterable<unknown>,
+  ctx: CallContext,
+) => Promise<unknown>;
+
+/** A bidirectional-streaming handler: requests in and responses out, concurrently. */
+export type BidiStreamHandler = (
+  requests: AsyncIterable<unknown>,
+  ctx: CallContext,
+) => AsyncIterable<unknown>;
+
+/** Options of {@linkcode RpcServer}. Every field has a documented default. */
+export interface RpcServerOptions {
+  /** Address to bind (default `"127.0.0.1"`). */
+  hostname?: string;
+  /** UDP port; 0 picks an ephemeral port, readable from `addr` after `start()` (default 0). */
+  port?: number;
+  /** Certificate chain and key; without it a certificate from `devCa` is issued. */
+  tls?: TlsConfig;
+  /** CA that signs the development certificate (default: `defaultDevCa()`). */
+  devCa?: DevCa;
+  /** Cluster secret every connection must prove (default: none). */
+  secret?: string | Uint8Array;
+  /** Largest frame accepted, in bytes (default 16 MiB). Larger calls get `resource_exhausted`. */
+  maxFrameBytes?: number;
+  /** Calls a connection may have running at once (default 16384); extra calls get `resource_exhausted`. */
+  maxConcurrentCallsPerConnection?: number;
+  /** How long `close()` lets in-flight calls finish (default 5000 ms). */
+  drainTimeoutMs?: number;
+  /** How long a new connection has to prove the secret (default 10000 ms). */
+  authTimeoutMs?: number;
+  /** Concurrent QUIC streams a client may open: lanes + streaming calls (default 1024). */
+  maxStreamsPerConnection?: number;
+}
+
+/** Counters of an {@linkcode RpcServer}. */
+export interface RpcServerStats {
+  /** Connections currently open. */
+  connections: number;
+  /** Connections accepted since start. */
+  connectionsTotal: number;
+  /** Calls (unary and streaming) currently running. */
+  activeCalls: number;
+  /** Calls started since start. */
+  callsTotal: number;
+  /** Connections closed because they sent a malformed frame. */
+  protocolErrors: number;
+  /** Connections closed because they failed the secret challenge. */
+  authFailures: number;
+  /** Calls refused with `resource_exhausted` (too large or too many). */
+  rejectedCalls: number;
+}
+
+/** Per-call options of {@linkcode RpcClient} methods. */
+export interface CallOptions {
+  /** Deadline relative to now; the call fails with `deadline_exceeded` and the handler's signal aborts. */
+  timeoutMs?: number;
+  /** Aborting it cancels the call (`cancelled`) and tells the server. */
+  signal?: AbortSignal;
+  /** String metadata delivered to the handler as `ctx.meta`. */
+  meta?: Record<string, string>;
+}
+
+/** Options of {@linkcode RpcClient.connect}. */
+export interface RpcClientOptions {
+  /** Server host name or IP literal. */
+  hostname: string;
+  /** Server UDP port. */
+  port: number;
+  /** PEM CA certificates to trust (default: the `devCa`, or `defaultDevCa()`). */
+  caCerts?: string[];
+  /** Name checked against the server certificate (default: `hostname`). */
+  serverName?: string;
+  /** Development CA to trust when `caCerts` is not given. */
+  devCa?: DevCa;
+  /** Cluster secret, when the server requires one. */
+  secret?: string | Uint8Array;
+  /** Long-lived streams unary calls are spread over (default 4). */
+  lanes?: number;
+  /** Largest frame sent or accepted, in bytes (default 16 MiB). */
+  maxFrameBytes?: number;
+  /** How long a (re)connect may take, handshake and authentication included (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Try QUIC 0-RTT on reconnects when a session ticket is available (default true). */
+  zeroRtt?: boolean;
+}
+
+/** Counters of an {@linkcode RpcClient}. */
+export interface RpcClientStats {
+  /** Successful connects (the first one and every reconnect). */
+  connects: number;
+  /** Connects that Deno completed as 0-RTT (a warm reconnect that skipped the handshake RTT). */
+  zeroRttConnects: number;
+  /** Unary calls waiting for their response. */
+  pendingCalls: number;
+}

@@ -1,0 +1,140 @@
+/**
+ * The write path: frames appended to a batch buffer and written once per microtask, so a burst
+ * of calls (or responses) issued in the same tick costs one QUIC write instead of one each.
+ *
+ * @module
+ */
+
+import { FRAME_FIXED, HEADER_BYTES, writeU32 } from "./frames.ts";
+
+// Payload bytes above this are written by reference instead of copied into the batch.
+const COPY_LIMIT = 16 * 1024;
+const MIN_BATCH = 512;
+const MAX_BATCH = 64 * 1024;
+
+/** Writes length-prefixed frames to a QUIC send stream, coalesced per microtask. */
+export class FrameWriter {
+  #w: WritableStreamDefaultWriter<Uint8Array>;
+  #batch: Uint8Array = new Uint8Array(0);
+  #from = 0;
+  #pos = 0;
+  #chunks: Uint8Array[] = [];
+  #scheduled = false;
+  #flushedBytes = MIN_BATCH;
+  #failed = false;
+  #closed = false;
+  /** Called once when a write fails (the stream was reset or the connection lost). */
+  onError: ((e: unknown) => void) | undefined;
+
+  /** @param writable the send side of a QUIC stream */
+  constructor(writable: WritableStream<Uint8Array>) {
+    this.#w = writable.getWriter();
+  }
+
+  /** Whether a write failed or the writer was closed. */
+  get broken(): boolean {
+    return this.#failed || this.#closed;
+  }
+
+  /**
+   * Queues one frame: header, then `head`, then `payload`. `payloadOwned` says whether
+   * `payload` stays unchanged after this call (a shared encoder buffer does not, and is copied).
+   */
+  frame(
+    type: number,
+    flags: number,
+    id: number,
+    head?: Uint8Array,
+    payload?: Uint8Array,
+    payloadOwned = false,
+  ): void {
+    if (this.#failed || this.#closed) return;
+    const hlen = head ? head.length : 0;
+    const plen = payload ? payload.length : 0;
+    const byRef = payloadOwned && plen > COPY_LIMIT;
+    this.#reserve(HEADER_BYTES + hlen + (byRef ? 0 : plen));
+    const b = this.#batch;
+    let p = this.#pos;
+    writeU32(b, p, FRAME_FIXED + hlen + plen);
+    b[p + 4] = type;
+    b[p + 5] = flags;
+    writeU32(b, p + 6, id);
+    p += HEADER_BYTES;
+    if (hlen) {
+      b.set(head!, p);
+      p += hlen;
+    }
+    if (plen && !byRef) {
+      b.set(payload!, p);
+      p += plen;
+    }
+    this.#pos = p;
+    if (byRef) {
+      this.#cut();
+      this.#chunks.push(payload!);
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Resolves when the stream can take more data (backpressure for streaming calls). */
+  ready(): Promise<void> {
+    return this.#w.ready;
+  }
+
+  /** Flushes queued frames and closes the send side (FIN). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    if (this.#failed) return;
+    try {
+      await this.#w.close();
+    } catch { /* already reset */ }
+  }
+
+  /** Drops queued frames and resets the send side. */
+  abort(reason?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#w.abort(reason).catch(() => {});
+  }
+
+  #reserve(n: number): void {
+    if (this.#batch.length - this.#pos >= n) return;
+    this.#cut();
+    const size = Math.max(n, Math.min(MAX_BATCH, Math.max(MIN_BATCH, this.#flushedBytes * 2)));
+    this.#batch = new Uint8Array(size);
+    this.#from = this.#pos = 0;
+  }
+
+  #cut(): void {
+    if (this.#pos > this.#from) {
+      this.#chunks.push(this.#batch.subarray(this.#from, this.#pos));
+      this.#from = this.#pos;
+    }
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false;
+    this.#cut();
+    const chunks = this.#chunks;
+    if (chunks.length === 0) return;
+    this.#chunks = [];
+    // The written memory belongs to the stream until the write settles: start a new batch.
+    this.#flushedBytes = this.#pos;
+    this.#batch = new Uint8Array(0);
+    this.#from = this.#pos = 0;
+    if (this.#failed || this.#closed) return;
+    for (const c of chunks) this.#w.write(c).catch(this.#fail);
+  };
+
+  #fail = (e: unknown): void => {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.onError?.(e);
+  };
+}
