@@ -9,7 +9,9 @@ import { type BenchSection, renderTable } from "./table.ts";
 type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSection> }> };
 
 // Each entry is one bench file exporting `run()`. Sections are added as the areas land.
-const SECTIONS: Section[] = [];
+const SECTIONS: Section[] = [
+  { name: "core", load: () => import("./core.ts") },
+];
 
 const only = Deno.args.filter((a) => !a.startsWith("-"));
 const results: BenchSection[] = [];

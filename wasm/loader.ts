@@ -81,11 +81,11 @@ export class CoreInstance {
   #top: number;
   #free = new Map<number, number[]>();
   #buffer: ArrayBufferLike;
-  /** Byte view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  /** Byte view of the whole memory (kept current: only {@linkcode CoreInstance.alloc} grows it). */
   u8: Uint8Array;
-  /** i32 view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  /** i32 view of the whole memory (kept current like `u8`). */
   i32: Int32Array;
-  /** f64 view of the whole memory; valid after {@linkcode CoreInstance.sync}. */
+  /** f64 view of the whole memory (kept current like `u8`). */
   f64: Float64Array;
 
   constructor() {
@@ -119,6 +119,8 @@ export class CoreInstance {
       } catch (cause) {
         throw new RpcError("resource_exhausted", "could not grow wasm core memory", { cause });
       }
+      // Only this allocator grows the memory, so the views stay valid until the next growth.
+      this.sync();
     }
     this.#top = end;
     return at;

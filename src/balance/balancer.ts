@@ -37,7 +37,7 @@ export interface BalancerOptions {
   ewmaDecayMs?: number;
   /** Initial member slots; grows by doubling. Default 64. */
   capacity?: number;
-  /** Clock (ms) for EWMA decay and ejection deadlines. Default `performance.now`. */
+  /** Monotonic clock (ms) for EWMA decay and ejection deadlines. Default `performance.now`. */
   now?: () => number;
 }
 
@@ -134,6 +134,9 @@ export class Balancer {
   #highWater = 0;
   #version = 0;
   #released: FinalizationRegistry<[number, number]>;
+  #timed: boolean;
+  #ejectHorizon = -Infinity;
+  #activeBase = 0;
 
   /**
    * Creates an empty balancer.
@@ -150,6 +153,7 @@ export class Balancer {
       );
     }
     this.strategy = options.strategy;
+    this.#timed = this.strategy === "p2c_peak_ewma";
     const decay = options.ewmaDecayMs ?? 10_000;
     if (typeof decay !== "number" || !Number.isFinite(decay) || decay <= 0) {
       throw new RpcError(
@@ -249,7 +253,6 @@ export class Balancer {
     const ptr = this.#wasm.alloc(bytes);
     const set = new PreparedSet(this, requested, ptr, bytes);
     this.#released.register(set, [ptr, bytes]);
-    this.#wasm.sync();
     this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor
     this.#resolve(set);
     return set;
@@ -266,16 +269,25 @@ export class Balancer {
     }
     if (set.version !== this.#version) this.#resolve(set);
     if (set.size === 0) return undefined;
+    // Reading the clock costs more than most selections (performance.now ≈ 80 ns), so it is read
+    // only when the choice depends on it: P2C's decay, or an ejection that may still be running.
+    // Otherwise +Infinity tells the core that nothing is ejected.
+    let now = Infinity;
+    if (this.#timed || this.#ejectHorizon !== -Infinity) {
+      now = this.#now();
+      if (now >= this.#ejectHorizon) this.#ejectHorizon = -Infinity; // the clock is monotonic
+    }
     const slot = key === undefined
-      ? this.#wasm.core.bal_select(set.ptr, this.#now(), 0, 0)
-      : this.#wasm.core.bal_select(set.ptr, this.#now(), 1, fnv1a32(String(key)));
+      ? this.#wasm.core.bal_select(set.ptr, now, 0, 0)
+      : this.#wasm.core.bal_select(set.ptr, now, 1, fnv1a32(String(key)));
     return slot < 0 ? undefined : this.#ids[slot];
   }
 
   /** Records that a call to `id` began (active + 1). */
   start(id: string): void {
     const slot = this.#slots.get(id);
-    if (slot !== undefined) this.#wasm.core.bal_start(slot);
+    // A plain increment of the core's `active` array: cheaper than a call into the module.
+    if (slot !== undefined) this.#wasm.i32[this.#activeBase + slot]++;
   }
 
   /** Records that a call to `id` finished after `latencyMs` (active − 1, EWMA updated). */
@@ -294,13 +306,13 @@ export class Balancer {
       throw new RpcError("invalid_argument", `untilMs must be a number, got ${untilMs}`);
     }
     this.#wasm.core.bal_eject(slot, untilMs);
+    if (untilMs > this.#ejectHorizon) this.#ejectHorizon = untilMs;
   }
 
   /** Whether `id` is ejected now. */
   isEjected(id: string): boolean {
     const slot = this.#slots.get(id);
     if (slot === undefined) return false;
-    this.#wasm.sync();
     return this.#wasm.f64[(this.#arrays.eject >> 3) + slot] > this.#now();
   }
 
@@ -308,7 +320,6 @@ export class Balancer {
   active(id: string): number {
     const slot = this.#slots.get(id);
     if (slot === undefined) return 0;
-    this.#wasm.sync();
     return this.#wasm.i32[(this.#arrays.active >> 2) + slot];
   }
 
@@ -322,14 +333,12 @@ export class Balancer {
   weight(id: string): number {
     const slot = this.#slots.get(id);
     if (slot === undefined) return 0;
-    this.#wasm.sync();
     return this.#wasm.f64[(this.#arrays.weight >> 3) + slot];
   }
 
   /** Writes the set's current slots (members still present, in requested order). */
   #resolve(set: PreparedSet): void {
     const w = this.#wasm;
-    w.sync();
     const i32 = w.i32;
     const base = set.ptr >> 2;
     const ids: string[] = [];
@@ -359,6 +368,7 @@ export class Balancer {
     }
     this.#arrays = arrays;
     this.#capacity = capacity;
+    this.#activeBase = arrays.active >> 2;
     const a = arrays;
     w.core.bal_layout(
       STRATEGIES.indexOf(this.strategy),

@@ -202,11 +202,14 @@ export class PhiAccrualDetector {
     checkTime(nowMs);
     const w = this.#wasm;
     w.core.det_phi_all(nowMs, this.#highWater);
-    w.sync();
     const f64 = w.f64;
     const base = this.#arrays.out >> 3;
     const out = new Map<string, number>();
-    for (const [id, slot] of this.#slots) out.set(id, f64[base + slot]);
+    const ids = this.#ids;
+    for (let slot = 0; slot < this.#highWater; slot++) {
+      const id = ids[slot];
+      if (id !== undefined) out.set(id, f64[base + slot]);
+    }
     return out;
   }
 
@@ -218,7 +221,6 @@ export class PhiAccrualDetector {
     }
     const w = this.#wasm;
     const k = w.core.det_suspects(nowMs, this.#highWater, threshold);
-    w.sync();
     const i32 = w.i32;
     const base = this.#arrays.idx >> 2;
     const ids: string[] = new Array(k);
@@ -249,7 +251,6 @@ export class PhiAccrualDetector {
     const slot = this.#slots.get(id);
     if (slot === undefined) throw new RpcError("not_found", `member '${id}' is not monitored`);
     const w = this.#wasm;
-    w.sync();
     const minStd = options.minStdDeviationMs === undefined
       ? w.f64[(this.#arrays.minStd >> 3) + slot]
       : checkNumber("minStdDeviationMs", options.minStdDeviationMs, 0, false);
@@ -264,7 +265,6 @@ export class PhiAccrualDetector {
     const slot = this.#slots.get(id);
     if (slot === undefined) return undefined;
     const w = this.#wasm;
-    w.sync();
     return {
       meanMs: w.core.det_estimate(slot, 0),
       stdDeviationMs: w.core.det_estimate(slot, 1),

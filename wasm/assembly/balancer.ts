@@ -173,25 +173,27 @@ function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   return load<i32>(aScratch + (<usize> randBelow(m) << 2));
 }
 
-function pickLeastConnections(slots: usize, n: i32, now: f64): i32 {
+function pickLeastConnections(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   let min: i32 = i32.MAX_VALUE;
   let ties = 0;
+  let first = -1;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
-    if (!available(s, now)) continue;
+    if (anyEjected && !available(s, now)) continue;
     const a = load<i32>(i32At(aActive, s));
     if (a < min) {
       min = a;
       ties = 1;
+      first = s;
     } else if (a == min) {
       ties++;
     }
   }
-  if (ties == 0) return -1;
-  let r = ties > 1 ? randBelow(ties) : 0;
+  if (ties <= 1) return first;
+  let r = randBelow(ties);
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
-    if (!available(s, now) || load<i32>(i32At(aActive, s)) != min) continue;
+    if (load<i32>(i32At(aActive, s)) != min || (anyEjected && !available(s, now))) continue;
     if (r == 0) return s;
     r--;
   }
@@ -264,12 +266,12 @@ function fmix32(h: u32): u32 {
 }
 
 /** Rendezvous (highest random weight) hashing: the member with the highest score for the key. */
-function pickRendezvous(slots: usize, n: i32, now: f64, key: u32): i32 {
+function pickRendezvous(slots: usize, n: i32, now: f64, anyEjected: bool, key: u32): i32 {
   let best = -1;
   let bestScore: u32 = 0;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
-    if (!available(s, now)) continue;
+    if (anyEjected && !available(s, now)) continue;
     const score = fmix32(key ^ load<u32>(i32At(aHash, s)));
     if (best < 0 || score > bestScore) {
       best = s;
@@ -295,13 +297,13 @@ export function bal_select(set: usize, now: f64, hasKey: i32, key: u32): i32 {
     case RANDOM:
       return pickRandom(slots, n, now, anyEjected);
     case LEAST_CONNECTIONS:
-      return pickLeastConnections(slots, n, now);
+      return pickLeastConnections(slots, n, now, anyEjected);
     case P2C_PEAK_EWMA:
       return pickP2C(slots, n, now, anyEjected);
     case WEIGHTED_RANDOM:
       return pickWeighted(set, slots, n, now, anyEjected);
     default:
-      if (hasKey) return pickRendezvous(slots, n, now, key);
+      if (hasKey) return pickRendezvous(slots, n, now, anyEjected, key);
       return pickRandom(slots, n, now, anyEjected);
   }
 }
