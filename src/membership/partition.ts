@@ -1,6 +1,6 @@
 /**
  * Partition detection. The "stable view" is the set of live members once it has not changed for
- * `stableAfterMs`. When a majority of the stable view is unreachable (suspect or dead — members
+ * `stableAfterMs` with no member suspected. When a majority of the stable view is unreachable (suspect or dead — members
  * that left gracefully do not count) the node reports `PartitionDetected`; the view then stays
  * frozen until a majority is reachable again, reported as `PartitionHealed`. Members failing one
  * by one do not trigger it: the view re-stabilises between failures.
@@ -42,12 +42,15 @@ export class PartitionDetector {
   /** Runs one check at `now`. */
   check(table: MemberTable, now: number, stableAfterMs: number): PartitionChange {
     if (!this.#partitioned) {
-      if (table.version !== this.#candidateVersion) {
-        this.#candidateVersion = table.version;
+      // Any state change (a suspicion included) restarts the clock; a view with suspects in it
+      // is not stable, so members failing together keep counting against the old view.
+      if (table.stateVersion !== this.#candidateVersion) {
+        this.#candidateVersion = table.stateVersion;
         this.#candidateSince = now;
       } else if (
         this.#stableVersion !== this.#candidateVersion &&
-        now - this.#candidateSince >= stableAfterMs
+        now - this.#candidateSince >= stableAfterMs &&
+        table.ring.every((id) => table.get(id)?.state === "alive")
       ) {
         this.#stableVersion = this.#candidateVersion;
         this.#stable = [...table.ring];
@@ -82,9 +85,9 @@ export class PartitionDetector {
       this.#partitioned = false;
       this.healed++;
       // Restart stabilisation from the current view.
-      this.#candidateVersion = table.version;
+      this.#candidateVersion = table.stateVersion;
       this.#candidateSince = now;
-      this.#stableVersion = table.version;
+      this.#stableVersion = table.stateVersion;
       this.#stable = [...table.ring];
       this.#checkedStableVersion = -1;
       return { type: "healed", members: reachable };

@@ -109,10 +109,10 @@ export class PushPull {
     const m = decodePushPull(body);
     if (m === undefined) throw new RpcError("invalid_argument", "malformed push-pull");
     this.counters.pushPullsServed++;
-    // Reply with our state as it was before merging the newcomer's (what it lacks), like memberlist.
-    const reply = this.encodeState(false);
+    // Merge first: the reply then already carries our refutation of anything the peer believed
+    // about us (e.g. that we died while a partition separated us), which heals partitions faster.
     this.merge(m);
-    return await this.#host.wrap(reply);
+    return await this.#host.wrap(this.encodeState(false));
   }
 
   /**
