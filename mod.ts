@@ -59,11 +59,25 @@ export {
   type UdpTransportStats,
 } from "./src/membership/udp_transport.ts";
 export {
+  type CallAllOptions,
+  type CallAllResult,
+  ClusterClient,
+  type ClusterClientOptions,
+  type ClusterClientStats,
+  type Connector,
+  Director,
+  type DirectorOptions,
   type EjectionTarget,
+  type ForwardOptions,
+  Node,
+  type NodeOptions,
   OutlierDetector,
   type OutlierOptions,
   RetryBudget,
   type RetryBudgetOptions,
+  type WorkerCallOptions,
+  type WorkerCallStats,
+  type WorkerStreamOptions,
 } from "./src/client/mod.ts";
 export * from "./src/membership/sim/mod.ts";
 export type { Clock, PacketHandler, StreamHandler, Transport } from "./src/membership/transport.ts";

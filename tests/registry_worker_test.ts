@@ -1,30 +1,9 @@
 import assert from "node:assert/strict";
-import { NodeRegistry, RpcError, type WorkerBalancer, WorkerRegistry } from "../mod.ts";
+import { Balancer, NodeRegistry, RpcError, WorkerRegistry } from "../mod.ts";
 import { FakeMembership } from "./registry_fakes.ts";
 
-// TEMPORARY until Balancer lands: a round-robin WorkerBalancer.
-function makeBalancer(): WorkerBalancer {
-  const known = new Map<string, { active: number; until: number }>();
-  let next = 0;
-  return {
-    strategy: "round_robin",
-    add: (id) => void known.set(id, { active: 0, until: 0 }),
-    remove: (id) => void known.delete(id),
-    has: (id) => known.has(id),
-    candidates: (ids) => ({ ids: [...ids], size: ids.length }),
-    select(set) {
-      for (let i = 0; i < set.size; i++) {
-        const id = set.ids[(next++) % set.size];
-        const s = known.get(id);
-        if (s && s.until <= Date.now()) return id;
-      }
-      return undefined;
-    },
-    start: (id) => void (known.get(id) && known.get(id)!.active++),
-    finish: (id) => void (known.get(id) && known.get(id)!.active--),
-    eject: (id, until) => void (known.get(id) && (known.get(id)!.until = until)),
-    active: (id) => known.get(id)?.active ?? 0,
-  };
+function makeBalancer(): Balancer {
+  return new Balancer({ strategy: "round_robin", seed: 7 });
 }
 
 function cluster(): FakeMembership {

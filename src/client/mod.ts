@@ -5,5 +5,18 @@
  * @module
  */
 
+export {
+  type CallAllOptions,
+  type CallAllResult,
+  ClusterClient,
+  type ClusterClientOptions,
+  type ClusterClientStats,
+  type WorkerCallOptions,
+  type WorkerCallStats,
+  type WorkerStreamOptions,
+} from "./cluster_client.ts";
+export { Director, type DirectorOptions, type ForwardOptions } from "./director.ts";
+export { Node, type NodeOptions } from "./node.ts";
+export { type Connector } from "./pool.ts";
 export { type EjectionTarget, OutlierDetector, type OutlierOptions } from "./outlier.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";

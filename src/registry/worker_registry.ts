@@ -17,6 +17,7 @@ import type {
   MemberState,
   Tags,
 } from "../membership/types.ts";
+import { Balancer, type StrategyName } from "../balance/balancer.ts";
 import { describeFilter, type FilterInput, parseFilter, type TagFilter } from "./filter.ts";
 
 /** A prepared set of candidate ids, as a balancer returns it. */
@@ -52,6 +53,8 @@ export interface WorkerBalancer {
   eject(id: string, untilMs: number): void;
   /** Calls in flight to `id`. */
   active(id: string): number;
+  /** Frees a candidate set that will not be selected from again (optional). */
+  release?(set: WorkerCandidateSet): void;
 }
 
 /** A node that can take calls, as handed out by {@linkcode WorkerRegistry}. */
@@ -70,8 +73,12 @@ export interface Worker {
 
 /** Options of {@linkcode WorkerRegistry}. */
 export interface WorkerRegistryOptions {
-  /** The balancer that picks among candidates (required: e.g. `new Balancer({strategy})`). */
-  balancer: WorkerBalancer;
+  /** Strategy of the balancer created when `balancer` is not given. Default `"least_connections"`. */
+  strategy?: StrategyName;
+  /** Seed of that balancer's random choices (deterministic tests). Default random. */
+  seed?: number;
+  /** The balancer that picks among candidates. Default: `new Balancer({strategy, seed})`. */
+  balancer?: WorkerBalancer;
   /** Leave suspect nodes out of selection until they recover. Default `false`. */
   excludeSuspect?: boolean;
   /** Whether this node itself may be selected when it matches. Default `true`. */
@@ -113,11 +120,9 @@ const EVENTS: ClusterEventType[] = [
  *
  * @example
  * ```ts ignore
- * import { Balancer, WorkerRegistry } from "@rpcnet/cluster";
+ * import { WorkerRegistry } from "@rpcnet/cluster";
  *
- * const workers = new WorkerRegistry(cluster, {
- *   balancer: new Balancer({ strategy: "least_connections" }),
- * });
+ * const workers = new WorkerRegistry(cluster, { strategy: "least_connections" });
  * const worker = workers.selectWorker("role=worker");
  * console.log(`Selected worker: ${worker.label} at ${worker.addr}`);
  * ```
@@ -148,15 +153,13 @@ export class WorkerRegistry {
 
   /**
    * @param membership the membership to read (usually a started `ClusterMembership`)
-   * @param options balancer (required) and selection options
-   * @throws {RpcError} `invalid_argument` for a malformed default filter
+   * @param options strategy (or a balancer) and selection options
+   * @throws {RpcError} `invalid_argument` for a malformed default filter or an unknown strategy
    */
-  constructor(membership: MembershipView, options: WorkerRegistryOptions) {
-    if (!options?.balancer) {
-      throw new RpcError("invalid_argument", "WorkerRegistry needs options.balancer");
-    }
+  constructor(membership: MembershipView, options: WorkerRegistryOptions = {}) {
     this.membership = membership;
-    this.balancer = options.balancer;
+    this.balancer = options.balancer ??
+      new Balancer({ strategy: options.strategy ?? "least_connections", seed: options.seed });
     this.excludeSuspect = options.excludeSuspect ?? false;
     this.includeLocal = options.includeLocal ?? true;
     this.#defaultFilter = parseFilter(options.defaultFilter);
@@ -211,8 +214,13 @@ export class WorkerRegistry {
     }
     const ids = p.set.ids.filter((id) => !exclude.has(id));
     if (ids.length === 0) return undefined;
-    const id = this.balancer.select(this.balancer.candidates(ids), options?.key);
-    return id === undefined ? undefined : p.byId.get(id);
+    const set = this.balancer.candidates(ids);
+    try {
+      const id = this.balancer.select(set, options?.key);
+      return id === undefined ? undefined : p.byId.get(id);
+    } finally {
+      this.balancer.release?.(set);
+    }
   }
 
   /** The worker with this id when it is currently selectable (any filter), else `undefined`. */
@@ -225,7 +233,7 @@ export class WorkerRegistry {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of EVENTS) this.membership.removeEventListener(t, this.#onEvent);
-    this.#prepared.clear();
+    this.#releaseAll();
   }
 
   #handle(event: ClusterEvent): void {
@@ -242,8 +250,15 @@ export class WorkerRegistry {
 
   #invalidate(): void {
     this.#generation++;
-    this.#prepared.clear();
+    this.#releaseAll();
     this.#eligible = undefined;
+  }
+
+  #releaseAll(): void {
+    if (this.balancer.release) {
+      for (const p of this.#prepared.values()) this.balancer.release(p.set);
+    }
+    this.#prepared.clear();
   }
 
   #isEligible(m: Member): boolean {
@@ -298,7 +313,9 @@ export class WorkerRegistry {
       list,
     };
     if (this.#prepared.size >= this.#maxCached) {
-      this.#prepared.delete(this.#prepared.keys().next().value!);
+      const oldest = this.#prepared.keys().next().value!;
+      this.balancer.release?.(this.#prepared.get(oldest)!.set);
+      this.#prepared.delete(oldest);
     }
     this.#prepared.set(filter.canonical, p);
     return p;

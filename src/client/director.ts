@@ -1,0 +1,167 @@
+/**
+ * Director: the coordinator of the coordinator-worker pattern. It serves RPC like any server,
+ * and forwards each call it was told about to a worker through a {@linkcode ClusterClient}, so
+ * its callers need only its address (no gossip, no registry).
+ *
+ * @module
+ */
+
+import { RpcServer } from "../rpc/server.ts";
+import type { RpcServerOptions } from "../rpc/types.ts";
+import type { FilterInput } from "../registry/filter.ts";
+import type { ClusterClient } from "./cluster_client.ts";
+
+/** How one forwarded method is routed. */
+export interface ForwardOptions {
+  /** Which workers serve the method. Default: the director's filter. */
+  filter?: FilterInput;
+  /** Safe to retry on another worker. Default: the director's `idempotent`. */
+  idempotent?: boolean;
+  /** Timeout per forwarded call, ms, on top of the caller's own deadline. */
+  timeoutMs?: number;
+  /** Derives an affinity key from the request (for `consistent_hash`). */
+  key?: (request: unknown) => string | undefined;
+}
+
+/** Options of {@linkcode Director.start}. */
+export interface DirectorOptions {
+  /** The client calls are forwarded through. */
+  client: ClusterClient;
+  /** The RPC server to register on (already created); default: a new one from `server`. */
+  rpcServer?: RpcServer;
+  /** Options of the RPC server to create when `rpcServer` is not given. */
+  server?: RpcServerOptions;
+  /** Methods to forward from the start: names, or names with routing options. */
+  methods?: readonly string[] | Readonly<Record<string, ForwardOptions>>;
+  /** Default filter of forwarded calls. Default `"role=worker"`. */
+  filter?: FilterInput;
+  /** Default idempotency of forwarded calls. Default `false`. */
+  idempotent?: boolean;
+}
+
+/**
+ * Accepts calls and forwards them to workers.
+ *
+ * @example
+ * ```ts ignore
+ * import { Director } from "@rpcnet/cluster";
+ *
+ * const director = await Director.start({
+ *   client: node.client,
+ *   server: { port: 7000 },
+ *   methods: { compute: { filter: "role=worker", idempotent: true } },
+ * });
+ * console.log(`director listening on ${director.addr.hostname}:${director.addr.port}`);
+ * ```
+ */
+export class Director {
+  /** The server callers talk to. */
+  readonly server: RpcServer;
+  /** The client that forwards. */
+  readonly client: ClusterClient;
+  /** Forwarded calls since start. */
+  forwarded = 0;
+
+  #filter: FilterInput;
+  #idempotent: boolean;
+  #ownsServer: boolean;
+  #methods = new Set<string>();
+
+  /**
+   * Wraps an existing server; prefer {@linkcode Director.start}.
+   *
+   * @param server the RPC server to register forwarding handlers on
+   * @param client the client that forwards
+   * @param options default filter and idempotency
+   */
+  constructor(
+    server: RpcServer,
+    client: ClusterClient,
+    options: { filter?: FilterInput; idempotent?: boolean; ownsServer?: boolean } = {},
+  ) {
+    this.server = server;
+    this.client = client;
+    this.#filter = options.filter ?? "role=worker";
+    this.#idempotent = options.idempotent ?? false;
+    this.#ownsServer = options.ownsServer ?? false;
+  }
+
+  /**
+   * Creates (or adopts) the server, registers the forwarded methods and starts serving.
+   *
+   * @returns the running director
+   */
+  static async start(options: DirectorOptions): Promise<Director> {
+    const server = options.rpcServer ?? new RpcServer(options.server);
+    const director = new Director(server, options.client, {
+      filter: options.filter,
+      idempotent: options.idempotent,
+      ownsServer: !options.rpcServer,
+    });
+    const methods = options.methods ?? [];
+    if (Array.isArray(methods)) { for (const m of methods) director.forward(m); }
+    else {
+      for (const [m, o] of Object.entries(methods as Record<string, ForwardOptions>)) {
+        director.forward(m, o);
+      }
+    }
+    if (!options.rpcServer) await server.start();
+    return director;
+  }
+
+  /** Where callers reach the director (after start). */
+  get addr(): { hostname: string; port: number } {
+    return this.server.addr;
+  }
+
+  /** Methods forwarded so far. */
+  get methods(): string[] {
+    return [...this.#methods];
+  }
+
+  /**
+   * Forwards unary calls of `method` to a worker; the caller's deadline, cancellation and
+   * metadata travel with the forwarded call.
+   */
+  forward(method: string, options: ForwardOptions = {}): this {
+    const filter = options.filter ?? this.#filter;
+    const idempotent = options.idempotent ?? this.#idempotent;
+    this.#methods.add(method);
+    this.server.register(method, (request, ctx) => {
+      this.forwarded++;
+      return this.client.callWorker(method, request, {
+        filter,
+        idempotent,
+        timeoutMs: options.timeoutMs,
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+        meta: ctx.meta,
+        key: options.key?.(request),
+      });
+    });
+    return this;
+  }
+
+  /** Forwards a server-streaming method to one worker. */
+  forwardServerStream(method: string, options: ForwardOptions = {}): this {
+    const filter = options.filter ?? this.#filter;
+    this.#methods.add(method);
+    this.server.registerServerStream(method, (request, ctx) => {
+      this.forwarded++;
+      return this.client.serverStream(method, request, {
+        filter,
+        timeoutMs: options.timeoutMs,
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+        meta: ctx.meta,
+        key: options.key?.(request),
+      });
+    });
+    return this;
+  }
+
+  /** Stops serving (graceful drain); the client stays open (it may be shared). */
+  async close(): Promise<void> {
+    if (this.#ownsServer) await this.server.close();
+  }
+}

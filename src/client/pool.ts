@@ -1,0 +1,216 @@
+/**
+ * One pooled RPC connection per worker address, opened on first use and closed after it has
+ * been idle for a while. When membership says a worker failed or left, its connection is
+ * evicted at once and calls still waiting on it fail with `unavailable`, so idempotent ones can
+ * fail over instead of waiting for a QUIC idle timeout.
+ *
+ * @module
+ */
+
+import { RpcError } from "../rpc/errors.ts";
+import type { RpcClient } from "../rpc/client.ts";
+
+/** Opens a connection to `host:port`. */
+export type Connector = (hostname: string, port: number) => Promise<RpcClient>;
+
+/** One pooled connection. */
+export interface PooledConnection {
+  /** The worker's RPC address, `host:port`. */
+  readonly addr: string;
+  /** The open client. */
+  readonly client: RpcClient;
+  /** Rejects with `unavailable` when the connection is evicted (never resolves). */
+  readonly lost: Promise<never>;
+  /** Whether the connection was evicted. */
+  readonly evicted: boolean;
+}
+
+interface Entry {
+  addr: string;
+  client?: RpcClient;
+  connecting?: Promise<RpcClient>;
+  inflight: number;
+  lastUsed: number;
+  evicted: boolean;
+  lost: Promise<never>;
+  reject: (e: RpcError) => void;
+}
+
+/** Splits `host:port` (IPv6 in brackets allowed). */
+export function splitHostPort(addr: string): { hostname: string; port: number } {
+  const i = addr.lastIndexOf(":");
+  const port = Number(addr.slice(i + 1));
+  let hostname = addr.slice(0, i);
+  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new RpcError(
+      "invalid_argument",
+      `invalid address ${JSON.stringify(addr)}: want host:port`,
+    );
+  }
+  return { hostname, port };
+}
+
+/** Pooled connections keyed by address, with an idle sweep. */
+export class ConnectionPool {
+  readonly #connect: Connector;
+  readonly #idleMs: number;
+  readonly #entries = new Map<string, Entry>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  #closing = new Set<Promise<void>>();
+  /** Connections opened since creation. */
+  opened = 0;
+  /** Connections closed for idleness. */
+  idleClosed = 0;
+  /** Connections evicted because their worker failed or left. */
+  evictions = 0;
+
+  constructor(connect: Connector, idleTimeoutMs: number) {
+    this.#connect = connect;
+    this.#idleMs = idleTimeoutMs;
+  }
+
+  /** Open (or opening) connections. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Whether a connection to `addr` is pooled. */
+  has(addr: string): boolean {
+    return this.#entries.has(addr);
+  }
+
+  /**
+   * A connection to `addr`, opening it when needed; pair with {@linkcode ConnectionPool.release}.
+   *
+   * @throws {RpcError} `unavailable` when the connection cannot be opened
+   */
+  async acquire(addr: string): Promise<PooledConnection> {
+    if (this.#closed) throw new RpcError("unavailable", "cluster client is closed");
+    let e = this.#entries.get(addr);
+    if (e?.client?.closed) {
+      this.#drop(e, "connection closed");
+      e = undefined;
+    }
+    if (!e) e = this.#open(addr);
+    e.inflight++;
+    e.lastUsed = performance.now();
+    if (!e.client) {
+      try {
+        await (e.connecting ?? Promise.reject(new RpcError("unavailable", "evicted")));
+      } catch (err) {
+        e.inflight--;
+        throw err;
+      }
+      if (e.evicted || !e.client) {
+        e.inflight--;
+        throw new RpcError("unavailable", `connection to ${addr} was evicted while connecting`);
+      }
+    }
+    return e as Entry & { client: RpcClient };
+  }
+
+  /** Ends one use of a connection from {@linkcode ConnectionPool.acquire}. */
+  release(c: PooledConnection): void {
+    const e = c as Entry;
+    e.inflight--;
+    e.lastUsed = performance.now();
+  }
+
+  /** Closes the connection to `addr` now; calls waiting on it fail with `unavailable`. */
+  evict(addr: string, reason: string): boolean {
+    const e = this.#entries.get(addr);
+    if (!e) return false;
+    this.evictions++;
+    this.#drop(e, reason);
+    return true;
+  }
+
+  /** Closes every connection and stops the idle sweep. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const clients: Promise<void>[] = [];
+    for (const e of [...this.#entries.values()]) {
+      const c = this.#drop(e, "cluster client closed");
+      if (c) clients.push(c);
+    }
+    await Promise.allSettled([...clients, ...this.#closing]);
+  }
+
+  #open(addr: string): Entry {
+    let reject!: (e: RpcError) => void;
+    const lost = new Promise<never>((_, r) => (reject = r));
+    lost.catch(() => {}); // observed only by calls racing it
+    const e: Entry = {
+      addr,
+      inflight: 0,
+      lastUsed: performance.now(),
+      evicted: false,
+      lost,
+      reject,
+    };
+    const { hostname, port } = splitHostPort(addr);
+    e.connecting = this.#connect(hostname, port).then(
+      (client) => {
+        e.connecting = undefined;
+        if (e.evicted) {
+          const closing = client.close().catch(() => {});
+          this.#closing.add(closing);
+          closing.finally(() => this.#closing.delete(closing));
+          throw new RpcError("unavailable", `connection to ${addr} was evicted while connecting`);
+        }
+        e.client = client;
+        this.opened++;
+        return client;
+      },
+      (err) => {
+        e.connecting = undefined;
+        if (this.#entries.get(addr) === e) this.#entries.delete(addr);
+        throw RpcError.is(err)
+          ? err
+          : new RpcError("unavailable", `cannot connect to ${addr}: ${err}`, { cause: err });
+      },
+    );
+    e.connecting.catch(() => {});
+    this.#entries.set(addr, e);
+    this.#schedule();
+    return e;
+  }
+
+  #drop(e: Entry, reason: string): Promise<void> | undefined {
+    if (this.#entries.get(e.addr) === e) this.#entries.delete(e.addr);
+    if (this.#entries.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+    if (e.evicted) return undefined;
+    e.evicted = true;
+    e.reject(new RpcError("unavailable", `connection to ${e.addr} dropped: ${reason}`));
+    if (!e.client) return undefined;
+    const closing = e.client.close().catch(() => {});
+    this.#closing.add(closing);
+    closing.finally(() => this.#closing.delete(closing));
+    return closing;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    const every = Math.max(50, Math.min(this.#idleMs / 2, 5_000));
+    const timer = setInterval(() => this.#sweep(), every);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const e of [...this.#entries.values()]) {
+      if (e.inflight === 0 && e.client && now - e.lastUsed >= this.#idleMs) {
+        this.idleClosed++;
+        this.#drop(e, "idle");
+      }
+    }
+  }
+}
