@@ -284,3 +284,22 @@ Deno.test("balancer: bad options and inputs are RpcError invalid_argument", () =
   assert.equal(b.ewma("a"), 0);
   assert.equal(b.strategy, "random");
 });
+
+Deno.test("candidate sets: release() frees core memory for reuse and blocks further selects", () => {
+  const ids = WORKERS(50);
+  const b = balancer("random", ids);
+  const keep = b.candidates(ids);
+  const base = b.memoryBytes;
+  for (let i = 0; i < 20_000; i++) {
+    const temp = b.candidates(ids.slice(i % 10));
+    assert.ok(b.select(temp) !== undefined);
+    b.release(temp);
+    b.release(temp);
+  }
+  assert.ok(b.memoryBytes <= base + 65536, `memory grew from ${base} to ${b.memoryBytes}`);
+  const gone = b.candidates(ids);
+  b.release(gone);
+  assert.equal(gone.size, 0);
+  assert.throws(() => b.select(gone), (e) => RpcError.is(e, "invalid_argument"));
+  assert.ok(ids.includes(b.select(keep)!));
+});

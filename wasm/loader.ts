@@ -134,6 +134,11 @@ export class CoreInstance {
     list.push(at);
   }
 
+  /** Current size of the linear memory in bytes. */
+  memoryBytes(): number {
+    return this.core.memory.buffer.byteLength;
+  }
+
   /** Copies `bytes` from `from` to `to` inside the memory. */
   copy(to: number, from: number, bytes: number): void {
     this.sync();

@@ -53,20 +53,33 @@ export interface CandidateSet {
   readonly size: number;
 }
 
-// Candidate region: 16-byte header [cursor, n, weights version, pad], i32 slots, f64 cum weights.
+// Candidate region: 16-byte header [cursor, n, weights version, bucket table address], i32 slots,
+// f64 cumulative weights. The consistent-hash bucket table (65536 i32 owners, -1 = not computed)
+// is allocated only for sets that serve keyed selects, after TABLE_AFTER of them.
+const TABLE_BYTES = 65536 * 4;
+const TABLE_AFTER = 32;
 function setBytes(n: number): number {
   return 16 + ((n * 4 + 7) & ~7) + n * 8;
+}
+
+/** Core memory a set holds, freed by release() or when the set is garbage-collected. */
+interface SetMemory {
+  ptr: number;
+  bytes: number;
+  table: number;
 }
 
 class PreparedSet implements CandidateSet {
   ids: string[] = [];
   size = 0;
   version = -1;
+  released = false;
+  keyedSelects = 0;
   constructor(
     readonly owner: Balancer,
     readonly requested: readonly string[],
     readonly ptr: number,
-    readonly bytes: number,
+    readonly memory: SetMemory,
   ) {}
 }
 
@@ -98,9 +111,12 @@ export const MAX_BALANCER_MEMBERS: number = 1 << 22;
  *   an idle slow member is retried eventually. A member without samples costs 0 when idle and a
  *   large penalty when it has calls in flight. A failed call never lowers the EWMA.
  * - `weighted_random`: probability proportional to weight (cumulative weights cached per set).
- * - `consistent_hash`: rendezvous (highest random weight) hashing of `key` (FNV-1a, mixed with
- *   murmur3's finalizer): removing a member remaps only the keys it owned. Without a key it
- *   picks uniformly at random.
+ * - `consistent_hash`: rendezvous (highest random weight) hashing. A key (FNV-1a, mixed with
+ *   murmur3's finalizer) falls into one of 65536 buckets; each bucket belongs to the candidate
+ *   with the highest hash of (bucket, member id). Removing a member remaps only the keys it
+ *   owned; the choice depends only on the key and the candidate ids, not on seeds or order. A
+ *   set serving keyed selects caches bucket owners (256 KiB, after 32 keyed selects), so a
+ *   select is O(1) instead of O(candidates). Without a key it picks uniformly at random.
  *
  * Ejected members are skipped until their deadline. Unknown ids are ignored by `start`, `finish`
  * and `eject` (a call may finish after its member left).
@@ -133,8 +149,9 @@ export class Balancer {
   #freeSlots: number[] = [];
   #highWater = 0;
   #version = 0;
-  #released: FinalizationRegistry<[number, number]>;
+  #released: FinalizationRegistry<SetMemory>;
   #timed: boolean;
+  #keyed: boolean;
   #ejectHorizon = -Infinity;
   #activeBase = 0;
 
@@ -154,6 +171,7 @@ export class Balancer {
     }
     this.strategy = options.strategy;
     this.#timed = this.strategy === "p2c_peak_ewma";
+    this.#keyed = this.strategy === "consistent_hash";
     const decay = options.ewmaDecayMs ?? 10_000;
     if (typeof decay !== "number" || !Number.isFinite(decay) || decay <= 0) {
       throw new RpcError(
@@ -181,8 +199,13 @@ export class Balancer {
     const [a, b, c, d] = seedWords(seed);
     this.#wasm.core.prng_seed(a, b, c, d);
     const wasm = this.#wasm;
-    this.#released = new FinalizationRegistry(([ptr, bytes]) => wasm.free(ptr, bytes));
+    this.#released = new FinalizationRegistry((m) => freeSet(wasm, m));
     this.#grow(capacity);
+  }
+
+  /** Bytes of WebAssembly linear memory this instance holds (its core's memory size). */
+  get memoryBytes(): number {
+    return this.#wasm.core.memory.buffer.byteLength;
   }
 
   /** Number of members. */
@@ -251,9 +274,11 @@ export class Balancer {
     const requested = [...new Set(ids)];
     const bytes = setBytes(requested.length);
     const ptr = this.#wasm.alloc(bytes);
-    const set = new PreparedSet(this, requested, ptr, bytes);
-    this.#released.register(set, [ptr, bytes]);
+    const memory: SetMemory = { ptr, bytes, table: 0 };
+    const set = new PreparedSet(this, requested, ptr, memory);
+    this.#released.register(set, memory, set);
     this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor
+    this.#wasm.i32[(ptr >> 2) + 3] = 0; // no bucket table
     this.#resolve(set);
     return set;
   }
@@ -267,7 +292,10 @@ export class Balancer {
     if (!(set instanceof PreparedSet) || set.owner !== this) {
       throw new RpcError("invalid_argument", "candidate set was not prepared by this balancer");
     }
-    if (set.version !== this.#version) this.#resolve(set);
+    if (set.version !== this.#version) {
+      if (set.released) throw new RpcError("invalid_argument", "candidate set was released");
+      this.#resolve(set);
+    }
     if (set.size === 0) return undefined;
     // Reading the clock costs more than most selections (performance.now ≈ 80 ns), so it is read
     // only when the choice depends on it: P2C's decay, or an ejection that may still be running.
@@ -277,10 +305,30 @@ export class Balancer {
       now = this.#now();
       if (now >= this.#ejectHorizon) this.#ejectHorizon = -Infinity; // the clock is monotonic
     }
-    const slot = key === undefined
-      ? this.#wasm.core.bal_select(set.ptr, now, 0, 0)
-      : this.#wasm.core.bal_select(set.ptr, now, 1, fnv1a32(String(key)));
+    if (key === undefined) {
+      const slot = this.#wasm.core.bal_select(set.ptr, now, 0, 0);
+      return slot < 0 ? undefined : this.#ids[slot];
+    }
+    if (this.#keyed && set.memory.table === 0 && ++set.keyedSelects === TABLE_AFTER) {
+      this.#attachTable(set);
+    }
+    const slot = this.#wasm.core.bal_select(set.ptr, now, 1, fnv1a32(String(key)));
     return slot < 0 ? undefined : this.#ids[slot];
+  }
+
+  /**
+   * Frees a candidate set's core memory now (sets are otherwise freed when garbage-collected);
+   * use it for short-lived sets, e.g. one built per retry. Selecting from it afterwards throws
+   * `RpcError("invalid_argument")`. Idempotent.
+   */
+  release(set: CandidateSet): void {
+    if (!(set instanceof PreparedSet) || set.owner !== this || set.released) return;
+    set.released = true;
+    set.version = -1;
+    set.ids = [];
+    set.size = 0;
+    this.#released.unregister(set);
+    freeSet(this.#wasm, set.memory);
   }
 
   /** Records that a call to `id` began (active + 1). */
@@ -350,9 +398,20 @@ export class Balancer {
     }
     i32[base + 1] = ids.length;
     i32[base + 2] = 0; // cumulative weights stale
+    const table = set.memory.table;
+    if (table) i32.fill(-1, table >> 2, (table >> 2) + TABLE_BYTES / 4); // owners stale
     set.ids = ids;
     set.size = ids.length;
     set.version = this.#version;
+  }
+
+  /** Gives a set that serves keyed selects its bucket -> owner cache. */
+  #attachTable(set: PreparedSet): void {
+    const table = this.#wasm.alloc(TABLE_BYTES);
+    const i32 = this.#wasm.i32;
+    i32.fill(-1, table >> 2, (table >> 2) + TABLE_BYTES / 4);
+    i32[(set.ptr >> 2) + 3] = table;
+    set.memory.table = table;
   }
 
   #grow(capacity: number): void {
@@ -382,4 +441,10 @@ export class Balancer {
       a.scratch,
     );
   }
+}
+
+function freeSet(wasm: CoreInstance, m: SetMemory): void {
+  wasm.free(m.ptr, m.bytes);
+  if (m.table) wasm.free(m.table, TABLE_BYTES);
+  m.table = 0;
 }

@@ -158,6 +158,11 @@ export class PhiAccrualDetector {
     this.#grow(capacity);
   }
 
+  /** Bytes of WebAssembly linear memory this instance holds (its core's memory size). */
+  get memoryBytes(): number {
+    return this.#wasm.core.memory.buffer.byteLength;
+  }
+
   /** Number of monitored members. */
   get size(): number {
     return this.#slots.size;

@@ -207,12 +207,12 @@ export class OracleBalancer {
       }
       case "consistent_hash":
         if (key !== undefined) {
-          const k = fnv1a(key);
+          const bucket = fmix(fnv1a(key)) >>> 16;
           let best: string | undefined;
           let bestScore = -1;
           for (const id of ids) {
             if (!ok(id)) continue;
-            const score = fmix((k ^ this.members.get(id)!.hash) >>> 0);
+            const score = fmix((bucket ^ this.members.get(id)!.hash) >>> 0);
             if (score > bestScore) {
               best = id;
               bestScore = score;

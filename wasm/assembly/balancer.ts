@@ -1,6 +1,7 @@
 // Load-balancer selection over struct-of-arrays slot state. The TypeScript facade owns the layout
 // and the id <-> slot mapping; a candidate set is a region it wrote once:
-//   [0] i32 round-robin cursor  [4] i32 n  [8] i32 weights version of cum  [12] pad
+//   [0] i32 round-robin cursor  [4] i32 n  [8] i32 weights version of cum
+//   [12] u32 address of the consistent-hash bucket table (0: none)
 //   [16] i32 slots[n]  then (8-aligned) f64 cumulative weights[n]
 // Ties and orders are always by position in the candidate set, never by slot number, so the
 // TypeScript oracle (which has no slots) makes identical choices.
@@ -265,20 +266,52 @@ function fmix32(h: u32): u32 {
   return h;
 }
 
-/** Rendezvous (highest random weight) hashing: the member with the highest score for the key. */
-function pickRendezvous(slots: usize, n: i32, now: f64, anyEjected: bool, key: u32): i32 {
+/**
+ * Rendezvous (highest random weight) hashing of a key bucket: the candidate with the highest
+ * fmix32(bucket ^ memberHash). Ties go to the earlier position.
+ */
+function rendezvous(slots: usize, n: i32, now: f64, anyEjected: bool, bucket: u32): i32 {
   let best = -1;
   let bestScore: u32 = 0;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
     if (anyEjected && !available(s, now)) continue;
-    const score = fmix32(key ^ load<u32>(i32At(aHash, s)));
+    const score = fmix32(bucket ^ load<u32>(i32At(aHash, s)));
     if (best < 0 || score > bestScore) {
       best = s;
       bestScore = score;
     }
   }
   return best;
+}
+
+/**
+ * Consistent hashing: a key falls into one of 65536 buckets (top 16 bits of its mixed hash) and
+ * the bucket goes to its rendezvous winner. A set may carry a bucket -> owner table (address in
+ * header word 3, entries -1 until first use), which makes a keyed select O(1) after the first
+ * use of each bucket; the table only caches rendezvous() over all candidates, so results are the
+ * same with or without it. An ejected owner falls back to a scan over the available candidates.
+ */
+function pickConsistent(
+  set: usize,
+  slots: usize,
+  n: i32,
+  now: f64,
+  anyEjected: bool,
+  key: u32,
+): i32 {
+  const bucket = fmix32(key) >>> 16;
+  const table = <usize> load<u32>(set, 12);
+  if (table != 0) {
+    const at = table + (<usize> bucket << 2);
+    let owner = load<i32>(at);
+    if (owner < 0) {
+      owner = rendezvous(slots, n, now, false, bucket);
+      store<i32>(at, owner);
+    }
+    if (!anyEjected || available(owner, now)) return owner;
+  }
+  return rendezvous(slots, n, now, anyEjected, bucket);
 }
 
 /**
@@ -303,7 +336,7 @@ export function bal_select(set: usize, now: f64, hasKey: i32, key: u32): i32 {
     case WEIGHTED_RANDOM:
       return pickWeighted(set, slots, n, now, anyEjected);
     default:
-      if (hasKey) return pickRendezvous(slots, n, now, anyEjected, key);
+      if (hasKey) return pickConsistent(set, slots, n, now, anyEjected, key);
       return pickRandom(slots, n, now, anyEjected);
   }
 }
