@@ -42,6 +42,7 @@ export class RpcClient {
   #failedAt = 0;
   #failure: RpcError | undefined;
   #closed = false;
+  #closing = new AbortController();
   #stats: RpcClientStats = { connects: 0, zeroRttConnects: 0, pendingCalls: 0 };
   #getConn = (): Promise<ClientConnection> => this.#connection();
 
@@ -121,7 +122,45 @@ export class RpcClient {
   call<T = unknown>(method: string, request: unknown, options?: CallOptions): Promise<T> {
     const c = this.#conn;
     if (c !== undefined && c.usable) return c.call(method, request, options) as Promise<T>;
-    return this.#connection().then((c) => c.call(method, request, options) as Promise<T>);
+    return this.#connectFor(options).then((c) => c.call(method, request, options) as Promise<T>);
+  }
+
+  // (Re)connecting counts against the call's deadline and honours its signal.
+  #connectFor(options: CallOptions | undefined): Promise<ClientConnection> {
+    const connecting = this.#connection();
+    const timeoutMs = options?.timeoutMs;
+    const signal = options?.signal;
+    if (timeoutMs === undefined && signal === undefined) return connecting;
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => {
+        cleanup();
+        reject(new RpcError("cancelled", "call cancelled while connecting"));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new RpcError(
+              "deadline_exceeded",
+              `deadline of ${timeoutMs} ms passed while connecting`,
+            ),
+          );
+        }, timeoutMs);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      connecting.then((c) => {
+        cleanup();
+        resolve(c);
+      }, (e) => {
+        cleanup();
+        reject(e);
+      });
+    });
   }
 
   /** Server-streaming call: the responses as an async iterable (break to cancel). */
@@ -155,6 +194,10 @@ export class RpcClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
+    try {
+      this.#endpoint.close();
+    } catch { /* already closed */ }
     await this.#connecting?.catch(() => {});
     const c = this.#conn;
     this.#conn = undefined;
@@ -175,7 +218,12 @@ export class RpcClient {
     if (this.#failure && Date.now() - this.#failedAt < RECONNECT_BACKOFF_MS) {
       return Promise.reject(this.#failure);
     }
-    this.#connecting = ClientConnection.open(this.#settings, this.#shared, this.#endpoint).then(
+    this.#connecting = ClientConnection.open(
+      this.#settings,
+      this.#shared,
+      this.#endpoint,
+      this.#closing.signal,
+    ).then(
       (conn) => {
         this.#connecting = undefined;
         this.#failure = undefined;

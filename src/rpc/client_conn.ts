@@ -149,8 +149,14 @@ export class ClientConnection {
     s: ConnectSettings,
     shared: ClientShared,
     endpoint: Deno.QuicEndpoint,
+    cancel: AbortSignal,
   ): Promise<ClientConnection> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let onCancel: (() => void) | undefined;
+    const cancelled = new Promise<never>((_, reject) => {
+      onCancel = () => reject(new RpcError("unavailable", "client is closed"));
+      cancel.addEventListener("abort", onCancel, { once: true });
+    });
     let c: ClientConnection | undefined;
     let connecting: Deno.QuicConn | Promise<Deno.QuicConn> | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -168,6 +174,7 @@ export class ClientConnection {
     try {
       return await Promise.race([
         timeout,
+        cancelled,
         (async () => {
           try {
             connecting = Deno.connectQuic({
@@ -205,6 +212,7 @@ export class ClientConnection {
       throw RpcError.is(e) ? e : closeError(undefined, e);
     } finally {
       clearTimeout(timer);
+      cancel.removeEventListener("abort", onCancel!);
     }
   }
 

@@ -31,6 +31,10 @@ export interface ServerShared {
   maxFrameBytes: number;
   /** Concurrent calls per connection. */
   maxCalls: number;
+  /** GOAWAY after this age (0: never). */
+  maxConnectionAgeMs: number;
+  /** Time a GOAWAY'd connection gets before it is closed. */
+  drainTimeoutMs: number;
   /** Time a connection has to authenticate. */
   authTimeoutMs: number;
   /** The cluster secret's key, when required. */

@@ -112,6 +112,14 @@ export class RpcServer {
         1,
         1 << 30,
       ),
+      maxConnectionAgeMs: checkInt(
+        "maxConnectionAgeMs",
+        options.maxConnectionAgeMs,
+        0,
+        0,
+        2 ** 31 - 1,
+      ),
+      drainTimeoutMs: 0,
       authTimeoutMs: checkInt("authTimeoutMs", options.authTimeoutMs, 10_000, 1, 3_600_000),
       key: undefined,
       stats: {
@@ -126,6 +134,7 @@ export class RpcServer {
       draining: false,
       onCallDone: () => {},
     };
+    this.#shared.drainTimeoutMs = this.#drainTimeoutMs;
   }
 
   /** Registers a unary handler for `method`. */

@@ -33,6 +33,7 @@ export class ServerConnection implements StreamHost {
   #control: FrameWriter | undefined;
   #ready: Promise<boolean>;
   #isClosed = false;
+  #ageTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * @param shared server-wide state
@@ -46,6 +47,16 @@ export class ServerConnection implements StreamHost {
     this.closed = conn.closed.then(() => {}, () => {}).then(() => this.#onClosed());
     this.#ready = this.#challenge();
     this.#acceptStreams();
+    const age = shared.maxConnectionAgeMs;
+    if (age > 0) {
+      this.#ageTimer = setTimeout(() => {
+        this.goAway();
+        this.#ageTimer = setTimeout(
+          () => this.close(RPC_CLOSE_CODES.GOING_AWAY, "connection age exceeded"),
+          shared.drainTimeoutMs,
+        );
+      }, age);
+    }
   }
 
   /** Registers a running streaming call (aborted if the connection is lost). */
@@ -71,6 +82,7 @@ export class ServerConnection implements StreamHost {
   #onClosed(): void {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    clearTimeout(this.#ageTimer);
     const lost = connectionLost();
     for (const lane of this.#lanes) lane.abortAll(lost);
     for (const ctx of this.#streams) ctx.abort(lost);

@@ -61,6 +61,12 @@ export interface RpcServerOptions {
   drainTimeoutMs?: number;
   /** How long a new connection has to prove the secret (default 10000 ms). */
   authTimeoutMs?: number;
+  /**
+   * Age after which a connection is asked to go away (GOAWAY): its client finishes the calls
+   * in flight and reconnects — with 0-RTT, as the session is warm. Spreads long-lived clients
+   * over restarted or added servers (default: never).
+   */
+  maxConnectionAgeMs?: number;
   /** Concurrent QUIC streams a client may open: lanes + streaming calls (default 1024). */
   maxStreamsPerConnection?: number;
 }
