@@ -26,9 +26,9 @@ export interface MembershipTimings {
   gossipNodes: number;
   /** Retransmit limit multiplier: a broadcast is sent `mult × ceil(log10(N+1))` times. Default 4. */
   retransmitMult: number;
-  /** Suspicion timeout multiplier: `mult × max(1, log10 N) × probeInterval`. LAN 4, WAN 6, LOCAL 3. */
+  /** Suspicion timeout multiplier: `mult × max(1, log10 N) × probeInterval`. LAN 4, WAN 6, LOCAL 4. */
   suspicionMult: number;
-  /** Upper bound of the suspicion timeout, as a multiple of the lower bound. LAN 6, WAN 6, LOCAL 4. */
+  /** Upper bound of the suspicion timeout, as a multiple of the lower bound. Default 6. */
   suspicionMaxTimeoutMult: number;
   /** Lifeguard local health: timeouts scale up to this factor when this node is unhealthy. Default 8. */
   awarenessMaxMultiplier: number;
@@ -157,8 +157,8 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     gossipIntervalMs: 50,
     gossipNodes: 3,
     retransmitMult: 4,
-    suspicionMult: 3,
-    suspicionMaxTimeoutMult: 4,
+    suspicionMult: 4,
+    suspicionMaxTimeoutMult: 6,
     awarenessMaxMultiplier: 8,
     pushPullIntervalMs: 3000,
     pushPullTimeoutMs: 3000,

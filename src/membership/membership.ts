@@ -158,7 +158,7 @@ const textEncoder = new TextEncoder();
  * await a.shutdown();
  * ```
  */
-export class ClusterMembership implements MembershipView, ProtocolHost {
+export class ClusterMembership implements MembershipView {
   /** This node's id. */
   readonly localId: string;
   /** Resolved configuration. */
@@ -167,10 +167,10 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
   readonly clock: Clock;
   /** Random source. */
   readonly random: () => number;
-  /** The member table. */
-  readonly table: MemberTable;
-  /** Lifeguard local health. */
-  readonly awareness: Awareness;
+  readonly #table: MemberTable;
+  readonly #awareness: Awareness;
+  readonly #host: ProtocolHost;
+  readonly #trackedClock: Clock;
 
   readonly #options: ClusterMembershipOptions;
   readonly #label: Uint8Array;
@@ -233,18 +233,46 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       tags,
       this.clock.now(),
     );
-    this.table = new MemberTable(local);
-    this.awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
+    this.#table = new MemberTable(local);
+    this.#awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
     this.#events = new EventHub(this.config.eventBufferSize);
-    const liveCount = () => this.table.liveCount;
+    const liveCount = () => this.#table.liveCount;
     this.#queue = new BroadcastQueue(
       this.config.retransmitMult,
       liveCount,
       this.config.maxBroadcastQueue,
     );
     this.#userQueue = new BroadcastQueue(this.config.retransmitMult, liveCount, 256);
-    this.#acks = new AckRegistry(this);
-    this.#prober = new Prober(this, this.#acks);
+    // The narrow interface the mechanisms (probe, monitors, push-pull) see of this node.
+    const isRunning = () => this.running;
+    // Every timer of every mechanism goes through this clock, so shutdown() can cancel them all.
+    const tracked: Clock = {
+      now: () => this.clock.now(),
+      setTimeout: (fn, ms) => this.#setTimer(fn, ms),
+      clearTimeout: (h) => this.#clearTimer(h),
+    };
+    this.#trackedClock = tracked;
+    this.#host = {
+      config: this.config,
+      clock: tracked,
+      random: this.random,
+      table: this.#table,
+      awareness: this.#awareness,
+      get running() {
+        return isRunning();
+      },
+      nextSeq: () => this.#nextSeq(),
+      send: (addr, messages) => this.#send(addr, messages),
+      sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
+      suspectLocally: (target, incarnation) => this.#suspectLocally(target, incarnation),
+      handleAlive: (m) => this.#handleAlive(m),
+      handleSuspect: (m) => this.#handleSuspect(m),
+      handleDead: (m) => this.#handleDead(m),
+      wrap: (body) => this.#wrap(body),
+      unwrap: (packet) => this.#unwrap(packet),
+    };
+    this.#acks = new AckRegistry(this.#host);
+    this.#prober = new Prober(this.#host, this.#acks);
     const shared = config.detector !== undefined;
     const detector = config.detector ?? new PhiAccrualDetector({
       threshold: this.config.phiThreshold,
@@ -255,20 +283,20 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       capacity: Math.max(1, this.config.monitoredMembers * 2),
     });
     this.#monitors = new Monitors(
-      this,
+      this.#host,
       this.#acks,
       this.#prober,
       detector,
       config.detectorKeyPrefix ?? (shared ? `${this.localId}\u0000` : ""),
     );
-    this.#pushPull = new PushPull(this);
+    this.#pushPull = new PushPull(this.#host);
   }
 
   // ---------------------------------------------------------------- public API
 
   /** The gossip address others reach this node at (set once started). */
   get localAddr(): string {
-    return this.table.local.gossipAddr;
+    return this.#table.local.gossipAddr;
   }
 
   /** Whether the protocol is running (started, not shut down). */
@@ -278,7 +306,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   /** An upper bound for a crash to be declared dead everywhere at the current size. */
   failureDetectionBoundMs(): number {
-    return failureDetectionBoundMs(this.config, this.table.liveCount);
+    return failureDetectionBoundMs(this.config, this.#table.liveCount);
   }
 
   /**
@@ -307,7 +335,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       if (e instanceof RpcError) throw e;
       throw new RpcError("unavailable", `membership could not bind: ${String(e)}`, { cause: e });
     }
-    const local = this.table.local;
+    const local = this.#table.local;
     if (local.gossipAddr === "") local.gossipAddr = this.#transport.localAddr;
     if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
       throw new RpcError("invalid_argument", "gossip address too long");
@@ -324,7 +352,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       this.#loop(() => c.heartbeatIntervalMs, () => this.#monitors.tick());
     }
     this.#loop(
-      () => pushPullIntervalMs(c.pushPullIntervalMs, this.table.liveCount),
+      () => pushPullIntervalMs(c.pushPullIntervalMs, this.#table.liveCount),
       () => this.#pushPullTick(),
     );
     this.#loop(() => c.probeIntervalMs, () => this.#maintenanceTick());
@@ -389,16 +417,16 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       return;
     }
     this.#state = "leaving";
-    const local = this.table.local;
+    const local = this.#table.local;
     local.incarnation++;
     const msg: LeaveMessage = { type: "leave", node: this.localId, incarnation: local.incarnation };
-    this.table.setLocalState("left", this.clock.now());
-    const peers = this.table.randomLive(this.config.gossipNodes, this.random);
+    this.#table.setLocalState("left", this.clock.now());
+    const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
     if (peers.length > 0) {
       let resolveDone!: () => void;
       const done = new Promise<void>((r) => resolveDone = r);
       this.#queue.queue(this.localId, encodeMessage(msg), () => resolveDone());
-      for (const p of peers) this.send(p.gossipAddr, [msg], false);
+      for (const p of peers) this.#send(p.gossipAddr, [msg], false);
       const wait = timeoutMs ?? Math.max(1000, 5 * this.config.probeIntervalMs);
       let timer: number | undefined;
       await Promise.race([
@@ -446,7 +474,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
    */
   setTags(tags: Tags): void {
     const t = this.#validateTags(tags);
-    const local = this.table.local;
+    const local = this.#table.local;
     local.tags = t;
     local.incarnation++;
     if (this.running) this.#broadcastLocalAlive();
@@ -475,19 +503,19 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   /** This node's own record. */
   localMember(): Member {
-    return this.#snapshot(this.table.local);
+    return this.#snapshot(this.#table.local);
   }
 
   /** Every known member, this node and tombstones included. */
   members(): Member[] {
     const out: Member[] = [];
-    for (const r of this.table.values()) out.push(this.#snapshot(r));
+    for (const r of this.#table.values()) out.push(this.#snapshot(r));
     return out;
   }
 
   /** One member by id. */
   get(id: string): Member | undefined {
-    const r = this.table.get(id);
+    const r = this.#table.get(id);
     return r === undefined ? undefined : this.#snapshot(r);
   }
 
@@ -537,10 +565,10 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
       broadcastQueue: this.#queue.size,
       userBroadcastQueue: this.#userQueue.size,
       broadcastsPruned: this.#queue.pruned + this.#userQueue.pruned,
-      awareness: this.awareness.score,
-      incarnation: this.table.local.incarnation,
-      members: this.table.size,
-      liveMembers: this.table.liveCount,
+      awareness: this.#awareness.score,
+      incarnation: this.#table.local.incarnation,
+      members: this.#table.size,
+      liveMembers: this.#table.liveCount,
       partitionsDetected: this.#partition.detected,
       partitionsHealed: this.#partition.healed,
     };
@@ -553,14 +581,13 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   // ---------------------------------------------------------------- ProtocolHost
 
-  /** @internal */
-  nextSeq(): number {
+  #nextSeq(): number {
     this.#seq = (this.#seq + 1) >>> 0;
     return this.#seq;
   }
 
-  /** @internal Sends `messages` (plus piggybacked broadcasts when `piggyback`) to `addr`. */
-  send(addr: string, messages: readonly GossipMessage[], piggyback = true): void {
+  /** Sends `messages` (plus piggybacked broadcasts when `piggyback`) to `addr`. */
+  #send(addr: string, messages: readonly GossipMessage[], piggyback = true): void {
     const transport = this.#transport;
     if (transport === undefined || this.#state === "stopped") return;
     const w = this.#writer;
@@ -598,8 +625,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
     });
   }
 
-  /** @internal */
-  sendPing(target: MemberRecord, seq: number, named: boolean): void {
+  #sendPing(target: MemberRecord, seq: number, named: boolean): void {
     const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
     if (this.config.lifeguard && target.state === "suspect") {
       // Buddy system: tell the suspect it is suspected so it can refute at once.
@@ -609,20 +635,18 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
         incarnation: target.incarnation,
         from: this.localId,
       };
-      this.send(target.gossipAddr, [suspect, ping], named);
-    } else this.send(target.gossipAddr, [ping], named);
+      this.#send(target.gossipAddr, [suspect, ping], named);
+    } else this.#send(target.gossipAddr, [ping], named);
   }
 
-  /** @internal */
-  suspectLocally(target: MemberRecord, incarnation: number): void {
-    this.handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
+  #suspectLocally(target: MemberRecord, incarnation: number): void {
+    this.#handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
   }
 
-  /** @internal */
-  handleAlive(m: AliveMessage): void {
+  #handleAlive(m: AliveMessage): void {
     if (!this.running) return;
-    const outcome = this.table.applyAlive(m, this.clock.now());
-    const rec = this.table.last.record;
+    const outcome = this.#table.applyAlive(m, this.clock.now());
+    const rec = this.#table.last.record;
     switch (outcome) {
       case "ignored":
         return;
@@ -641,23 +665,22 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
         this.#emit({
           type: "NodeUpdated",
           node: this.#snapshot(rec!),
-          previousTags: this.table.last.previousTags,
+          previousTags: this.#table.last.previousTags,
         });
         break;
     }
     this.#queue.queue(m.node, encodeMessage(m));
   }
 
-  /** @internal */
-  handleSuspect(m: SuspectMessage): void {
+  #handleSuspect(m: SuspectMessage): void {
     if (!this.running) return;
-    const outcome = this.table.applySuspect(m, this.clock.now());
+    const outcome = this.#table.applySuspect(m, this.clock.now());
     switch (outcome) {
       case "refute":
         if (this.#state === "running") this.#refute(m.incarnation);
         return;
       case "suspected": {
-        const rec = this.table.last.record!;
+        const rec = this.#table.last.record!;
         this.#stats.suspicions++;
         this.#startSuspicion(rec, m.from);
         this.#emit({
@@ -679,11 +702,10 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
     }
   }
 
-  /** @internal */
-  handleDead(m: DeadMessage | LeaveMessage): void {
+  #handleDead(m: DeadMessage | LeaveMessage): void {
     if (!this.running) return;
-    const outcome = this.table.applyDead(m, this.clock.now(), this.#state === "leaving");
-    const rec = this.table.last.record;
+    const outcome = this.#table.applyDead(m, this.clock.now(), this.#state === "leaving");
+    const rec = this.#table.last.record;
     switch (outcome) {
       case "refute":
         this.#refute(m.incarnation);
@@ -701,8 +723,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
     }
   }
 
-  /** @internal */
-  async wrap(body: Uint8Array): Promise<Uint8Array> {
+  async #wrap(body: Uint8Array): Promise<Uint8Array> {
     const w = new ByteWriter(headerSize(this.#label));
     const sealed = this.#keyring !== undefined;
     writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
@@ -710,8 +731,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
     return w.toBytes();
   }
 
-  /** @internal */
-  async unwrap(packet: Uint8Array): Promise<Uint8Array | undefined> {
+  async #unwrap(packet: Uint8Array): Promise<Uint8Array | undefined> {
     const h = parseHeader(packet, this.#label);
     if (!h.ok) {
       this.#countHeaderDrop(h.reason);
@@ -776,7 +796,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
         this.#handleBody(data, h.bodyOffset, from);
         return;
       }
-      this.unwrap(data).then((body) => {
+      this.#unwrap(data).then((body) => {
         if (body !== undefined && this.running) this.#handleBody(body, 0, from);
       }, () => {
         this.#stats.handlerErrors++;
@@ -809,7 +829,7 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
           this.#stats.droppedMisdirected++;
           return;
         }
-        this.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
+        this.#send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
         return;
       case "ack":
         this.#acks.ack(m.seq);
@@ -821,14 +841,14 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
         this.#prober.handlePingReq(m, from);
         return;
       case "suspect":
-        this.handleSuspect(m);
+        this.#handleSuspect(m);
         return;
       case "alive":
-        this.handleAlive(m);
+        this.#handleAlive(m);
         return;
       case "dead":
       case "leave":
-        this.handleDead(m);
+        this.#handleDead(m);
         return;
       case "user":
         try {
@@ -842,15 +862,15 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   #refute(incarnation: number): void {
     if (this.#state !== "running") return;
-    const local = this.table.local;
+    const local = this.#table.local;
     local.incarnation = Math.max(local.incarnation, incarnation) + 1;
     this.#stats.refutations++;
-    this.awareness.apply(1);
+    this.#awareness.apply(1);
     this.#broadcastLocalAlive();
   }
 
   #broadcastLocalAlive(): void {
-    const l = this.table.local;
+    const l = this.#table.local;
     const m: AliveMessage = {
       type: "alive",
       node: l.id,
@@ -865,17 +885,17 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
   #startSuspicion(rec: MemberRecord, from: string): void {
     this.#cancelSuspicion(rec.id);
     const c = this.config;
-    const n = this.table.liveCount;
+    const n = this.#table.liveCount;
     let k = c.lifeguard ? c.suspicionMult - 2 : 0;
     if (n - 2 < k) k = 0;
     const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
     const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
     const id = rec.id;
-    const s = new Suspicion(this.clock, from, k, min, max, () => {
+    const s = new Suspicion(this.#trackedClock, from, k, min, max, () => {
       if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
-      const r = this.table.get(id);
+      const r = this.#table.get(id);
       if (r === undefined || r.state !== "suspect" || !this.running) return;
-      this.handleDead({ type: "dead", node: id, incarnation: r.incarnation, from: this.localId });
+      this.#handleDead({ type: "dead", node: id, incarnation: r.incarnation, from: this.localId });
     });
     this.#suspicions.set(id, s);
   }
@@ -983,8 +1003,8 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   #gossipTick(): void {
     if (this.#queue.size === 0 && this.#userQueue.size === 0) return;
-    const peers = this.table.randomLive(this.config.gossipNodes, this.random);
-    for (const p of peers) this.send(p.gossipAddr, []);
+    const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
+    for (const p of peers) this.#send(p.gossipAddr, []);
   }
 
   #pushPullTick(): void {
@@ -1001,10 +1021,10 @@ export class ClusterMembership implements MembershipView, ProtocolHost {
 
   #maintenanceTick(): void {
     const now = this.clock.now();
-    for (const id of this.table.reap(now, this.config.reapIntervalMs)) {
+    for (const id of this.#table.reap(now, this.config.reapIntervalMs)) {
       this.#cancelSuspicion(id);
     }
-    const change = this.#partition.check(this.table, now, this.config.stableAfterMs);
+    const change = this.#partition.check(this.#table, now, this.config.stableAfterMs);
     if (change?.type === "detected") {
       this.#emit({
         type: "PartitionDetected",
