@@ -304,7 +304,17 @@ class ByteReader {
     const n = this.u8();
     if (n === 0) return "";
     this.need(n);
-    const s = textDecoder.decode(this.#b.subarray(this.pos, this.pos + n));
+    // Ids and addresses are short ASCII: building them in JS avoids a TextDecoder call per
+    // string (the simulator's hottest path); anything else goes through the strict decoder.
+    const b = this.#b;
+    const start = this.pos;
+    const end = start + n;
+    let i = start;
+    while (i < end && b[i] < 0x80) i++;
+    const bytes = b.subarray(start, end);
+    const s = i === end
+      ? String.fromCharCode.apply(null, bytes as unknown as number[])
+      : textDecoder.decode(bytes);
     this.pos += n;
     return s;
   }
