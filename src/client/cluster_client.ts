@@ -201,6 +201,8 @@ export class ClusterClient {
   };
 
   /**
+   * Creates a client over `registry`.
+   *
    * @param registry where workers come from; its balancer receives each call's load and outcome
    * @param options defaults, retry budget, outlier ejection, connection settings
    * @throws {RpcError} `invalid_argument` for bad options

@@ -14,7 +14,7 @@ export interface OutlierOptions {
   consecutiveFailures?: number;
   /** First ejection's length. Default 1000 ms. */
   baseEjectionMs?: number;
-  /** Longest ejection. Default 30 000 ms. */
+  /** Longest ejection. Default 30 000 ms (or `baseEjectionMs` when larger). */
   maxEjectionMs?: number;
   /** Most of the pool (percent) ejected at once; at least one worker may always be. Default 50. */
   maxEjectionPercent?: number;
@@ -64,6 +64,8 @@ export class OutlierDetector {
   #totalEjections = 0;
 
   /**
+   * Creates a detector applying ejections to `target`.
+   *
    * @param target applies ejections (the balancer)
    * @param now the target's clock, in milliseconds
    * @param options thresholds and back-off
@@ -72,7 +74,7 @@ export class OutlierDetector {
   constructor(target: EjectionTarget, now: () => number, options: OutlierOptions = {}) {
     this.consecutiveFailures = options.consecutiveFailures ?? 5;
     this.baseEjectionMs = options.baseEjectionMs ?? 1000;
-    this.maxEjectionMs = options.maxEjectionMs ?? 30_000;
+    this.maxEjectionMs = options.maxEjectionMs ?? Math.max(30_000, this.baseEjectionMs);
     this.maxEjectionPercent = options.maxEjectionPercent ?? 50;
     if (!Number.isInteger(this.consecutiveFailures) || this.consecutiveFailures < 1) {
       throw new RpcError(

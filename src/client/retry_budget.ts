@@ -48,7 +48,11 @@ export class RetryBudget {
   #withdrawals = new Float64Array(BUCKETS);
   #epoch: number;
 
-  /** @throws {RpcError} `invalid_argument` for a negative or non-finite option */
+  /**
+   * Creates an empty budget.
+   *
+   * @throws {RpcError} `invalid_argument` for a negative or non-finite option
+   */
   constructor(options: RetryBudgetOptions = {}) {
     this.ttlMs = options.ttlMs ?? 10_000;
     this.minRetriesPerSec = options.minRetriesPerSec ?? 10;

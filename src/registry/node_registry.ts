@@ -44,7 +44,11 @@ export class NodeRegistry {
   /** The membership this registry reads. */
   readonly membership: MembershipView;
 
-  /** @param membership the membership to read (usually a started `ClusterMembership`) */
+  /**
+   * Creates a registry over `membership`.
+   *
+   * @param membership the membership to read (usually a started `ClusterMembership`)
+   */
   constructor(membership: MembershipView) {
     this.membership = membership;
   }

@@ -152,6 +152,8 @@ export class WorkerRegistry {
   #onEvent = (e: CustomEvent<ClusterEvent>): void => this.#handle(e.detail);
 
   /**
+   * Creates a registry listening to `membership`'s events.
+   *
    * @param membership the membership to read (usually a started `ClusterMembership`)
    * @param options strategy (or a balancer) and selection options
    * @throws {RpcError} `invalid_argument` for a malformed default filter or an unknown strategy
