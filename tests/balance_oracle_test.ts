@@ -11,8 +11,11 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** Drives the same random operations through the wasm balancer and the oracle; returns selects. */
-function drive(strategy: StrategyName, seed: number, steps: number): number {
+/**
+ * Drives the same random operations through the wasm balancer and the oracle, yielding after each
+ * step (so several balancers can be interleaved); returns the number of selects compared.
+ */
+function* driver(strategy: StrategyName, seed: number, steps: number): Generator<void, number> {
   const rand = mulberry32(seed * 7919 + 1);
   let t = 1_000;
   const now = () => t;
@@ -84,8 +87,17 @@ function drive(strategy: StrategyName, seed: number, steps: number): number {
         assert.ok(Math.abs(got - want) <= 1e-9 * Math.max(got, want), `ewma ${got} vs ${want}`);
       }
     }
+    yield;
   }
   return selects;
+}
+
+function drive(strategy: StrategyName, seed: number, steps: number): number {
+  const it = driver(strategy, seed, steps);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
 }
 
 for (const strategy of STRATEGIES) {
@@ -95,3 +107,21 @@ for (const strategy of STRATEGIES) {
     assert.ok(selects > 8000, `only ${selects} selects`);
   });
 }
+
+Deno.test("balance oracle: interleaved balancers (shared core, per-balancer PRNG and state) agree", () => {
+  const runs = STRATEGIES.flatMap((strategy, i) => [
+    driver(strategy, 100 + i, 2000),
+    driver(strategy, 200 + i, 2000),
+  ]);
+  let selects = 0;
+  let live = runs.length;
+  while (live > 0) {
+    live = 0;
+    for (const it of runs) {
+      const r = it.next();
+      if (r.done) selects += r.value;
+      else live++;
+    }
+  }
+  assert.ok(selects > 4000, `only ${selects} selects`);
+});

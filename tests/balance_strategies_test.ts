@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Balancer, RpcError, type StrategyName } from "../mod.ts";
+import { sharedCore } from "../wasm/loader.ts";
 
 const WORKERS = (n: number) => Array.from({ length: n }, (_, i) => `worker-${i}`);
 
@@ -289,14 +290,15 @@ Deno.test("candidate sets: release() frees core memory for reuse and blocks furt
   const ids = WORKERS(50);
   const b = balancer("random", ids);
   const keep = b.candidates(ids);
-  const base = b.memoryBytes;
+  const base = sharedCore().memoryBytes();
   for (let i = 0; i < 20_000; i++) {
     const temp = b.candidates(ids.slice(i % 10));
     assert.ok(b.select(temp) !== undefined);
     b.release(temp);
     b.release(temp);
   }
-  assert.ok(b.memoryBytes <= base + 65536, `memory grew from ${base} to ${b.memoryBytes}`);
+  const after = sharedCore().memoryBytes();
+  assert.ok(after <= base + 65536, `core memory grew from ${base} to ${after}`);
   const gone = b.candidates(ids);
   b.release(gone);
   assert.equal(gone.size, 0);

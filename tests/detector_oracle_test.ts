@@ -24,7 +24,7 @@ interface Case {
   minStd: number;
 }
 
-function drive({ seed, window, threshold, pause, minStd }: Case): number {
+function* driver({ seed, window, threshold, pause, minStd }: Case): Generator<void, number> {
   const rand = mulberry32(seed);
   const opts = {
     threshold,
@@ -76,8 +76,17 @@ function drive({ seed, window, threshold, pause, minStd }: Case): number {
       oracle.configure(id, ms, p);
     }
     assert.equal(wasm.size, oracle.members.size);
+    yield;
   }
   return checks;
+}
+
+function drive(c: Case): number {
+  const it = driver(c);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+  }
 }
 
 Deno.test("phi oracle: random arrival sequences agree with the TypeScript reference to 1e-9", () => {
@@ -93,4 +102,21 @@ Deno.test("phi oracle: random arrival sequences agree with the TypeScript refere
     });
   }
   assert.ok(checks > 20_000, `only ${checks} comparisons`);
+});
+
+Deno.test("phi oracle: interleaved detectors sharing the core agree with their references", () => {
+  const runs = [1, 7, 50, 1000].map((window, i) =>
+    driver({ seed: 500 + i, window, threshold: 8, pause: i * 300, minStd: 50 + i * 40 })
+  );
+  let checks = 0;
+  let live = runs.length;
+  while (live > 0) {
+    live = 0;
+    for (const it of runs) {
+      const r = it.next();
+      if (r.done) checks += r.value;
+      else live++;
+    }
+  }
+  assert.ok(checks > 5000, `only ${checks} comparisons`);
 });

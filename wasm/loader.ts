@@ -1,7 +1,9 @@
 /**
  * Loads `wasm/core.wasm` (embedded as base64, see `core_wasm.ts`) synchronously, once per process,
- * and gives each detector or balancer its own instance (own linear memory and globals) plus a
- * small allocator over that memory. Internal to the package.
+ * into one shared instance with a small allocator over its memory: every detector and balancer
+ * keeps a context struct and its arrays there (one memory and one set of exported functions, so
+ * call sites stay monomorphic and thousands of detectors cost no more than their arrays).
+ * Internal to the package.
  *
  * @module
  */
@@ -14,8 +16,8 @@ export interface CoreExports {
   memory: WebAssembly.Memory;
   heap_base(): number;
   norm_phi(z: number): number;
-  prng_seed(a: number, b: number, c: number, d: number): void;
   det_layout(
+    ctx: number,
     window: number,
     estimate: number,
     ring: number,
@@ -31,17 +33,25 @@ export interface CoreExports {
     out: number,
     idx: number,
   ): void;
-  det_open(slot: number, now: number, minStd: number, pause: number): void;
-  det_close(slot: number): void;
-  det_configure(slot: number, minStd: number, pause: number): void;
-  det_heartbeat(slot: number, now: number, threshold: number): void;
-  det_phi(slot: number, now: number): number;
-  det_phi_all(now: number, n: number): void;
-  det_suspects(now: number, n: number, threshold: number): number;
-  det_estimate(slot: number, which: number): number;
-  bal_layout(
+  det_open(ctx: number, slot: number, now: number, minStd: number, pause: number): void;
+  det_close(ctx: number, slot: number): void;
+  det_configure(ctx: number, slot: number, minStd: number, pause: number): void;
+  det_heartbeat(ctx: number, slot: number, now: number, threshold: number): void;
+  det_phi(ctx: number, slot: number, now: number): number;
+  det_phi_all(ctx: number, now: number, n: number): void;
+  det_suspects(ctx: number, now: number, n: number, threshold: number): number;
+  det_estimate(ctx: number, slot: number, which: number): number;
+  bal_init(
+    ctx: number,
     strategy: number,
     decayMs: number,
+    a: number,
+    b: number,
+    c: number,
+    d: number,
+  ): void;
+  bal_layout(
+    ctx: number,
     active: number,
     ewma: number,
     stamp: number,
@@ -50,15 +60,19 @@ export interface CoreExports {
     hash: number,
     scratch: number,
   ): void;
-  bal_open(slot: number, weight: number, hash: number, now: number): void;
-  bal_weight(slot: number, weight: number): void;
-  bal_start(slot: number): void;
-  bal_finish(slot: number, latency: number, ok: number, now: number): void;
-  bal_ewma(slot: number, now: number): number;
-  bal_eject(slot: number, until: number): void;
-  bal_select(set: number, now: number, hasKey: number, key: number): number;
-  bal_random(): number;
+  bal_forget(ctx: number): void;
+  bal_open(ctx: number, slot: number, weight: number, hash: number, now: number): void;
+  bal_weight(ctx: number, slot: number, weight: number): void;
+  bal_start(ctx: number, slot: number): void;
+  bal_finish(ctx: number, slot: number, latency: number, ok: boolean, now: number): void;
+  bal_ewma(ctx: number, slot: number, now: number): number;
+  bal_eject(ctx: number, slot: number, until: number): void;
+  bal_select(ctx: number, set: number, now: number, hasKey: number, key: number): number;
+  bal_random(ctx: number): number;
 }
+
+/** Bytes of a detector's or balancer's context struct in the core. */
+export const CONTEXT_BYTES = 80;
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -163,3 +177,23 @@ function blockSize(bytes: number): number {
   while (size < bytes) size *= 2;
   return size;
 }
+
+let shared: CoreInstance | undefined;
+
+/** The process-wide instance every detector and balancer allocates from. */
+export function sharedCore(): CoreInstance {
+  shared ??= new CoreInstance();
+  return shared;
+}
+
+/** A block of core memory: address and requested size. */
+export type Block = [ptr: number, bytes: number];
+
+/** Frees blocks of facades that were garbage-collected (held value: their live block list). */
+export const blockRegistry: FinalizationRegistry<{ blocks: Block[]; onFree?: () => void }> =
+  new FinalizationRegistry((held) => {
+    const core = sharedCore();
+    held.onFree?.();
+    for (const [ptr, bytes] of held.blocks) core.free(ptr, bytes);
+    held.blocks.length = 0;
+  });

@@ -5,7 +5,13 @@
  * @module
  */
 import { RpcError } from "../rpc/errors.ts";
-import { CoreInstance } from "../../wasm/loader.ts";
+import {
+  type Block,
+  blockRegistry,
+  CONTEXT_BYTES,
+  type CoreInstance,
+  sharedCore,
+} from "../../wasm/loader.ts";
 import { fmix32, fnv1a32, seedWords } from "./hash.ts";
 
 /** The selection strategies. */
@@ -141,6 +147,8 @@ export class Balancer {
   readonly ewmaDecayMs: number;
 
   #wasm: CoreInstance;
+  #ctx: number;
+  #held: { blocks: Block[]; onFree: () => void };
   #now: () => number;
   #capacity = 0;
   #arrays = {} as Record<ArrayName, number>;
@@ -149,7 +157,6 @@ export class Balancer {
   #freeSlots: number[] = [];
   #highWater = 0;
   #version = 0;
-  #released: FinalizationRegistry<SetMemory>;
   #timed: boolean;
   #keyed: boolean;
   #ejectHorizon = -Infinity;
@@ -195,17 +202,21 @@ export class Balancer {
       throw new RpcError("invalid_argument", `seed must be a finite number, got ${seed}`);
     }
     this.#now = options.now ?? (() => performance.now());
-    this.#wasm = new CoreInstance();
+    const wasm = this.#wasm = sharedCore();
+    const ctx = this.#ctx = wasm.alloc(CONTEXT_BYTES);
+    this.#held = { blocks: [[ctx, CONTEXT_BYTES]], onFree: () => wasm.core.bal_forget(ctx) };
+    blockRegistry.register(this, this.#held);
     const [a, b, c, d] = seedWords(seed);
-    this.#wasm.core.prng_seed(a, b, c, d);
-    const wasm = this.#wasm;
-    this.#released = new FinalizationRegistry((m) => freeSet(wasm, m));
+    wasm.core.bal_init(ctx, code, decay, a, b, c, d);
     this.#grow(capacity);
   }
 
-  /** Bytes of WebAssembly linear memory this instance holds (its core's memory size). */
+  /**
+   * Bytes of the shared WebAssembly memory this balancer's member state holds (candidate sets not
+   * included).
+   */
   get memoryBytes(): number {
-    return this.#wasm.core.memory.buffer.byteLength;
+    return this.#held.blocks.reduce((sum, [, bytes]) => sum + bytes, 0);
   }
 
   /** Number of members. */
@@ -229,7 +240,7 @@ export class Balancer {
     const core = this.#wasm.core;
     const existing = this.#slots.get(id);
     if (existing !== undefined) {
-      core.bal_weight(existing, weight);
+      core.bal_weight(this.#ctx, existing, weight);
       return;
     }
     let slot = this.#freeSlots.pop();
@@ -244,7 +255,7 @@ export class Balancer {
     }
     this.#slots.set(id, slot);
     this.#ids[slot] = id;
-    core.bal_open(slot, weight, fmix32(fnv1a32(id)), this.#now());
+    core.bal_open(this.#ctx, slot, weight, fmix32(fnv1a32(id)), this.#now());
     this.#version++;
   }
 
@@ -276,7 +287,7 @@ export class Balancer {
     const ptr = this.#wasm.alloc(bytes);
     const memory: SetMemory = { ptr, bytes, table: 0 };
     const set = new PreparedSet(this, requested, ptr, memory);
-    this.#released.register(set, memory, set);
+    setRegistry.register(set, memory, set);
     this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor
     this.#wasm.i32[(ptr >> 2) + 3] = 0; // no bucket table
     this.#resolve(set);
@@ -306,13 +317,13 @@ export class Balancer {
       if (now >= this.#ejectHorizon) this.#ejectHorizon = -Infinity; // the clock is monotonic
     }
     if (key === undefined) {
-      const slot = this.#wasm.core.bal_select(set.ptr, now, 0, 0);
+      const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 0, 0);
       return slot < 0 ? undefined : this.#ids[slot];
     }
     if (this.#keyed && set.memory.table === 0 && ++set.keyedSelects === TABLE_AFTER) {
       this.#attachTable(set);
     }
-    const slot = this.#wasm.core.bal_select(set.ptr, now, 1, fnv1a32(String(key)));
+    const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 1, fnv1a32(String(key)));
     return slot < 0 ? undefined : this.#ids[slot];
   }
 
@@ -327,8 +338,8 @@ export class Balancer {
     set.version = -1;
     set.ids = [];
     set.size = 0;
-    this.#released.unregister(set);
-    freeSet(this.#wasm, set.memory);
+    setRegistry.unregister(set);
+    freeSet(set.memory);
   }
 
   /** Records that a call to `id` began (active + 1). */
@@ -341,9 +352,10 @@ export class Balancer {
   /** Records that a call to `id` finished after `latencyMs` (active − 1, EWMA updated). */
   finish(id: string, latencyMs: number, ok: boolean): void {
     const slot = this.#slots.get(id);
-    if (slot === undefined) return;
-    const latency = Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0;
-    this.#wasm.core.bal_finish(slot, latency, ok ? 1 : 0, this.#now());
+    // The core treats a latency that is not a finite number > 0 as 0; `ok` passes as 0/1.
+    if (slot !== undefined) {
+      this.#wasm.core.bal_finish(this.#ctx, slot, +latencyMs, ok, this.#now());
+    }
   }
 
   /** Skips `id` in selection until the clock reaches `untilMs` (a past time un-ejects). */
@@ -353,7 +365,7 @@ export class Balancer {
     if (typeof untilMs !== "number" || Number.isNaN(untilMs)) {
       throw new RpcError("invalid_argument", `untilMs must be a number, got ${untilMs}`);
     }
-    this.#wasm.core.bal_eject(slot, untilMs);
+    this.#wasm.core.bal_eject(this.#ctx, slot, untilMs);
     if (untilMs > this.#ejectHorizon) this.#ejectHorizon = untilMs;
   }
 
@@ -374,7 +386,7 @@ export class Balancer {
   /** Peak-EWMA latency of `id` in ms, decayed to now (0 if unknown or no samples). */
   ewma(id: string): number {
     const slot = this.#slots.get(id);
-    return slot === undefined ? 0 : this.#wasm.core.bal_ewma(slot, this.#now());
+    return slot === undefined ? 0 : this.#wasm.core.bal_ewma(this.#ctx, slot, this.#now());
   }
 
   /** Weight of `id` (0 if unknown). */
@@ -428,23 +440,20 @@ export class Balancer {
     this.#arrays = arrays;
     this.#capacity = capacity;
     this.#activeBase = arrays.active >> 2;
+    const blocks = this.#held.blocks;
+    blocks.length = 1; // the context stays
+    for (const [name, size] of ARRAYS) blocks.push([arrays[name], capacity * size]);
     const a = arrays;
-    w.core.bal_layout(
-      STRATEGIES.indexOf(this.strategy),
-      this.ewmaDecayMs,
-      a.active,
-      a.ewma,
-      a.stamp,
-      a.weight,
-      a.eject,
-      a.hash,
-      a.scratch,
-    );
+    w.core.bal_layout(this.#ctx, a.active, a.ewma, a.stamp, a.weight, a.eject, a.hash, a.scratch);
   }
 }
 
-function freeSet(wasm: CoreInstance, m: SetMemory): void {
+function freeSet(m: SetMemory): void {
+  const wasm = sharedCore();
   wasm.free(m.ptr, m.bytes);
   if (m.table) wasm.free(m.table, TABLE_BYTES);
   m.table = 0;
 }
+
+/** Frees the core memory of candidate sets that were garbage-collected without release(). */
+const setRegistry = new FinalizationRegistry<SetMemory>(freeSet);

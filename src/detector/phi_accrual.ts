@@ -5,7 +5,13 @@
  * @module
  */
 import { RpcError } from "../rpc/errors.ts";
-import { CoreInstance } from "../../wasm/loader.ts";
+import {
+  type Block,
+  blockRegistry,
+  CONTEXT_BYTES,
+  type CoreInstance,
+  sharedCore,
+} from "../../wasm/loader.ts";
 
 /** Options for {@linkcode PhiAccrualDetector}; every field has a documented default. */
 export interface PhiAccrualOptions {
@@ -122,6 +128,8 @@ export class PhiAccrualDetector {
   readonly firstHeartbeatEstimateMs: number;
 
   #wasm: CoreInstance;
+  #ctx: number;
+  #held: { blocks: Block[] };
   #capacity = 0;
   #ring = 0;
   #arrays = {} as Record<ArrayName, number>;
@@ -154,13 +162,16 @@ export class PhiAccrualDetector {
       false,
     );
     const capacity = checkInt("capacity", o.capacity, 1, 1 << 24);
-    this.#wasm = new CoreInstance();
+    this.#wasm = sharedCore();
+    this.#ctx = this.#wasm.alloc(CONTEXT_BYTES);
+    this.#held = { blocks: [[this.#ctx, CONTEXT_BYTES]] };
+    blockRegistry.register(this, this.#held);
     this.#grow(capacity);
   }
 
-  /** Bytes of WebAssembly linear memory this instance holds (its core's memory size). */
+  /** Bytes of the shared WebAssembly memory this detector holds (its arrays and context). */
   get memoryBytes(): number {
-    return this.#wasm.core.memory.buffer.byteLength;
+    return this.#held.blocks.reduce((sum, [, bytes]) => sum + bytes, 0);
   }
 
   /** Number of monitored members. */
@@ -187,26 +198,32 @@ export class PhiAccrualDetector {
     checkTime(nowMs);
     const slot = this.#slots.get(id);
     if (slot !== undefined) {
-      this.#wasm.core.det_heartbeat(slot, nowMs, this.threshold);
+      this.#wasm.core.det_heartbeat(this.#ctx, slot, nowMs, this.threshold);
       return;
     }
     checkId(id);
     const s = this.#allocSlot(id);
-    this.#wasm.core.det_open(s, nowMs, this.minStdDeviationMs, this.acceptableHeartbeatPauseMs);
+    this.#wasm.core.det_open(
+      this.#ctx,
+      s,
+      nowMs,
+      this.minStdDeviationMs,
+      this.acceptableHeartbeatPauseMs,
+    );
   }
 
   /** phi of `id` at `nowMs`; 0 for a member that is not monitored. */
   phi(id: string, nowMs: number): number {
     checkTime(nowMs);
     const slot = this.#slots.get(id);
-    return slot === undefined ? 0 : this.#wasm.core.det_phi(slot, nowMs);
+    return slot === undefined ? 0 : this.#wasm.core.det_phi(this.#ctx, slot, nowMs);
   }
 
   /** phi of every monitored member at `nowMs`, computed in one batched wasm call. */
   phiAll(nowMs: number): Map<string, number> {
     checkTime(nowMs);
     const w = this.#wasm;
-    w.core.det_phi_all(nowMs, this.#highWater);
+    w.core.det_phi_all(this.#ctx, nowMs, this.#highWater);
     const f64 = w.f64;
     const base = this.#arrays.out >> 3;
     const out = new Map<string, number>();
@@ -225,7 +242,7 @@ export class PhiAccrualDetector {
       throw new RpcError("invalid_argument", `threshold must be a number, got ${threshold}`);
     }
     const w = this.#wasm;
-    const k = w.core.det_suspects(nowMs, this.#highWater, threshold);
+    const k = w.core.det_suspects(this.#ctx, nowMs, this.#highWater, threshold);
     const i32 = w.i32;
     const base = this.#arrays.idx >> 2;
     const ids: string[] = new Array(k);
@@ -242,7 +259,7 @@ export class PhiAccrualDetector {
   remove(id: string): void {
     const slot = this.#slots.get(id);
     if (slot === undefined) return;
-    this.#wasm.core.det_close(slot);
+    this.#wasm.core.det_close(this.#ctx, slot);
     this.#slots.delete(id);
     this.#ids[slot] = undefined;
     this.#freeSlots.push(slot);
@@ -262,7 +279,7 @@ export class PhiAccrualDetector {
     const pause = options.acceptableHeartbeatPauseMs === undefined
       ? w.f64[(this.#arrays.pause >> 3) + slot]
       : checkNumber("acceptableHeartbeatPauseMs", options.acceptableHeartbeatPauseMs, 0, true);
-    w.core.det_configure(slot, minStd, pause);
+    w.core.det_configure(this.#ctx, slot, minStd, pause);
   }
 
   /** The mean and standard deviation phi currently uses for `id`, or undefined if unmonitored. */
@@ -271,8 +288,8 @@ export class PhiAccrualDetector {
     if (slot === undefined) return undefined;
     const w = this.#wasm;
     return {
-      meanMs: w.core.det_estimate(slot, 0),
-      stdDeviationMs: w.core.det_estimate(slot, 1),
+      meanMs: w.core.det_estimate(this.#ctx, slot, 0),
+      stdDeviationMs: w.core.det_estimate(this.#ctx, slot, 1),
       samples: w.i32[(this.#arrays.count >> 2) + slot],
     };
   }
@@ -304,11 +321,16 @@ export class PhiAccrualDetector {
       w.free(this.#ring, old * window * 8);
       for (const [name, size] of ARRAYS) w.free(this.#arrays[name], old * size);
     }
+    const blocks = this.#held.blocks;
+    blocks.length = 1; // the context stays
+    blocks.push([ring, capacity * window * 8]);
+    for (const [name, size] of ARRAYS) blocks.push([arrays[name], capacity * size]);
     this.#ring = ring;
     this.#arrays = arrays;
     this.#capacity = capacity;
     const a = arrays;
     w.core.det_layout(
+      this.#ctx,
       window,
       this.firstHeartbeatEstimateMs,
       ring,

@@ -6,7 +6,7 @@
 // Ties and orders are always by position in the candidate set, never by slot number, so the
 // TypeScript oracle (which has no slots) makes identical choices.
 
-import { prng_next, rand01, randBelow } from "./prng";
+import { prng_load, prng_next, prng_save, prng_seed, rand01, randBelow } from "./prng";
 
 export const ROUND_ROBIN: i32 = 0;
 export const RANDOM: i32 = 1;
@@ -31,10 +31,68 @@ let aEject: usize = 0; // f64, ejected while now < value
 let aHash: usize = 0; // u32, mixed hash of the member id
 let aScratch: usize = 0; // i32[capacity]
 
-/** Installs strategy, decay time and array addresses (again after the facade grows them). */
-export function bal_layout(
+// Many balancers share one instance: each has a context struct in linear memory, and the
+// globals above (including the PRNG state) cache the context of the balancer used last; switching
+// saves the mutable part (weights version, eject horizon, PRNG) and loads the other.
+//   [0] i32 strategy  [4] i32 weights version  [8] f64 tau  [16] f64 eject horizon
+//   [24..48] u32 addresses of active, ewma, stamp, weight, eject, hash, scratch  [52] PRNG state
+let current: usize = 0;
+
+function save(): void {
+  store<i32>(current, weightsVersion, 4);
+  store<f64>(current, ejectHorizon, 16);
+  prng_save(current + 52);
+}
+
+function use(ctx: usize): void {
+  if (ctx == current) return;
+  if (current != 0) save();
+  current = ctx;
+  strategy = load<i32>(ctx, 0);
+  weightsVersion = load<i32>(ctx, 4);
+  tau = load<f64>(ctx, 8);
+  ejectHorizon = load<f64>(ctx, 16);
+  aActive = <usize> load<u32>(ctx, 24);
+  aEwma = <usize> load<u32>(ctx, 28);
+  aStamp = <usize> load<u32>(ctx, 32);
+  aWeight = <usize> load<u32>(ctx, 36);
+  aEject = <usize> load<u32>(ctx, 40);
+  aHash = <usize> load<u32>(ctx, 44);
+  aScratch = <usize> load<u32>(ctx, 48);
+  prng_load(ctx + 52);
+}
+
+/** Initializes a balancer's context: strategy, decay time and PRNG seed words. */
+export function bal_init(
+  ctx: usize,
   strat: i32,
   decayMs: f64,
+  a: u32,
+  b: u32,
+  c: u32,
+  d: u32,
+): void {
+  if (current == ctx) current = 0; // a reused context address: drop the stale cache
+  else if (current != 0) {
+    save();
+    current = 0;
+  }
+  store<i32>(ctx, strat, 0);
+  store<i32>(ctx, 1, 4);
+  store<f64>(ctx, decayMs, 8);
+  store<f64>(ctx, -Infinity, 16);
+  prng_seed(a, b, c, d);
+  prng_save(ctx + 52);
+}
+
+/** Called before a balancer's context is freed, so a later reuse of the address is not mistaken. */
+export function bal_forget(ctx: usize): void {
+  if (current == ctx) current = 0;
+}
+
+/** Writes the array addresses into a balancer's context (again after the facade grows them). */
+export function bal_layout(
+  ctx: usize,
   active: usize,
   ewma: usize,
   stamp: usize,
@@ -43,15 +101,17 @@ export function bal_layout(
   hash: usize,
   scratch: usize,
 ): void {
-  strategy = strat;
-  tau = decayMs;
-  aActive = active;
-  aEwma = ewma;
-  aStamp = stamp;
-  aWeight = weight;
-  aEject = eject;
-  aHash = hash;
-  aScratch = scratch;
+  if (current != 0) {
+    save();
+    current = 0;
+  }
+  store<u32>(ctx, <u32> active, 24);
+  store<u32>(ctx, <u32> ewma, 28);
+  store<u32>(ctx, <u32> stamp, 32);
+  store<u32>(ctx, <u32> weight, 36);
+  store<u32>(ctx, <u32> eject, 40);
+  store<u32>(ctx, <u32> hash, 44);
+  store<u32>(ctx, <u32> scratch, 48);
 }
 
 function f64At(base: usize, slot: i32): usize {
@@ -63,7 +123,8 @@ function i32At(base: usize, slot: i32): usize {
 }
 
 /** Initializes a slot for a newly added member. */
-export function bal_open(slot: i32, weight: f64, hash: u32, now: f64): void {
+export function bal_open(ctx: usize, slot: i32, weight: f64, hash: u32, now: f64): void {
+  use(ctx);
   store<i32>(i32At(aActive, slot), 0);
   store<f64>(f64At(aEwma, slot), 0.0);
   store<f64>(f64At(aStamp, slot), now);
@@ -73,13 +134,15 @@ export function bal_open(slot: i32, weight: f64, hash: u32, now: f64): void {
 }
 
 /** Changes a member's weight (invalidates every set's cumulative weights). */
-export function bal_weight(slot: i32, weight: f64): void {
+export function bal_weight(ctx: usize, slot: i32, weight: f64): void {
+  use(ctx);
   store<f64>(f64At(aWeight, slot), weight);
   weightsVersion++;
 }
 
 /** A call to the member began. */
-export function bal_start(slot: i32): void {
+export function bal_start(ctx: usize, slot: i32): void {
+  use(ctx);
   const at = i32At(aActive, slot);
   store<i32>(at, load<i32>(at) + 1);
 }
@@ -90,12 +153,14 @@ export function bal_start(slot: i32): void {
  * call never lowers the value (its sample counts as max(latency, value)), so a member that fails
  * fast does not attract traffic.
  */
-export function bal_finish(slot: i32, latency: f64, ok: i32, now: f64): void {
+export function bal_finish(ctx: usize, slot: i32, latency: f64, ok: i32, now: f64): void {
+  use(ctx);
   const at = i32At(aActive, slot);
   const active = load<i32>(at);
   if (active > 0) store<i32>(at, active - 1);
   const cost = load<f64>(f64At(aEwma, slot));
-  let sample = latency;
+  // NaN, negative and infinite latencies count as 0 (never poison the EWMA).
+  let sample = latency > 0.0 && latency < Infinity ? latency : 0.0;
   if (!ok && sample < cost) sample = cost;
   if (sample > cost) {
     store<f64>(f64At(aEwma, slot), sample);
@@ -109,7 +174,8 @@ export function bal_finish(slot: i32, latency: f64, ok: i32, now: f64): void {
 }
 
 /** The peak-EWMA latency decayed to `now` (idle members drift back toward zero). */
-export function bal_ewma(slot: i32, now: f64): f64 {
+export function bal_ewma(ctx: usize, slot: i32, now: f64): f64 {
+  use(ctx);
   return decayed(slot, now);
 }
 
@@ -121,7 +187,8 @@ function decayed(slot: i32, now: f64): f64 {
 }
 
 /** Excludes the member from selection while now < until. */
-export function bal_eject(slot: i32, until: f64): void {
+export function bal_eject(ctx: usize, slot: i32, until: f64): void {
+  use(ctx);
   store<f64>(f64At(aEject, slot), until);
   if (until > ejectHorizon) ejectHorizon = until;
 }
@@ -319,7 +386,8 @@ function pickConsistent(
  * or every candidate is ejected. `hasKey`/`key` drive consistent hashing (without a key it picks
  * uniformly at random).
  */
-export function bal_select(set: usize, now: f64, hasKey: i32, key: u32): i32 {
+export function bal_select(ctx: usize, set: usize, now: f64, hasKey: i32, key: u32): i32 {
+  use(ctx);
   const n = load<i32>(set, 4);
   if (n <= 0) return -1;
   const slots = set + 16;
@@ -342,6 +410,7 @@ export function bal_select(set: usize, now: f64, hasKey: i32, key: u32): i32 {
 }
 
 /** Exposed so tests can check the generator against the oracle. */
-export function bal_random(): u32 {
+export function bal_random(ctx: usize): u32 {
+  use(ctx);
   return prng_next();
 }

@@ -27,8 +27,36 @@ let aPause: usize = 0; // f64[capacity]
 let aOut: usize = 0; // f64[capacity], phi_all results
 let aIdx: usize = 0; // i32[capacity], suspects results
 
-/** Installs the array addresses (called again after the facade grows the arrays). */
+// Many detectors share one instance: each has a context struct in linear memory (written by
+// det_layout), and the globals above cache the context of the detector used last, so consecutive
+// calls for the same detector cost no reloads.
+//   [0] i32 window  [8] f64 first-heartbeat estimate  [16..60] u32 array addresses in the order
+//   ring, count, head, sum, sumSq, last, mean, std, minStd, pause, out, idx
+let current: usize = 0;
+
+function use(ctx: usize): void {
+  if (ctx == current) return;
+  current = ctx;
+  window = load<i32>(ctx, 0);
+  firstEstimate = load<f64>(ctx, 8);
+  shift = firstEstimate;
+  aRing = <usize> load<u32>(ctx, 16);
+  aCount = <usize> load<u32>(ctx, 20);
+  aHead = <usize> load<u32>(ctx, 24);
+  aSum = <usize> load<u32>(ctx, 28);
+  aSumSq = <usize> load<u32>(ctx, 32);
+  aLast = <usize> load<u32>(ctx, 36);
+  aMean = <usize> load<u32>(ctx, 40);
+  aStd = <usize> load<u32>(ctx, 44);
+  aMinStd = <usize> load<u32>(ctx, 48);
+  aPause = <usize> load<u32>(ctx, 52);
+  aOut = <usize> load<u32>(ctx, 56);
+  aIdx = <usize> load<u32>(ctx, 60);
+}
+
+/** Writes a detector's context (again after the facade grows its arrays). */
 export function det_layout(
+  ctx: usize,
   win: i32,
   estimate: f64,
   ring: usize,
@@ -44,21 +72,21 @@ export function det_layout(
   out: usize,
   idx: usize,
 ): void {
-  window = win;
-  firstEstimate = estimate;
-  shift = estimate;
-  aRing = ring;
-  aCount = count;
-  aHead = head;
-  aSum = sum;
-  aSumSq = sumSq;
-  aLast = last;
-  aMean = mean;
-  aStd = std;
-  aMinStd = minStd;
-  aPause = pause;
-  aOut = out;
-  aIdx = idx;
+  store<i32>(ctx, win, 0);
+  store<f64>(ctx, estimate, 8);
+  store<u32>(ctx, <u32> ring, 16);
+  store<u32>(ctx, <u32> count, 20);
+  store<u32>(ctx, <u32> head, 24);
+  store<u32>(ctx, <u32> sum, 28);
+  store<u32>(ctx, <u32> sumSq, 32);
+  store<u32>(ctx, <u32> last, 36);
+  store<u32>(ctx, <u32> mean, 40);
+  store<u32>(ctx, <u32> std, 44);
+  store<u32>(ctx, <u32> minStd, 48);
+  store<u32>(ctx, <u32> pause, 52);
+  store<u32>(ctx, <u32> out, 56);
+  store<u32>(ctx, <u32> idx, 60);
+  current = 0; // reload on next use
 }
 
 function f64At(base: usize, slot: i32): usize {
@@ -119,7 +147,8 @@ function push(slot: i32, interval: f64): void {
  * Starts monitoring `slot` at its first arrival `now`. Like Akka, the history is seeded with two
  * intervals, estimate -/+ estimate/4 (mean = estimate, std = estimate/4).
  */
-export function det_open(slot: i32, now: f64, minStd: f64, pause: f64): void {
+export function det_open(ctx: usize, slot: i32, now: f64, minStd: f64, pause: f64): void {
+  use(ctx);
   store<i32>(i32At(aCount, slot), 0);
   store<i32>(i32At(aHead, slot), 0);
   store<f64>(f64At(aSum, slot), 0.0);
@@ -134,12 +163,14 @@ export function det_open(slot: i32, now: f64, minStd: f64, pause: f64): void {
 }
 
 /** Frees `slot`: phi_all reports 0 for it and suspects skips it. */
-export function det_close(slot: i32): void {
+export function det_close(ctx: usize, slot: i32): void {
+  use(ctx);
   store<f64>(f64At(aLast, slot), NaN);
 }
 
 /** Changes the per-slot minimum standard deviation and acceptable pause. */
-export function det_configure(slot: i32, minStd: f64, pause: f64): void {
+export function det_configure(ctx: usize, slot: i32, minStd: f64, pause: f64): void {
+  use(ctx);
   store<f64>(f64At(aMinStd, slot), minStd);
   store<f64>(f64At(aPause, slot), pause);
   refreshEstimate(slot);
@@ -155,7 +186,8 @@ function phiAt(slot: i32, now: f64): f64 {
  * member was available (phi < threshold) at that moment, so the first arrival after a failure does
  * not skew the statistics; an arrival earlier than the last one is ignored.
  */
-export function det_heartbeat(slot: i32, now: f64, threshold: f64): void {
+export function det_heartbeat(ctx: usize, slot: i32, now: f64, threshold: f64): void {
+  use(ctx);
   const last = load<f64>(f64At(aLast, slot));
   const interval = now - last;
   if (!(interval >= 0.0)) return;
@@ -167,12 +199,14 @@ export function det_heartbeat(slot: i32, now: f64, threshold: f64): void {
 }
 
 /** phi of one slot at `now`. */
-export function det_phi(slot: i32, now: f64): f64 {
+export function det_phi(ctx: usize, slot: i32, now: f64): f64 {
+  use(ctx);
   return phiAt(slot, now);
 }
 
 /** Writes phi of slots [0, n) at `now` into the result array (0 for free slots). */
-export function det_phi_all(now: f64, n: i32): void {
+export function det_phi_all(ctx: usize, now: f64, n: i32): void {
+  use(ctx);
   for (let s = 0; s < n; s++) {
     const last = load<f64>(f64At(aLast, s));
     let phi = 0.0;
@@ -184,7 +218,8 @@ export function det_phi_all(now: f64, n: i32): void {
 }
 
 /** Writes the slots in [0, n) whose phi at `now` is >= threshold into the index array; returns how many. */
-export function det_suspects(now: f64, n: i32, threshold: f64): i32 {
+export function det_suspects(ctx: usize, now: f64, n: i32, threshold: f64): i32 {
+  use(ctx);
   let k = 0;
   for (let s = 0; s < n; s++) {
     const last = load<f64>(f64At(aLast, s));
@@ -201,6 +236,7 @@ export function det_suspects(now: f64, n: i32, threshold: f64): i32 {
 }
 
 /** Mean (with pause) and std the next phi uses, for inspection: which = 0 mean, 1 std. */
-export function det_estimate(slot: i32, which: i32): f64 {
+export function det_estimate(ctx: usize, slot: i32, which: i32): f64 {
+  use(ctx);
   return which == 0 ? load<f64>(f64At(aMean, slot)) : load<f64>(f64At(aStd, slot));
 }

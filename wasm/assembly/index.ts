@@ -1,8 +1,8 @@
-// Entry point of wasm/core.wasm: the phi-accrual detector and the balancer's selection. One module,
-// instantiated once per detector or balancer (each instance has its own memory and globals).
+// Entry point of wasm/core.wasm: the phi-accrual detector and the balancer's selection. The package
+// instantiates the module once per process; every detector and balancer keeps a context struct and
+// its arrays in the shared linear memory and passes the context address to each call.
 
 export { norm_phi } from "./normal";
-export { prng_seed } from "./prng";
 export {
   det_close,
   det_configure,
@@ -18,6 +18,8 @@ export {
   bal_eject,
   bal_ewma,
   bal_finish,
+  bal_forget,
+  bal_init,
   bal_layout,
   bal_open,
   bal_random,

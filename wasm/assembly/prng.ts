@@ -15,6 +15,22 @@ export function prng_seed(a: u32, b: u32, c: u32, d: u32): void {
   if ((a | b | c | d) == 0) s0 = 1;
 }
 
+/** Stores the generator state at ptr (4 x u32). */
+export function prng_save(ptr: usize): void {
+  store<u32>(ptr, s0, 0);
+  store<u32>(ptr, s1, 4);
+  store<u32>(ptr, s2, 8);
+  store<u32>(ptr, s3, 12);
+}
+
+/** Loads the generator state from ptr (4 x u32). */
+export function prng_load(ptr: usize): void {
+  s0 = load<u32>(ptr, 0);
+  s1 = load<u32>(ptr, 4);
+  s2 = load<u32>(ptr, 8);
+  s3 = load<u32>(ptr, 12);
+}
+
 /** The next 32 random bits. */
 export function prng_next(): u32 {
   const result = rotl<u32>(s1 * 5, 7) * 9;
