@@ -11,6 +11,7 @@ type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSec
 // Each entry is one bench file exporting `run()`. Sections are added as the areas land.
 const SECTIONS: Section[] = [
   { name: "core", load: () => import("./core.ts") },
+  { name: "sim", load: () => import("./sim.ts") },
 ];
 
 const only = Deno.args.filter((a) => !a.startsWith("-"));

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { RpcError, SimNetwork, VirtualClock } from "../mod.ts";
+import {
+  formatSimReport,
+  RpcError,
+  SimNetwork,
+  type SimScenario,
+  simulate,
+  VirtualClock,
+} from "../mod.ts";
 
 Deno.test("sim clock: timers fire in time order, ties first-in first-out, cancel works", async () => {
   const clock = new VirtualClock({ seed: 3 });
@@ -108,7 +115,7 @@ Deno.test("sim network: partitions block datagrams and requests until healed", a
   assert.equal(got.length, 2);
 });
 
-Deno.test("sim network: a paused node runs nothing, then catches up in order; crash is final", async () => {
+Deno.test("sim network: a paused node runs nothing, then catches up timers-first like an event loop; crash is final", async () => {
   const net = new SimNetwork({ seed: 2, latencyMs: 1, jitterMs: 0 });
   const a = net.createTransport();
   const b = net.createTransport();
@@ -125,7 +132,7 @@ Deno.test("sim network: a paused node runs nothing, then catches up in order; cr
   await net.clock.advance(1999);
   assert.equal(log.length, 0, "nothing runs during the pause");
   await net.clock.advance(10);
-  assert.deepEqual(log, ["pkt1@2000", "timer@2000", "pkt2@2000"]);
+  assert.deepEqual(log, ["timer@2000", "pkt1@2000", "pkt2@2000"]);
   assert.ok(RpcError.is(await fast, "deadline_exceeded"));
   assert.deepEqual([...await slow], [7]);
 
@@ -142,4 +149,116 @@ Deno.test("sim network: a paused node runs nothing, then catches up in order; cr
   await net.clock.advance(100);
   assert.ok(!log.includes("after crash") && !log.some((l) => l.startsWith("pkt9")));
   assert.ok(RpcError.is(await refused, "unavailable"));
+});
+
+// ---------------------------------------------------------------- simulate(): real ClusterMembership
+
+const SLOW = Deno.env.get("RPCNET_SLOW") === "1";
+
+Deno.test("simulate: rejects bad options with invalid_argument", async () => {
+  await assert.rejects(simulate({ nodes: 1 }), (e) => RpcError.is(e, "invalid_argument"));
+  await assert.rejects(
+    simulate({ nodes: 10, scenario: "nope" as SimScenario }),
+    (e) => RpcError.is(e, "invalid_argument"),
+  );
+  await assert.rejects(simulate({ nodes: 10, loss: 1 }), (e) => RpcError.is(e, "invalid_argument"));
+});
+
+Deno.test("simulate: 100 nodes join, a fresh join reaches all, equal seeds replay", async () => {
+  const a = await simulate({ nodes: 100, scenario: "join", seed: 4 });
+  assert.ok(a.bootstrap.converged, "every node saw all 100 alive");
+  assert.equal(a.bootstrap.convergence.count, 100);
+  assert.equal(a.joinReach?.reached, 100);
+  assert.ok(a.joinReach!.max < 10_000, `join reach ${a.joinReach!.max} ms (virtual)`);
+  assert.equal(a.falsePositives.failed, 0);
+  assert.equal(a.protocolErrors.count, 0, a.protocolErrors.last);
+  assert.ok(a.traffic.udpBytesPerNodePerSec > 0);
+  assert.ok(a.heap.bytesPerNode > 0);
+  assert.match(formatSimReport(a), /join reach/);
+  const b = await simulate({ nodes: 100, scenario: "join", seed: 4 });
+  assert.equal(b.events, a.events, "deterministic replay");
+  assert.deepEqual(b.joinReach, a.joinReach);
+});
+
+Deno.test("simulate: 100 nodes, 10% loss for 2 virtual minutes, no member declared dead", async () => {
+  const r = await simulate({
+    nodes: 100,
+    scenario: "false-positives",
+    loss: 0.1,
+    durationMs: 120_000,
+    seed: 2,
+  });
+  assert.ok(r.bootstrap.converged);
+  assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+});
+
+Deno.test("simulate: 100 nodes with 5% paused 2 s at a time, lifeguard on vs off", async () => {
+  const r = await simulate({ nodes: 100, scenario: "paused", durationMs: 60_000, seed: 3 });
+  assert.ok(r.pausesInjected! > 0);
+  assert.ok(r.pausedWithoutLifeguard);
+  assert.ok(
+    r.falsePositives.failed <= r.pausedWithoutLifeguard.failed,
+    `lifeguard ${r.falsePositives.failed} vs none ${r.pausedWithoutLifeguard.failed}`,
+  );
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+});
+
+Deno.test("simulate: 1000 nodes converge and a crashed member is declared dead everywhere", async () => {
+  const r = await simulate({ nodes: 1000, scenario: "crash", seed: 1 });
+  assert.ok(r.bootstrap.converged, "all 1000 nodes saw all 1000 alive");
+  assert.equal(r.crash!.reportedBy, 999, "every live node reported NodeFailed");
+  assert.ok(r.crash!.firstSuspicionMs <= r.crash!.deadEverywhereMs);
+  assert.ok(
+    r.crash!.deadEverywhereMs < 60_000,
+    `dead everywhere after ${r.crash!.deadEverywhereMs}`,
+  );
+  assert.equal(r.falsePositives.failed, 0);
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+});
+
+Deno.test("simulate: 1000 nodes, 10% loss for 30 virtual seconds, no member declared dead", async () => {
+  const r = await simulate({
+    nodes: 1000,
+    scenario: "false-positives",
+    loss: 0.1,
+    durationMs: 30_000,
+    seed: 5,
+  });
+  assert.ok(r.bootstrap.converged);
+  assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+});
+
+Deno.test({
+  name: "simulate (slow): 1000 nodes, 10% loss for 10 virtual minutes, no member declared dead",
+  ignore: !SLOW,
+  fn: async () => {
+    const r = await simulate({
+      nodes: 1000,
+      scenario: "false-positives",
+      loss: 0.1,
+      durationMs: 600_000,
+      seed: 1,
+    });
+    assert.ok(r.bootstrap.converged);
+    assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
+    assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+  },
+});
+
+Deno.test({
+  name: "simulate (slow): 100 nodes, 10% loss for one virtual hour, no member declared dead",
+  ignore: !SLOW,
+  fn: async () => {
+    const r = await simulate({
+      nodes: 100,
+      scenario: "false-positives",
+      loss: 0.1,
+      durationMs: 3_600_000,
+      seed: 1,
+    });
+    assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
+    assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+  },
 });

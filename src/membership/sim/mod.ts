@@ -17,3 +17,15 @@ export {
   type SimTrafficStats,
   SimTransport,
 } from "./network.ts";
+export {
+  formatSimReport,
+  SIM_SCENARIOS,
+  type SimDistribution,
+  type SimMember,
+  type SimMemberConfig,
+  type SimMemberFactory,
+  type SimOptions,
+  type SimReport,
+  type SimScenario,
+  simulate,
+} from "./simulator.ts";

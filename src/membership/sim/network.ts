@@ -207,7 +207,8 @@ export class SimNetwork {
   /**
    * Pauses (starves) a node for `ms` from now: it runs no timers and handles no datagrams or
    * requests (up to 256 datagrams wait in its receive buffer, more are dropped); when the pause
-   * ends it catches up on everything that fired meanwhile, in order. Models GC pauses/overload.
+   * ends it catches up like a stalled event loop: expired timers first (in order), then the
+   * buffered datagrams and stream traffic (in order). Models GC pauses/overload.
    */
   pause(addr: string, ms: number): void {
     const node = this.#node(addr);

@@ -240,14 +240,23 @@ export class VirtualClock implements Clock {
     return true;
   }
 
-  /** @internal runs the deferred events of a node whose pause ended. */
+  /**
+   * @internal runs the deferred events of a node whose pause ended. Like a real event loop after
+   * a stall, expired timers run first (in time order), then the buffered I/O (datagrams, stream
+   * traffic) is read: a node back from a GC pause sees its probe and suspicion timeouts expire
+   * before it reads the acks and refutations that arrived meanwhile — the case Lifeguard targets.
+   */
   resumeNode(node: SimNodeState): void {
     const list = node.deferred;
     node.deferred = [];
     node.deferredPackets = 0;
     for (const ev of list) {
       if (node.crashed) return;
-      this.#exec(ev);
+      if (ev.kind === KIND_TIMER) this.#exec(ev);
+    }
+    for (const ev of list) {
+      if (node.crashed) return;
+      if (ev.kind !== KIND_TIMER) this.#exec(ev);
     }
   }
 
