@@ -186,3 +186,14 @@ Deno.test("phi: bad options and inputs are RpcError invalid_argument", () => {
   assert.equal(d.estimate("a")!.samples, 3);
   assert.ok(d.phi("a", 2500) < 1);
 });
+
+Deno.test("phi: a detector larger than the core's memory limit is RpcError resource_exhausted", () => {
+  // 2^24 slots × 1000 samples × 8 bytes is far past the 2 GiB core limit: refused up front.
+  assert.throws(
+    () => new PhiAccrualDetector({ capacity: 1 << 24 }),
+    (e) => RpcError.is(e, "resource_exhausted"),
+  );
+  const d = new PhiAccrualDetector(); // the core is still usable afterwards
+  d.heartbeat("a", 0);
+  assert.ok(d.phi("a", 500) < 1);
+});

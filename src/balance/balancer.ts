@@ -41,7 +41,11 @@ export interface BalancerOptions {
   seed?: number;
   /** Decay time τ of the peak-EWMA latency, ms (> 0). Default 10000. */
   ewmaDecayMs?: number;
-  /** Initial member slots; grows by doubling. Default 64. */
+  /**
+   * Initial member slots; grows by doubling. Default 64. State lives in the process-wide wasm
+   * core memory (shared by all detectors and balancers, at most 2 GiB); past it, `add` throws
+   * `RpcError("resource_exhausted")`.
+   */
   capacity?: number;
   /** Monotonic clock (ms) for EWMA decay and ejection deadlines. Default `performance.now`. */
   now?: () => number;
@@ -295,8 +299,8 @@ export class Balancer {
   }
 
   /**
-   * Chooses a member of `set` (with `key` for `consistent_hash`). Returns undefined when the set
-   * is empty or every candidate is ejected.
+   * Chooses a member of `set` (`key` is used by `consistent_hash` and ignored by the other
+   * strategies). Returns undefined when the set is empty or every candidate is ejected.
    * @throws {RpcError} `invalid_argument` for a set from another balancer
    */
   select(set: CandidateSet, key?: string): string | undefined {
@@ -316,13 +320,11 @@ export class Balancer {
       now = this.#now();
       if (now >= this.#ejectHorizon) this.#ejectHorizon = -Infinity; // the clock is monotonic
     }
-    if (key === undefined) {
+    if (key === undefined || !this.#keyed) {
       const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 0, 0);
       return slot < 0 ? undefined : this.#ids[slot];
     }
-    if (this.#keyed && set.memory.table === 0 && ++set.keyedSelects === TABLE_AFTER) {
-      this.#attachTable(set);
-    }
+    if (set.memory.table === 0 && ++set.keyedSelects === TABLE_AFTER) this.#attachTable(set);
     const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 1, fnv1a32(String(key)));
     return slot < 0 ? undefined : this.#ids[slot];
   }

@@ -102,8 +102,10 @@ type ArrayName = (typeof ARRAYS)[number][0];
  *
  * Defaults: threshold 8, window 1000 samples, min std deviation 100 ms, acceptable pause 0,
  * first-heartbeat estimate 1000 ms. Times are passed in (ms, any monotonic origin), so virtual
- * clocks work. Memory is about `8 × maxSampleSize` bytes per member; past 2 GiB of core memory
- * `heartbeat` throws `RpcError("resource_exhausted")`.
+ * clocks work. Memory is about `8 × maxSampleSize` bytes per member slot, in the process-wide wasm
+ * core memory that all detectors and balancers share (one instance, at most 2 GiB; past it
+ * `heartbeat` throws `RpcError("resource_exhausted")`). A detector's memory is freed when it is
+ * garbage-collected.
  *
  * @example
  * ```ts
