@@ -11,6 +11,27 @@ import { F } from "./frames.ts";
 
 const EMPTY = new Uint8Array(0);
 
+// Small payloads are copied out of the reused read buffer into views of a shared pool (like
+// Node's Buffer pool): a fresh ArrayBuffer per message measurably costs allocation and GC time.
+const POOL_BYTES = 64 * 1024;
+const POOLED_MAX = 1024;
+let pool = new Uint8Array(POOL_BYTES);
+let poolPos = 0;
+
+/** Copies `b` into memory the caller may keep (a pool view when small). */
+export function copyOut(b: Uint8Array): Uint8Array {
+  const n = b.length;
+  if (n > POOLED_MAX) return b.slice();
+  if (poolPos + n > POOL_BYTES) {
+    pool = new Uint8Array(POOL_BYTES);
+    poolPos = 0;
+  }
+  const v = pool.subarray(poolPos, poolPos + n);
+  v.set(b);
+  poolPos = (poolPos + n + 7) & ~7;
+  return v;
+}
+
 /** Encodes and decodes call payloads and metadata. One instance per client or server. */
 export class PayloadCodec {
   #enc = new Encoder();
@@ -47,16 +68,17 @@ export class PayloadCodec {
 
   /**
    * Decodes a payload. `bytes` may be a view into a reused read buffer; nothing returned aliases
-   * it.
+   * it. Small byte payloads come back as views into a shared pool (check `byteOffset`/`byteLength`
+   * before using `.buffer`).
    *
    * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack
    */
   decode(flags: number, bytes: Uint8Array): unknown {
-    if (flags & F.RAW) return bytes.slice();
+    if (flags & F.RAW) return copyOut(bytes);
     if (bytes.length === 0) return undefined;
     try {
       // Copy: decoded `bin` values are views into the input.
-      return this.#dec.decode(bytes.slice());
+      return this.#dec.decode(copyOut(bytes));
     } catch (e) {
       throw new RpcError("invalid_argument", `cannot decode payload: ${(e as Error).message}`, {
         cause: e,

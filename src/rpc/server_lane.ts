@@ -124,11 +124,24 @@ export class ServerLane {
     }
     const deadline = head.timeoutMs === undefined ? undefined : Date.now() + head.timeoutMs;
     const ctx = new ServerCallContext(head.method, this.#host.remoteAddr, deadline, meta);
+    shared.stats.callsTotal++;
+    let result: unknown;
+    try {
+      result = (entry.fn as Handler)(request, ctx);
+    } catch (e) {
+      return this.#sendError(id, e);
+    }
+    if (
+      result === null || typeof result !== "object" ||
+      typeof (result as PromiseLike<unknown>).then !== "function"
+    ) {
+      // Synchronous handler: nothing to cancel or time out, so no bookkeeping.
+      return this.#respond(id, result);
+    }
     const call: LaneCall = { id, ctx, timer: undefined, done: false };
     this.#calls.set(id, call);
     this.#host.active++;
     shared.stats.activeCalls++;
-    shared.stats.callsTotal++;
     if (head.timeoutMs !== undefined) {
       call.timer = setTimeout(() => {
         if (this.#end(call)) {
@@ -136,18 +149,7 @@ export class ServerLane {
         }
       }, head.timeoutMs);
     }
-    let result: unknown;
-    try {
-      result = (entry.fn as Handler)(request, ctx);
-    } catch (e) {
-      return this.#fail(call, e);
-    }
-    if (
-      result !== null && typeof result === "object" &&
-      typeof (result as PromiseLike<unknown>).then === "function"
-    ) {
-      Promise.resolve(result).then((v) => this.#ok(call, v), (e) => this.#fail(call, e));
-    } else this.#ok(call, result);
+    Promise.resolve(result).then((v) => this.#ok(call, v), (e) => this.#fail(call, e));
   }
 
   #end(call: LaneCall): boolean {
@@ -162,27 +164,30 @@ export class ServerLane {
   }
 
   #ok(call: LaneCall, value: unknown): void {
-    if (!this.#end(call)) return;
+    if (this.#end(call)) this.#respond(call.id, value);
+  }
+
+  #respond(id: number, value: unknown): void {
     const codec = this.#shared.codec;
     let bytes: Uint8Array;
     try {
       bytes = codec.encode(value);
     } catch (e) {
       return this.#sendError(
-        call.id,
+        id,
         new RpcError("internal", `handler result cannot be encoded: ${(e as Error).message}`),
       );
     }
     if (bytes.length + FRAME_FIXED > this.#shared.maxFrameBytes) {
       return this.#sendError(
-        call.id,
+        id,
         new RpcError(
           "resource_exhausted",
           `response of ${bytes.length} bytes exceeds maxFrameBytes`,
         ),
       );
     }
-    this.#writer.frame(T.RESPONSE, codec.flags, call.id, undefined, bytes, codec.owned);
+    this.#writer.frame(T.RESPONSE, codec.flags, id, undefined, bytes, codec.owned);
   }
 
   #fail(call: LaneCall, e: unknown): void {

@@ -31,6 +31,11 @@ export class FrameWriter {
     this.#w = writable.getWriter();
   }
 
+  /** Whether frames are queued for the next flush (this tick's batch is still open). */
+  get batching(): boolean {
+    return this.#scheduled;
+  }
+
   /** Whether a write failed or the writer was closed. */
   get broken(): boolean {
     return this.#failed || this.#closed;

@@ -1,0 +1,475 @@
+/**
+ * Bench section "rpc": RPC over QUIC against its ceiling and against gRPC, in one run.
+ *
+ * (a) ceiling: raw Deno QUIC echo over one long-lived stream, writes coalesced per microtask;
+ * (b) `RpcClient` unary 64 B echo at 1, 64 and 256 calls in flight; (c) 4 KiB and 1 MiB
+ * payloads; (d) `@grpc/grpc-js` unary echo under Node (TLS, like ours); (e) resident memory
+ * per idle client connection, client side and server side. Every server runs in its own child
+ * process, the clients in this one.
+ *
+ * @module
+ */
+
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { existsSync } from "node:fs";
+import { createDevCa, issueDevCertificate, RpcClient, RpcServer } from "../mod.ts";
+import { type BenchRow, type BenchSection, quantile } from "./table.ts";
+
+const SELF = fromFileUrl(import.meta.url);
+const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
+const NODE_DIR = fromFileUrl(new URL("./node/", import.meta.url)).replace(/\/?$/, "/");
+const RAW_ALPN = "rpcnet-bench-raw";
+const DURATION_MS = Number(Deno.env.get("RPC_BENCH_MS") ?? 2000);
+
+type Tls = { cert: string; key: string; ca: string };
+
+function tlsEnv(tls: Tls): Record<string, string> {
+  return { RPC_BENCH_CERT: tls.cert, RPC_BENCH_KEY: tls.key, RPC_BENCH_CA: tls.ca };
+}
+
+function tlsFromEnv(): Tls {
+  return {
+    cert: Deno.env.get("RPC_BENCH_CERT")!,
+    key: Deno.env.get("RPC_BENCH_KEY")!,
+    ca: Deno.env.get("RPC_BENCH_CA")!,
+  };
+}
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  reader.cancel().catch(() => {});
+  return text.trim();
+}
+
+/** Starts `mode` of this file in a child Deno process; resolves with its first stdout line. */
+async function child(mode: string, tls: Tls, extra: string[] = []) {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "--v8-flags=--expose-gc",
+      "--config",
+      CONFIG,
+      SELF,
+      mode,
+      ...extra,
+    ],
+    env: tlsEnv(tls),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const line = await firstLine(proc.stdout);
+  return {
+    line,
+    stop: async () => {
+      try {
+        proc.kill("SIGKILL");
+      } catch { /* exited */ }
+      await proc.status;
+    },
+  };
+}
+
+// ---- child modes ---------------------------------------------------------------------------
+
+async function serveRaw(): Promise<void> {
+  const tls = tlsFromEnv();
+  const ep = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
+  const listener = ep.listen({ alpnProtocols: [RAW_ALPN], cert: tls.cert, key: tls.key });
+  console.log(ep.addr.port);
+  for await (const incoming of listener) {
+    const conn = await incoming.accept();
+    (async () => {
+      const streams = conn.incomingBidirectionalStreams.getReader();
+      for (;;) {
+        const { value: s, done } = await streams.read();
+        if (done) return;
+        (async () => {
+          const reader = s.readable.getReader({ mode: "byob" });
+          const writer = s.writable.getWriter();
+          // Framed echo: parse each `[u32 len][body]` frame and queue it into a batch that is
+          // written once per microtask (the transport pattern the RPC layer builds on).
+          let buf = new Uint8Array(64 * 1024);
+          let start = 0, end = 0;
+          let out: Uint8Array[] = [];
+          let scheduled = false;
+          const flush = () => {
+            scheduled = false;
+            let n = 0;
+            for (const f of out) n += f.length;
+            const b = new Uint8Array(n);
+            let o = 0;
+            for (const f of out) {
+              b.set(f, o);
+              o += f.length;
+            }
+            out = [];
+            writer.write(b).catch(() => {});
+          };
+          for (;;) {
+            if (start === end) start = end = 0;
+            else if (buf.length - end < 4096) {
+              buf.copyWithin(0, start, end);
+              end -= start;
+              start = 0;
+            }
+            const { value, done } = await reader.read(
+              new Uint8Array(buf.buffer, end, buf.length - end),
+            );
+            if (done || !value) return;
+            buf = new Uint8Array(value.buffer);
+            end += value.length;
+            while (end - start >= 4) {
+              const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
+                buf[start + 3]) >>> 0;
+              if (end - start < 4 + len) break;
+              out.push(buf.slice(start, start + 4 + len));
+              start += 4 + len;
+              if (!scheduled) {
+                scheduled = true;
+                queueMicrotask(flush);
+              }
+            }
+          }
+        })().catch(() => {});
+      }
+    })().catch(() => {});
+  }
+}
+
+async function serveRpc(): Promise<void> {
+  const tls = tlsFromEnv();
+  const server = new RpcServer({
+    tls: { certPem: tls.cert, keyPem: tls.key },
+    maxConcurrentCallsPerConnection: 100_000,
+  })
+    .register("echo", (req) => req)
+    .register("rss", () => {
+      (globalThis as { gc?: () => void }).gc?.();
+      return Deno.memoryUsage().rss;
+    });
+  await server.start();
+  console.log(server.addr.port);
+}
+
+async function memClients(port: number, n: number): Promise<void> {
+  const tls = tlsFromEnv();
+  const gc = () => (globalThis as { gc?: () => void }).gc?.();
+  const open = () =>
+    RpcClient.connect({ hostname: "127.0.0.1", port, caCerts: [tls.ca], serverName: "localhost" });
+  const warm = await open(); // load and JIT everything first
+  await warm.call("echo", new Uint8Array(64));
+  const serverBefore = await warm.call<number>("rss", null);
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  const before = Deno.memoryUsage().rss;
+  const clients: RpcClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await open();
+    await c.call("echo", new Uint8Array(64));
+    clients.push(c);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  gc();
+  const after = Deno.memoryUsage().rss;
+  const serverAfter = await warm.call<number>("rss", null);
+  console.log(JSON.stringify({
+    clientKiB: (after - before) / n / 1024,
+    serverKiB: (serverAfter - serverBefore) / n / 1024,
+  }));
+  for (const c of clients) await c.close();
+  await warm.close();
+}
+
+// ---- measurements --------------------------------------------------------------------------
+
+interface Load {
+  rps: number;
+  p50us: number;
+  p99us: number;
+}
+
+/**
+ * (a) `[u32 len][u32 id][64 B]` frames echoed by the raw framed server; `inflight` requests kept
+ * outstanding, responses matched by id, writes coalesced per microtask.
+ */
+async function rawEcho(port: number, ca: string, inflight: number, ms: number): Promise<Load> {
+  const conn = await Deno.connectQuic({
+    hostname: "127.0.0.1",
+    port,
+    alpnProtocols: [RAW_ALPN],
+    caCerts: [ca],
+    serverName: "localhost",
+  });
+  const s = await conn.createBidirectionalStream();
+  const writer = s.writable.getWriter();
+  const reader = s.readable.getReader({ mode: "byob" });
+  const FRAME = 72;
+  const sentAt = new Map<number, number>();
+  let nextId = 0;
+  let queued: number[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const b = new Uint8Array(FRAME * queued.length);
+    const dv = new DataView(b.buffer);
+    queued.forEach((id, i) => {
+      dv.setUint32(i * FRAME, FRAME - 4);
+      dv.setUint32(i * FRAME + 4, id);
+    });
+    queued = [];
+    writer.write(b).catch(() => {});
+  };
+  const send = () => {
+    const id = nextId++;
+    sentAt.set(id, performance.now());
+    queued.push(id);
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+  };
+  const lat: number[] = [];
+  let done = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  for (let i = 0; i < inflight; i++) send();
+  let buf = new Uint8Array(64 * 1024);
+  let start = 0, filled = 0;
+  while (sentAt.size > 0) {
+    if (start === filled) start = filled = 0;
+    else if (buf.length - filled < 4096) {
+      buf.copyWithin(0, start, filled);
+      filled -= start;
+      start = 0;
+    }
+    const { value, done: eof } = await reader.read(
+      new Uint8Array(buf.buffer, filled, buf.length - filled),
+    );
+    if (eof || !value) break;
+    buf = new Uint8Array(value.buffer);
+    filled += value.length;
+    const now = performance.now();
+    while (filled - start >= FRAME) {
+      const id = ((buf[start + 4] << 24) | (buf[start + 5] << 16) | (buf[start + 6] << 8) |
+        buf[start + 7]) >>> 0;
+      start += FRAME;
+      const at = sentAt.get(id)!;
+      sentAt.delete(id);
+      if (inflight === 1) lat.push((now - at) * 1000);
+      done++;
+      if (now < end) send();
+    }
+  }
+  const rps = done / ((performance.now() - t0) / 1000);
+  reader.releaseLock();
+  conn.close({ closeCode: 0, reason: "" });
+  conn.endpoint.close();
+  return { rps, p50us: quantile(lat, 0.5), p99us: quantile(lat, 0.99) };
+}
+
+/** (b, c) `inflight` callers each looping `client.call("echo", payload)`. */
+async function rpcEcho(
+  client: RpcClient,
+  payload: Uint8Array,
+  inflight: number,
+  ms: number,
+): Promise<Load> {
+  const lat: number[] = [];
+  let done = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      await client.call("echo", payload);
+      if (inflight === 1) lat.push((performance.now() - s) * 1000);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, worker));
+  return {
+    rps: done / ((performance.now() - t0) / 1000),
+    p50us: quantile(lat, 0.5),
+    p99us: quantile(lat, 0.99),
+  };
+}
+
+/** (d) the Node gRPC baseline, installed on demand. */
+async function grpcBaseline(tls: Tls, ms: number): Promise<
+  | { rps1: number; p50us: number; p99us: number; rps64: number; rps256: number; version: string }
+  | string
+> {
+  try {
+    if (!existsSync(`${NODE_DIR}node_modules/@grpc/grpc-js`)) {
+      const npm = await new Deno.Command("npm", {
+        args: ["ci", "--prefix", NODE_DIR, "--no-audit", "--no-fund"],
+        stdout: "null",
+        stderr: "inherit",
+      }).output();
+      if (!npm.success) return "npm ci failed";
+    }
+    const out = await new Deno.Command("node", {
+      args: [`${NODE_DIR}grpc_echo.mjs`, "bench", String(ms), "64"],
+      env: tlsEnv(tls),
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) return "node grpc bench failed";
+    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  } catch (e) {
+    return `not run: ${(e as Error).message}`;
+  }
+}
+
+/** Runs the section. */
+export async function run(): Promise<BenchSection> {
+  const ca = await createDevCa();
+  const leaf = await issueDevCertificate(ca);
+  const tls: Tls = { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem };
+  const rows: BenchRow[] = [];
+  const ms = DURATION_MS;
+  const kreq = (n: number) => n;
+
+  // (a) ceiling
+  const raw = await child("serve-raw", tls);
+  const rawPort = Number(raw.line);
+  await rawEcho(rawPort, tls.ca, 16, 300); // warm-up
+  const a1 = await rawEcho(rawPort, tls.ca, 1, ms);
+  const a64 = await rawEcho(rawPort, tls.ca, 64, ms);
+  const a256 = await rawEcho(rawPort, tls.ca, 256, ms);
+  await raw.stop();
+
+  // (b), (c), (e)
+  const srv = await child("serve-rpc", tls);
+  const port = Number(srv.line);
+  const client = await RpcClient.connect({
+    hostname: "127.0.0.1",
+    port,
+    caCerts: [tls.ca],
+    serverName: "localhost",
+  });
+  const p64 = new Uint8Array(64);
+  await rpcEcho(client, p64, 16, 500); // warm-up
+  const b1 = await rpcEcho(client, p64, 1, ms);
+  const b64 = await rpcEcho(client, p64, 64, ms);
+  const b256 = await rpcEcho(client, p64, 256, ms);
+  const c4k = await rpcEcho(client, new Uint8Array(4096), 16, ms);
+  const c1m = await rpcEcho(client, new Uint8Array(1 << 20), 4, ms);
+  await client.close();
+  const memChild = await child("mem-clients", tls, [String(port), "50"]);
+  const mem = JSON.parse(memChild.line) as { clientKiB: number; serverKiB: number };
+  await memChild.stop();
+  await srv.stop();
+
+  // (d)
+  const d = await grpcBaseline(tls, ms);
+
+  const n = `${ms} ms per figure`;
+  rows.push(
+    {
+      name: "(a) raw QUIC echo 64 B, 1 in flight",
+      value: kreq(a1.rps),
+      unit: "req/s",
+      note: `p50 ${a1.p50us.toFixed(0)} µs, p99 ${a1.p99us.toFixed(0)} µs`,
+    },
+    {
+      name: "(a) raw QUIC echo 64 B, 64 in flight",
+      value: a64.rps,
+      unit: "req/s",
+      note: "ceiling: one stream, framed, id-matched, coalesced writes",
+    },
+    { name: "(a) raw QUIC echo 64 B, 256 in flight", value: a256.rps, unit: "req/s" },
+    { name: "(b) RpcClient unary 64 B, 1 in flight", value: b1.rps, unit: "req/s", note: n },
+    { name: "(b) RpcClient unary 64 B, 1 in flight, p50", value: b1.p50us, unit: "µs" },
+    { name: "(b) RpcClient unary 64 B, 1 in flight, p99", value: b1.p99us, unit: "µs" },
+    { name: "(b) RpcClient unary 64 B, 64 in flight", value: b64.rps, unit: "req/s" },
+    { name: "(b) RpcClient unary 64 B, 256 in flight", value: b256.rps, unit: "req/s" },
+    {
+      name: "(c) RpcClient 4 KiB echo, 16 in flight",
+      value: (c4k.rps * 4096) / 1e6,
+      unit: "MB/s",
+      note: `${c4k.rps.toFixed(0)} req/s, payload one way`,
+    },
+    {
+      name: "(c) RpcClient 1 MiB echo, 4 in flight",
+      value: (c1m.rps * (1 << 20)) / 1e6,
+      unit: "MB/s",
+      note: `${c1m.rps.toFixed(1)} req/s, payload one way`,
+    },
+  );
+  if (typeof d === "string") {
+    rows.push({ name: "(d) @grpc/grpc-js unary 64 B", value: NaN, unit: "req/s", note: d });
+  } else {
+    rows.push(
+      {
+        name: "(d) @grpc/grpc-js unary 64 B, 1 in flight",
+        value: d.rps1,
+        unit: "req/s",
+        note: `Node ${process.version}, grpc-js ${d.version}, TLS; p50 ${
+          d.p50us.toFixed(0)
+        } µs, p99 ${d.p99us.toFixed(0)} µs`,
+      },
+      { name: "(d) @grpc/grpc-js unary 64 B, 64 in flight", value: d.rps64, unit: "req/s" },
+      { name: "(d) @grpc/grpc-js unary 64 B, 256 in flight", value: d.rps256, unit: "req/s" },
+    );
+  }
+  rows.push(
+    {
+      name: "(e) resident memory per idle client connection (client)",
+      value: mem.clientKiB,
+      unit: "KiB",
+      note: "50 RpcClients, each with its own QUIC endpoint",
+    },
+    {
+      name: "(e) resident memory per idle client connection (server)",
+      value: mem.serverKiB,
+      unit: "KiB",
+    },
+  );
+  const r64a = b64.rps / a64.rps;
+  rows.push(
+    {
+      name: "ratio b64 / a64 (RpcClient vs raw ceiling)",
+      value: r64a,
+      unit: "x",
+      target: ">= 0.7",
+      met: r64a >= 0.7,
+    },
+    { name: "ratio b1 / a1 (1 in flight)", value: b1.rps / a1.rps, unit: "x" },
+    { name: "ratio b256 / a256", value: b256.rps / a256.rps, unit: "x" },
+  );
+  if (typeof d !== "string") {
+    const r64d = b64.rps / d.rps64;
+    rows.push(
+      {
+        name: "ratio b64 / d64 (RpcClient vs gRPC)",
+        value: r64d,
+        unit: "x",
+        target: ">= 3",
+        met: r64d >= 3,
+      },
+      { name: "ratio b1 / d1 (1 in flight)", value: b1.rps / d.rps1, unit: "x" },
+    );
+  }
+  return { title: "rpc: RPC over QUIC (64 B echo unless noted; servers in child processes)", rows };
+}
+
+if (import.meta.main) {
+  const [mode, ...args] = Deno.args;
+  if (mode === "serve-raw") await serveRaw();
+  else if (mode === "serve-rpc") await serveRpc();
+  else if (mode === "mem-clients") await memClients(Number(args[0]), Number(args[1]));
+  else {
+    const { renderTable } = await import("./table.ts");
+    console.log(renderTable([await run()]));
+  }
+}
