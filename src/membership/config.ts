@@ -26,10 +26,15 @@ export interface MembershipTimings {
   gossipNodes: number;
   /** Retransmit limit multiplier: a broadcast is sent `mult × ceil(log10(N+1))` times. Default 4. */
   retransmitMult: number;
-  /** Suspicion timeout multiplier: `mult × max(1, log10 N) × probeInterval`. LAN 4, WAN 6, LOCAL 4. */
+  /** Suspicion timeout multiplier: `mult × max(1, log10 N) × probeInterval`. LAN 2, WAN 4, LOCAL 4. */
   suspicionMult: number;
   /** Upper bound of the suspicion timeout, as a multiple of the lower bound. Default 6. */
   suspicionMaxTimeoutMult: number;
+  /**
+   * Lifeguard: independent confirmations (k) that shrink a suspicion from the upper to the lower
+   * bound. Default 3 (the K ring monitors supply them quickly).
+   */
+  suspicionConfirmations: number;
   /** Lifeguard local health: timeouts scale up to this factor when this node is unhealthy. Default 8. */
   awarenessMaxMultiplier: number;
   /** Anti-entropy full sync interval at ≤ 32 members (scaled up with N). LAN 30000, WAN 60000, LOCAL 3000. */
@@ -107,8 +112,9 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     gossipIntervalMs: 200,
     gossipNodes: 3,
     retransmitMult: 4,
-    suspicionMult: 4,
+    suspicionMult: 2,
     suspicionMaxTimeoutMult: 6,
+    suspicionConfirmations: 3,
     awarenessMaxMultiplier: 8,
     pushPullIntervalMs: 30_000,
     pushPullTimeoutMs: 10_000,
@@ -132,8 +138,9 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     gossipIntervalMs: 500,
     gossipNodes: 4,
     retransmitMult: 4,
-    suspicionMult: 6,
+    suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
+    suspicionConfirmations: 3,
     awarenessMaxMultiplier: 8,
     pushPullIntervalMs: 60_000,
     pushPullTimeoutMs: 30_000,
@@ -159,6 +166,7 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     retransmitMult: 4,
     suspicionMult: 4,
     suspicionMaxTimeoutMult: 6,
+    suspicionConfirmations: 3,
     awarenessMaxMultiplier: 8,
     pushPullIntervalMs: 3000,
     pushPullTimeoutMs: 3000,
@@ -202,6 +210,7 @@ const INTEGER_KNOBS: readonly (keyof MembershipTimings)[] = [
   "retransmitMult",
   "suspicionMult",
   "suspicionMaxTimeoutMult",
+  "suspicionConfirmations",
   "awarenessMaxMultiplier",
   "monitoredMembers",
   "phiMaxSampleSize",
@@ -266,7 +275,14 @@ export function resolveConfig(config: MembershipConfig = {}): ResolvedConfig {
   for (const key of positive) {
     if (!(out[key] > 0)) throw invalid(`${key} must be > 0, got ${out[key]}`);
   }
-  for (const key of ["indirectChecks", "gossipNodes", "monitoredMembers"] as const) {
+  for (
+    const key of [
+      "indirectChecks",
+      "gossipNodes",
+      "monitoredMembers",
+      "suspicionConfirmations",
+    ] as const
+  ) {
     if (out[key] < 0) throw invalid(`${key} must be >= 0, got ${out[key]}`);
   }
   if (out.phiAcceptablePauseMs < 0) throw invalid("phiAcceptablePauseMs must be >= 0");

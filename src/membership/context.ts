@@ -40,8 +40,11 @@ export interface ProtocolHost {
   sendPing(target: MemberRecord, seq: number, named: boolean): void;
   /** Raises a local suspicion of `target` (after a failed probe). */
   suspectLocally(target: MemberRecord, incarnation: number): void;
-  /** Applies an alive message with all its side effects (events, re-gossip, refutation). */
-  handleAlive(m: AliveMessage): void;
+  /**
+   * Applies an alive message with all its side effects (events, re-gossip, refutation);
+   * `merged` when it comes from a push-pull state.
+   */
+  handleAlive(m: AliveMessage, merged?: boolean): void;
   /** Applies a suspect message with all its side effects. */
   handleSuspect(m: SuspectMessage): void;
   /** Applies a dead or leave message with all its side effects. */

@@ -265,7 +265,7 @@ export class ClusterMembership implements MembershipView {
       send: (addr, messages) => this.#send(addr, messages),
       sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
       suspectLocally: (target, incarnation) => this.#suspectLocally(target, incarnation),
-      handleAlive: (m) => this.#handleAlive(m),
+      handleAlive: (m, merged) => this.#handleAlive(m, merged),
       handleSuspect: (m) => this.#handleSuspect(m),
       handleDead: (m) => this.#handleDead(m),
       wrap: (body) => this.#wrap(body),
@@ -344,6 +344,8 @@ export class ClusterMembership implements MembershipView {
     this.#transport.onPacket((data, from) => this.#onPacket(data, from));
     this.#transport.onRequest((req, from) => this.#pushPull.handleRequest(req, from));
     this.#state = "running";
+    // Announce ourselves: gossiped as soon as we know anyone (after join).
+    this.#broadcastLocalAlive();
     const c = this.config;
     // Random initial offsets keep thousands of simulated nodes from ticking in lockstep.
     this.#loop(() => c.probeIntervalMs, () => this.#probeTick());
@@ -393,7 +395,16 @@ export class ClusterMembership implements MembershipView {
         ),
       );
       const ok = results.reduce((a, b) => a + b, 0);
-      if (ok > 0) return ok;
+      if (ok > 0) {
+        // Members that joined at the same time as us are in no seed's state yet: one follow-up
+        // sync a few gossip rounds later picks them up (memberlist leaves this to the periodic
+        // push-pull, which takes minutes at scale).
+        this.#setTimer(
+          () => this.#pushPullTick(),
+          2 * this.config.probeIntervalMs + 10 * this.config.gossipIntervalMs * this.random(),
+        );
+        return ok;
+      }
       const left = deadline - this.clock.now();
       if (left <= 0) break;
       await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
@@ -643,7 +654,12 @@ export class ClusterMembership implements MembershipView {
     this.#handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
   }
 
-  #handleAlive(m: AliveMessage): void {
+  /**
+   * Applies an alive message. New members learnt from a push-pull merge (`merged`) are not
+   * re-gossiped: each member announces itself, and re-gossiping a whole merged state would turn
+   * every join into an O(N) broadcast storm at every node. Rejoins, recoveries and updates are.
+   */
+  #handleAlive(m: AliveMessage, merged = false): void {
     if (!this.running) return;
     const outcome = this.#table.applyAlive(m, this.clock.now());
     const rec = this.#table.last.record;
@@ -669,6 +685,7 @@ export class ClusterMembership implements MembershipView {
         });
         break;
     }
+    if (merged && (outcome === "joined" || outcome === "refreshed")) return;
     this.#queue.queue(m.node, encodeMessage(m));
   }
 
@@ -886,8 +903,8 @@ export class ClusterMembership implements MembershipView {
     this.#cancelSuspicion(rec.id);
     const c = this.config;
     const n = this.#table.liveCount;
-    let k = c.lifeguard ? c.suspicionMult - 2 : 0;
-    if (n - 2 < k) k = 0;
+    // Lifeguard: at most the members that could confirm (all but us and the suspect).
+    const k = c.lifeguard ? Math.max(0, Math.min(c.suspicionConfirmations, n - 2)) : 0;
     const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
     const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
     const id = rec.id;

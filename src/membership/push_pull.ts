@@ -71,8 +71,12 @@ export class PushPull {
     return w.toBytes();
   }
 
-  /** Merges a remote state into ours. */
-  merge(m: PushPullMessage): void {
+  /**
+   * Merges a remote state into ours. `announce` re-gossips members new to us (a seed serving a
+   * join announces the joiner, whose own gossip would otherwise reach only nodes that already
+   * learnt it from the seed).
+   */
+  merge(m: PushPullMessage, announce = false): void {
     const host = this.#host;
     for (const r of m.records) {
       if (!host.running) return;
@@ -85,7 +89,7 @@ export class PushPull {
             gossipAddr: r.gossipAddr,
             rpcAddr: r.rpcAddr,
             tags: r.tags,
-          });
+          }, !announce);
           break;
         case "left":
           host.handleDead({ type: "leave", node: r.node, incarnation: r.incarnation });
@@ -111,7 +115,7 @@ export class PushPull {
     this.counters.pushPullsServed++;
     // Merge first: the reply then already carries our refutation of anything the peer believed
     // about us (e.g. that we died while a partition separated us), which heals partitions faster.
-    this.merge(m);
+    this.merge(m, m.join);
     return await this.#host.wrap(this.encodeState(false));
   }
 
