@@ -15,6 +15,7 @@ const USAGE = `usage: deno task sim -- [options]
   --profile P          LAN | WAN | LOCAL (default LAN)
   --loss P             packet loss probability during the measurement, 0..1 (default 0)
   --duration SEC       measurement window for false-positives / paused, virtual seconds (default 60)
+  --warmup SEC         run this long after bootstrap before measuring (default 10)
   --latency MS         one-way latency floor (default 0.5)   --jitter MS   extra uniform latency (default 0.5)
   --seed N             random seed (default 1)
   --no-lifeguard       switch Lifeguard off (the paused scenario always runs both)
@@ -36,6 +37,7 @@ try {
       loss: { type: "string", default: "0" },
       duration: { type: "string", default: "60" },
       latency: { type: "string", default: "0.5" },
+      warmup: { type: "string", default: "10" },
       jitter: { type: "string", default: "0.5" },
       seed: { type: "string", default: "1" },
       "no-lifeguard": { type: "boolean", default: false },
@@ -86,6 +88,7 @@ try {
     loss: num("loss", parsed.loss),
     durationMs: num("duration", parsed.duration)! * 1000,
     latencyMs: num("latency", parsed.latency),
+    warmupMs: num("warmup", parsed.warmup)! * 1000,
     jitterMs: num("jitter", parsed.jitter),
     seed: num("seed", parsed.seed),
     lifeguard: !parsed["no-lifeguard"],

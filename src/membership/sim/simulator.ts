@@ -76,6 +76,11 @@ export interface SimOptions {
   jitterMs?: number;
   /** Measurement window for `false-positives` and `paused`, virtual ms; default 60 000. */
   durationMs?: number;
+  /**
+   * Virtual time run after bootstrap convergence before any measurement starts, so the join
+   * broadcasts drain and traffic is steady-state; default 10 000.
+   */
+  warmupMs?: number;
   /** Seed; equal seeds replay the same network draws and protocol choices. Default 1. */
   seed?: number;
   /** Lifeguard switch (`paused` runs both and ignores it); default true. */
@@ -453,6 +458,7 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
   const rssDelta = Math.max(0, mem1.rss - mem0.rss);
 
   // --- steady-state window for traffic (and the scenario itself) ---
+  await clock.advance(options.warmupMs ?? 10_000);
   net.setLoss(loss);
   const totals0 = net.totals();
   const window0 = clock.now();
