@@ -12,6 +12,7 @@ type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSec
 const SECTIONS: Section[] = [
   { name: "core", load: () => import("./core.ts") },
   { name: "sim", load: () => import("./sim.ts") },
+  { name: "client", load: () => import("./client.ts") },
 ];
 
 const only = Deno.args.filter((a) => !a.startsWith("-"));

@@ -19,10 +19,10 @@ export interface PooledConnection {
   readonly addr: string;
   /** The open client. */
   readonly client: RpcClient;
-  /** Rejects with `unavailable` when the connection is evicted (never resolves). */
-  readonly lost: Promise<never>;
   /** Whether the connection was evicted. */
   readonly evicted: boolean;
+  /** Why it was evicted (e.g. "worker w2 NodeFailed"). */
+  readonly evictedReason?: string;
 }
 
 interface Entry {
@@ -32,8 +32,7 @@ interface Entry {
   inflight: number;
   lastUsed: number;
   evicted: boolean;
-  lost: Promise<never>;
-  reject: (e: RpcError) => void;
+  evictedReason?: string;
 }
 
 /** Splits `host:port` (IPv6 in brackets allowed). */
@@ -79,6 +78,17 @@ export class ConnectionPool {
   /** Whether a connection to `addr` is pooled. */
   has(addr: string): boolean {
     return this.#entries.has(addr);
+  }
+
+  /**
+   * The open connection to `addr` without waiting, or `undefined` when it must be (re)opened
+   * with {@linkcode ConnectionPool.acquire}; pair with {@linkcode ConnectionPool.release}.
+   */
+  tryAcquire(addr: string): PooledConnection | undefined {
+    const e = this.#entries.get(addr);
+    if (e === undefined || e.client === undefined || e.client.closed) return undefined;
+    e.inflight++;
+    return e as Entry & { client: RpcClient };
   }
 
   /**
@@ -141,16 +151,11 @@ export class ConnectionPool {
   }
 
   #open(addr: string): Entry {
-    let reject!: (e: RpcError) => void;
-    const lost = new Promise<never>((_, r) => (reject = r));
-    lost.catch(() => {}); // observed only by calls racing it
     const e: Entry = {
       addr,
       inflight: 0,
       lastUsed: performance.now(),
       evicted: false,
-      lost,
-      reject,
     };
     const { hostname, port } = splitHostPort(addr);
     e.connecting = this.#connect(hostname, port).then(
@@ -187,8 +192,8 @@ export class ConnectionPool {
       this.#timer = undefined;
     }
     if (e.evicted) return undefined;
-    e.evicted = true;
-    e.reject(new RpcError("unavailable", `connection to ${e.addr} dropped: ${reason}`));
+    e.evicted = true; // closing the client fails its pending calls with `unavailable`
+    e.evictedReason = reason;
     if (!e.client) return undefined;
     const closing = e.client.close().catch(() => {});
     this.#closing.add(closing);

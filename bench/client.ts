@@ -1,0 +1,204 @@
+/**
+ * Bench section "client": what the cluster layer costs on top of plain RPC, in one run.
+ *
+ * (a) throughput of `ClusterClient.callWorker` over three worker processes against a direct
+ * `RpcClient` to one of them, 64 calls in flight, 64 B echo, alternating rounds so both see the
+ * same machine state; the ratio is the figure (target ≥ 0.9). Two more baselines separate the
+ * cluster layer's own cost from the cost of spreading load over three connections (and three
+ * busy worker processes on a small machine): three plain `RpcClient`s used round-robin, and
+ * `ClusterClient` pinned to the one worker the direct client uses.
+ * (b) balancer + registry overhead per call: `selectWorker("role=worker")` + `start` + `finish`
+ * timed in batches of 1000 in isolation, p50 and p99 per call in µs, against the reference
+ * chapter's "< 0.1 ms additional latency for load balancing".
+ *
+ * Workers run as child processes (`examples/demo_worker.ts`); the clients run in this process.
+ *
+ * @module
+ */
+
+import { createDevCa, Node, RpcClient, type StrategyName, WorkerRegistry } from "../mod.ts";
+import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
+import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
+
+const ROUND_MS = Number(Deno.env.get("CLIENT_BENCH_MS") ?? 1500);
+const ROUNDS = Number(Deno.env.get("CLIENT_BENCH_ROUNDS") ?? 3);
+const IN_FLIGHT = 64;
+const PAYLOAD = "x".repeat(64);
+
+async function drive(call: () => Promise<unknown>, ms: number): Promise<number> {
+  let done = 0;
+  let stop = false;
+  const t0 = performance.now();
+  const timer = setTimeout(() => (stop = true), ms);
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (!stop) {
+      await call();
+      done++;
+    }
+  }));
+  clearTimeout(timer);
+  return done / ((performance.now() - t0) / 1000);
+}
+
+/** Per-call cost of selectWorker + start + finish, from batches of `batch` calls. */
+function overhead(registry: WorkerRegistry, batches: number, batch: number): number[] {
+  const b = registry.balancer;
+  const perCallUs: number[] = [];
+  for (let i = 0; i < batches; i++) {
+    const t0 = performance.now();
+    for (let j = 0; j < batch; j++) {
+      const w = registry.selectWorker("role=worker");
+      b.start(w.id);
+      b.finish(w.id, 0.2, true);
+    }
+    perCallUs.push(((performance.now() - t0) * 1000) / batch);
+  }
+  return perCallUs;
+}
+
+/** Runs the section. */
+export async function run(): Promise<BenchSection> {
+  const ca = await createDevCa();
+  const caFile = await writeCaFile(ca);
+  const workers: WorkerProcess[] = [];
+  let node: Node | undefined;
+  let direct: RpcClient[] = [];
+  const rows: BenchRow[] = [];
+  try {
+    node = await Node.start({
+      id: "bench-client",
+      profile: "LOCAL",
+      tags: { role: "client" },
+      devCa: ca,
+      strategy: "least_connections",
+    });
+    for (const id of ["w1", "w2", "w3"]) {
+      workers.push(
+        await WorkerProcess.spawn({
+          id,
+          seeds: [node.gossipAddr],
+          caFile,
+          delayMs: 0,
+          tags: `role=worker,name=${id}`,
+        }),
+      );
+    }
+    const until = Date.now() + 20_000;
+    while (node.registry.workers("role=worker").length < 3) {
+      if (Date.now() > until) throw new Error("workers did not join");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const clients = await Promise.all(workers.map((w) => {
+      const [hostname, port] = w.info.rpcAddr.split(":");
+      return RpcClient.connect({ hostname, port: Number(port), devCa: ca });
+    }));
+    direct = clients;
+    const client = node.client;
+    let next = 0;
+    const opts = { timeoutMs: 30_000 };
+    const variants = {
+      direct1: () => clients[0].call("echo", PAYLOAD, opts),
+      cluster3: () =>
+        client.callWorker("echo", PAYLOAD, { filter: "role=worker", timeoutMs: 30_000 }),
+      direct3: () => clients[next++ % 3].call("echo", PAYLOAD, opts),
+      cluster1: () => client.callWorker("echo", PAYLOAD, { filter: "name=w1", timeoutMs: 30_000 }),
+    };
+    type V = keyof typeof variants;
+    const rates: Record<V, number[]> = { direct1: [], cluster3: [], direct3: [], cluster1: [] };
+    for (const v of Object.keys(variants) as V[]) await drive(variants[v], 300); // warm-up
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const v of Object.keys(variants) as V[]) {
+        rates[v].push(await drive(variants[v], ROUND_MS));
+      }
+    }
+    const spread = (xs: number[]) =>
+      `min–max ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+    const ratioRow = (name: string, a: V, b: V, target?: string): BenchRow => {
+      const ratios = rates[a].map((x, i) => x / rates[b][i]);
+      const value = median(ratios);
+      return {
+        name,
+        value,
+        unit: "x",
+        target,
+        met: target ? value >= 0.9 : undefined,
+        note: `per-round ratios ${ratios.map((x) => x.toFixed(2)).join(", ")}`,
+      };
+    };
+    rows.push(
+      {
+        name: `direct RpcClient → 1 worker, 64 B echo, ${IN_FLIGHT} in flight`,
+        value: median(rates.direct1),
+        unit: "req/s",
+        note: `baseline; ${ROUNDS} rounds × ${ROUND_MS} ms, ${spread(rates.direct1)}`,
+      },
+      {
+        name: `ClusterClient.callWorker → 3 workers (least_connections), ${IN_FLIGHT} in flight`,
+        value: median(rates.cluster3),
+        unit: "req/s",
+        note: spread(rates.cluster3),
+      },
+      ratioRow(
+        "ClusterClient (3 workers) / direct RpcClient (1 worker)",
+        "cluster3",
+        "direct1",
+        ">= 0.9",
+      ),
+      {
+        name: `3 direct RpcClients round-robin → 3 workers, ${IN_FLIGHT} in flight`,
+        value: median(rates.direct3),
+        unit: "req/s",
+        note: `second baseline: same 3 connections, no cluster layer; ${spread(rates.direct3)}`,
+      },
+      ratioRow("ClusterClient (3 workers) / 3 direct RpcClients", "cluster3", "direct3"),
+      {
+        name: `ClusterClient.callWorker → 1 worker (filter name=w1), ${IN_FLIGHT} in flight`,
+        value: median(rates.cluster1),
+        unit: "req/s",
+        note: spread(rates.cluster1),
+      },
+      ratioRow("ClusterClient (1 worker) / direct RpcClient (same worker)", "cluster1", "direct1"),
+    );
+
+    // (b) selection overhead in isolation, per strategy, over the live 3-worker membership.
+    const strategies: StrategyName[] = ["least_connections", "p2c_peak_ewma", "round_robin"];
+    for (const strategy of strategies) {
+      const registry = new WorkerRegistry(node.membership, { strategy, seed: 1 });
+      try {
+        overhead(registry, 50, 1000); // warm-up
+        const us = overhead(registry, 300, 1000);
+        const p50 = quantile(us, 0.5);
+        const p99 = quantile(us, 0.99);
+        rows.push({
+          name: `selectWorker + start + finish (${strategy}), p50 per call`,
+          value: p50,
+          unit: "µs",
+          target: "< 100",
+          met: p50 < 100,
+          note: "batches of 1000, 300 batches",
+        });
+        rows.push({
+          name: `selectWorker + start + finish (${strategy}), p99 per call`,
+          value: p99,
+          unit: "µs",
+          target: "< 100",
+          met: p99 < 100,
+          note: `reference chapter: "< 0.1 ms" for load balancing`,
+        });
+      } finally {
+        registry.close();
+      }
+    }
+  } finally {
+    for (const c of direct) await c.close();
+    for (const w of workers) await w.stop();
+    await node?.stop();
+    await Deno.remove(caFile).catch(() => {});
+  }
+  return { title: "client: ClusterClient vs direct RpcClient, selection overhead", rows };
+}
+
+if (import.meta.main) {
+  const { renderTable } = await import("./table.ts");
+  console.log(renderTable([await run()]));
+}
