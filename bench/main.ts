@@ -10,6 +10,7 @@ type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSec
 
 // Each entry is one bench file exporting `run()`. Sections are added as the areas land.
 const SECTIONS: Section[] = [
+  { name: "rpc", load: () => import("./rpc.ts") },
   { name: "core", load: () => import("./core.ts") },
   { name: "sim", load: () => import("./sim.ts") },
   { name: "client", load: () => import("./client.ts") },

@@ -13,7 +13,7 @@
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { existsSync } from "node:fs";
 import { createDevCa, issueDevCertificate, RpcClient, RpcServer } from "../mod.ts";
-import { type BenchRow, type BenchSection, quantile } from "./table.ts";
+import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
 
 const SELF = fromFileUrl(import.meta.url);
 const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
@@ -282,8 +282,9 @@ async function rpcEcho(
   payload: Uint8Array,
   inflight: number,
   ms: number,
+  latencies?: number[],
 ): Promise<Load> {
-  const lat: number[] = [];
+  const lat: number[] = latencies ?? [];
   let done = 0;
   const t0 = performance.now();
   const end = t0 + ms;
@@ -305,7 +306,15 @@ async function rpcEcho(
 
 /** (d) the Node gRPC baseline, installed on demand. */
 async function grpcBaseline(tls: Tls, ms: number): Promise<
-  | { rps1: number; p50us: number; p99us: number; rps64: number; rps256: number; version: string }
+  | {
+    rps1: number;
+    p50us: number;
+    p99us: number;
+    rps64: number;
+    rps256: number;
+    node: string;
+    version: string;
+  }
   | string
 > {
   try {
@@ -330,26 +339,21 @@ async function grpcBaseline(tls: Tls, ms: number): Promise<
   }
 }
 
+const ROUNDS = 5;
+
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
   const ca = await createDevCa();
   const leaf = await issueDevCertificate(ca);
   const tls: Tls = { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem };
-  const rows: BenchRow[] = [];
   const ms = DURATION_MS;
-  const kreq = (n: number) => n;
+  const slice = Math.max(200, Math.round(ms / 4));
 
-  // (a) ceiling
+  // (a) and (b) interleaved in short rounds, both servers up, so that load from other work on
+  // the machine hits both alike; ratios are medians of per-round ratios.
   const raw = await child("serve-raw", tls);
-  const rawPort = Number(raw.line);
-  await rawEcho(rawPort, tls.ca, 16, 300); // warm-up
-  const a1 = await rawEcho(rawPort, tls.ca, 1, ms);
-  const a64 = await rawEcho(rawPort, tls.ca, 64, ms);
-  const a256 = await rawEcho(rawPort, tls.ca, 256, ms);
-  await raw.stop();
-
-  // (b), (c), (e)
   const srv = await child("serve-rpc", tls);
+  const rawPort = Number(raw.line);
   const port = Number(srv.line);
   const client = await RpcClient.connect({
     hostname: "127.0.0.1",
@@ -358,54 +362,101 @@ export async function run(): Promise<BenchSection> {
     serverName: "localhost",
   });
   const p64 = new Uint8Array(64);
-  await rpcEcho(client, p64, 16, 500); // warm-up
-  const b1 = await rpcEcho(client, p64, 1, ms);
-  const b64 = await rpcEcho(client, p64, 64, ms);
-  const b256 = await rpcEcho(client, p64, 256, ms);
+  await rawEcho(rawPort, tls.ca, 16, 300); // warm-up
+  await rpcEcho(client, p64, 16, 500);
+  const levels = [1, 64, 256] as const;
+  const a: Record<number, Load[]> = { 1: [], 64: [], 256: [] };
+  const b: Record<number, Load[]> = { 1: [], 64: [], 256: [] };
+  const lat1: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const k of levels) {
+      a[k].push(await rawEcho(rawPort, tls.ca, k, slice));
+      b[k].push(await rpcEcho(client, p64, k, slice, k === 1 ? lat1 : undefined));
+    }
+  }
   const c4k = await rpcEcho(client, new Uint8Array(4096), 16, ms);
   const c1m = await rpcEcho(client, new Uint8Array(1 << 20), 4, ms);
   await client.close();
-  const memChild = await child("mem-clients", tls, [String(port), "50"]);
+  await raw.stop();
+  await srv.stop();
+
+  // (e) on a fresh server, so earlier load does not blur its resident size
+  const memSrv = await child("serve-rpc", tls);
+  const memChild = await child("mem-clients", tls, [memSrv.line, "50"]);
   const mem = JSON.parse(memChild.line) as { clientKiB: number; serverKiB: number };
   await memChild.stop();
-  await srv.stop();
+  await memSrv.stop();
 
   // (d)
   const d = await grpcBaseline(tls, ms);
 
-  const n = `${ms} ms per figure`;
-  rows.push(
+  const med = (xs: Load[]) => median(xs.map((x) => x.rps));
+  const spread = (xs: Load[]) => {
+    const v = xs.map((x) => x.rps);
+    return `${ROUNDS} rounds of ${slice} ms, min–max ${Math.min(...v).toFixed(0)}–${
+      Math.max(...v).toFixed(0)
+    }`;
+  };
+  const ratio = (k: number) => median(b[k].map((x, i) => x.rps / a[k][i].rps));
+  const rows: BenchRow[] = [
     {
       name: "(a) raw QUIC echo 64 B, 1 in flight",
-      value: kreq(a1.rps),
+      value: med(a[1]),
       unit: "req/s",
-      note: `p50 ${a1.p50us.toFixed(0)} µs, p99 ${a1.p99us.toFixed(0)} µs`,
+      note: `p50 ${median(a[1].map((x) => x.p50us)).toFixed(0)} µs, p99 ${
+        median(a[1].map((x) => x.p99us)).toFixed(0)
+      } µs`,
     },
     {
       name: "(a) raw QUIC echo 64 B, 64 in flight",
-      value: a64.rps,
+      value: med(a[64]),
       unit: "req/s",
-      note: "ceiling: one stream, framed, id-matched, coalesced writes",
+      note: `ceiling: one stream, framed, id-matched, coalesced writes; ${spread(a[64])}`,
     },
-    { name: "(a) raw QUIC echo 64 B, 256 in flight", value: a256.rps, unit: "req/s" },
-    { name: "(b) RpcClient unary 64 B, 1 in flight", value: b1.rps, unit: "req/s", note: n },
-    { name: "(b) RpcClient unary 64 B, 1 in flight, p50", value: b1.p50us, unit: "µs" },
-    { name: "(b) RpcClient unary 64 B, 1 in flight, p99", value: b1.p99us, unit: "µs" },
-    { name: "(b) RpcClient unary 64 B, 64 in flight", value: b64.rps, unit: "req/s" },
-    { name: "(b) RpcClient unary 64 B, 256 in flight", value: b256.rps, unit: "req/s" },
+    {
+      name: "(a) raw QUIC echo 64 B, 256 in flight",
+      value: med(a[256]),
+      unit: "req/s",
+      note: spread(a[256]),
+    },
+    {
+      name: "(b) RpcClient unary 64 B, 1 in flight",
+      value: med(b[1]),
+      unit: "req/s",
+      note: spread(b[1]),
+    },
+    {
+      name: "(b) RpcClient unary 64 B, 1 in flight, p50",
+      value: quantile(lat1, 0.5),
+      unit: "µs",
+      note: `${lat1.length} calls`,
+    },
+    { name: "(b) RpcClient unary 64 B, 1 in flight, p99", value: quantile(lat1, 0.99), unit: "µs" },
+    {
+      name: "(b) RpcClient unary 64 B, 64 in flight",
+      value: med(b[64]),
+      unit: "req/s",
+      note: spread(b[64]),
+    },
+    {
+      name: "(b) RpcClient unary 64 B, 256 in flight",
+      value: med(b[256]),
+      unit: "req/s",
+      note: spread(b[256]),
+    },
     {
       name: "(c) RpcClient 4 KiB echo, 16 in flight",
       value: (c4k.rps * 4096) / 1e6,
       unit: "MB/s",
-      note: `${c4k.rps.toFixed(0)} req/s, payload one way`,
+      note: `${c4k.rps.toFixed(0)} req/s, payload bytes one way`,
     },
     {
       name: "(c) RpcClient 1 MiB echo, 4 in flight",
       value: (c1m.rps * (1 << 20)) / 1e6,
       unit: "MB/s",
-      note: `${c1m.rps.toFixed(1)} req/s, payload one way`,
+      note: `${c1m.rps.toFixed(1)} req/s, payload bytes one way`,
     },
-  );
+  ];
   if (typeof d === "string") {
     rows.push({ name: "(d) @grpc/grpc-js unary 64 B", value: NaN, unit: "req/s", note: d });
   } else {
@@ -414,9 +465,9 @@ export async function run(): Promise<BenchSection> {
         name: "(d) @grpc/grpc-js unary 64 B, 1 in flight",
         value: d.rps1,
         unit: "req/s",
-        note: `Node ${process.version}, grpc-js ${d.version}, TLS; p50 ${
-          d.p50us.toFixed(0)
-        } µs, p99 ${d.p99us.toFixed(0)} µs`,
+        note: `Node ${d.node}, grpc-js ${d.version}, TLS; p50 ${d.p50us.toFixed(0)} µs, p99 ${
+          d.p99us.toFixed(0)
+        } µs`,
       },
       { name: "(d) @grpc/grpc-js unary 64 B, 64 in flight", value: d.rps64, unit: "req/s" },
       { name: "(d) @grpc/grpc-js unary 64 B, 256 in flight", value: d.rps256, unit: "req/s" },
@@ -424,18 +475,19 @@ export async function run(): Promise<BenchSection> {
   }
   rows.push(
     {
-      name: "(e) resident memory per idle client connection (client)",
+      name: "(e) resident memory per idle connection, client process",
       value: mem.clientKiB,
       unit: "KiB",
       note: "50 RpcClients, each with its own QUIC endpoint",
     },
     {
-      name: "(e) resident memory per idle client connection (server)",
+      name: "(e) resident memory per idle connection, server process",
       value: mem.serverKiB,
       unit: "KiB",
+      note: "RSS delta / 50 after GC",
     },
   );
-  const r64a = b64.rps / a64.rps;
+  const r64a = ratio(64);
   rows.push(
     {
       name: "ratio b64 / a64 (RpcClient vs raw ceiling)",
@@ -443,12 +495,13 @@ export async function run(): Promise<BenchSection> {
       unit: "x",
       target: ">= 0.7",
       met: r64a >= 0.7,
+      note: "median of per-round ratios",
     },
-    { name: "ratio b1 / a1 (1 in flight)", value: b1.rps / a1.rps, unit: "x" },
-    { name: "ratio b256 / a256", value: b256.rps / a256.rps, unit: "x" },
+    { name: "ratio b1 / a1", value: ratio(1), unit: "x" },
+    { name: "ratio b256 / a256", value: ratio(256), unit: "x" },
   );
   if (typeof d !== "string") {
-    const r64d = b64.rps / d.rps64;
+    const r64d = med(b[64]) / d.rps64;
     rows.push(
       {
         name: "ratio b64 / d64 (RpcClient vs gRPC)",
@@ -457,7 +510,7 @@ export async function run(): Promise<BenchSection> {
         target: ">= 3",
         met: r64d >= 3,
       },
-      { name: "ratio b1 / d1 (1 in flight)", value: b1.rps / d.rps1, unit: "x" },
+      { name: "ratio b1 / d1", value: med(b[1]) / d.rps1, unit: "x" },
     );
   }
   return { title: "rpc: RPC over QUIC (64 B echo unless noted; servers in child processes)", rows };

@@ -91,6 +91,7 @@ async function bench(durationMs, payloadBytes) {
       p99us: quantile(lat, 0.99),
       rps64,
       rps256,
+      node: process.version,
       version: JSON.parse(
         (await import("node:fs")).readFileSync(
           new URL("./node_modules/@grpc/grpc-js/package.json", import.meta.url),
