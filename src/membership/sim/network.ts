@@ -295,8 +295,9 @@ export class SimNetwork {
       s.lost++;
       return;
     }
-    // Copy: the sender may reuse its buffer, as it may with a real socket.
-    this.clock.schedulePacket(this.clock.now() + this.latency(), dest, data.slice(), from.addr);
+    // No copy: as with UdpTransport (whose send is asynchronous), the caller hands the buffer
+    // over and must not mutate it afterwards; the protocol sends fresh buffers.
+    this.clock.schedulePacket(this.clock.now() + this.latency(), dest, data, from.addr);
   }
 
   /** @internal */
@@ -416,6 +417,7 @@ export class SimTransport implements Transport {
 
   /**
    * Sends one datagram through the simulated network (lost, delayed or blocked as configured).
+   * The buffer is handed over (not copied): do not mutate it afterwards.
    *
    * @throws {RpcError} `invalid_argument` when `data` exceeds `maxPacketSize`.
    */
