@@ -127,7 +127,12 @@ export interface RpcClientOptions {
 export interface RpcClientStats {
   /** Successful connects (the first one and every reconnect). */
   connects: number;
-  /** Connects that Deno completed as 0-RTT (a warm reconnect that skipped the handshake RTT). */
+  /**
+   * Connects made with 0-RTT: Deno had a session ticket for the server and returned the
+   * connection at once, so the first calls left with the handshake. (Deno does not report
+   * whether the server accepted the early data; after a server restart it is rejected and the
+   * handshake falls back to a full one, transparently.)
+   */
   zeroRttConnects: number;
   /** Unary calls waiting for their response. */
   pendingCalls: number;
