@@ -30,7 +30,7 @@ const ALL: GossipMessage[] = [
   { type: "alive", node: "e", incarnation: 0, gossipAddr: "h:1", rpcAddr: "", tags: {} },
   { type: "dead", node: "node-f", incarnation: 5, from: "node-g" },
   { type: "leave", node: "node-h", incarnation: 6 },
-  { type: "user", payload: new Uint8Array([1, 2, 3, 255]) },
+  { type: "user", origin: "node-a", seq: 77, payload: new Uint8Array([1, 2, 3, 255]) },
 ];
 
 Deno.test("codec: every message type round-trips inside one compound packet", () => {

@@ -127,6 +127,10 @@ export interface LeaveMessage {
 export interface UserMessage {
   /** Discriminant. */
   readonly type: "user";
+  /** Id of the member that broadcast it. */
+  readonly origin: string;
+  /** The origin's sequence number: with `origin`, identifies the broadcast for de-duplication. */
+  readonly seq: number;
   /** Opaque bytes. */
   readonly payload: Uint8Array;
 }
@@ -432,6 +436,8 @@ export function writeMessage(w: ByteWriter, m: GossipMessage): boolean {
       w.str8(m.node);
       break;
     case "user":
+      w.str8(m.origin);
+      w.u32(m.seq);
       w.bytes(m.payload);
       break;
   }
@@ -509,8 +515,11 @@ function readMessage(type: number, r: ByteReader): GossipMessage | undefined {
       const incarnation = r.u32();
       return { type: "leave", incarnation, node: r.str8() };
     }
-    case MessageType.user:
-      return { type: "user", payload: r.bytes(r.end - r.pos) };
+    case MessageType.user: {
+      const origin = r.str8();
+      const seq = r.u32();
+      return { type: "user", origin, seq, payload: r.bytes(r.end - r.pos) };
+    }
     default:
       return undefined; // unknown type from a newer version: skipped
   }

@@ -25,6 +25,7 @@ import {
   parseHeader,
   type SuspectMessage,
   tagsEncodedSize,
+  type UserMessage,
   writeHeader,
   writeMessage,
 } from "./codec.ts";
@@ -190,6 +191,9 @@ export class ClusterMembership implements MembershipView {
   readonly #timers = new Set<number>();
   readonly #sleepers = new Set<() => void>();
   #seq = 0;
+  #userSeq = 0;
+  readonly #seenUser = new Set<string>();
+  readonly #seenOrder: string[] = [];
   #state: "new" | "starting" | "running" | "leaving" | "stopped" = "new";
   #probeInFlight = false;
   #pushPullInFlight = false;
@@ -493,8 +497,9 @@ export class ClusterMembership implements MembershipView {
 
   /**
    * Queues an application broadcast, piggybacked on gossip in the room the membership traffic
-   * leaves (`userBroadcastReserve` per datagram is kept for it). Receivers get it through the
-   * `onUserMessage` option.
+   * leaves (`userBroadcastReserve` per datagram is kept for it) and re-gossiped by every member
+   * that receives it, so it reaches the cluster epidemically. Each member delivers it once to
+   * its `onUserMessage` option (best effort, like all gossip).
    *
    * @throws {RpcError} `invalid_argument` when it cannot fit in one datagram.
    */
@@ -502,14 +507,23 @@ export class ClusterMembership implements MembershipView {
     if (!(payload instanceof Uint8Array)) {
       throw new RpcError("invalid_argument", "broadcast(): payload must be a Uint8Array");
     }
-    const max = this.#maxBody() - 64;
+    const max = this.#maxBody() - 64 - 8 - utf8Length(this.localId);
     if (payload.length + 3 > max) {
       throw new RpcError(
         "invalid_argument",
         `broadcast(): payload of ${payload.length} bytes exceeds the ${max - 3}-byte limit`,
       );
     }
-    this.#userQueue.queue(undefined, encodeMessage({ type: "user", payload }));
+    this.#userSeq = (this.#userSeq + 1) >>> 0;
+    const m: UserMessage = {
+      type: "user",
+      origin: this.localId,
+      seq: this.#userSeq,
+      payload: payload.slice(),
+    };
+    const key = `${m.origin}\u0000${m.seq}`;
+    this.#markSeen(key);
+    this.#userQueue.queue(key, encodeMessage(m));
   }
 
   /** This node's own record. */
@@ -867,14 +881,27 @@ export class ClusterMembership implements MembershipView {
       case "leave":
         this.#handleDead(m);
         return;
-      case "user":
+      case "user": {
+        // Delivered once, then re-gossiped like membership news (epidemic, transmit-limited).
+        const key = `${m.origin}\u0000${m.seq}`;
+        if (m.origin === this.localId || this.#seenUser.has(key)) return;
+        this.#markSeen(key);
+        this.#userQueue.queue(key, encodeMessage(m));
         try {
           this.#options.onUserMessage?.(m.payload, from);
         } catch {
           this.#stats.handlerErrors++;
         }
         return;
+      }
     }
+  }
+
+  /** Remembers a user broadcast id (the last 1024) so it is delivered and re-gossiped once. */
+  #markSeen(key: string): void {
+    this.#seenUser.add(key);
+    this.#seenOrder.push(key);
+    if (this.#seenOrder.length > 1024) this.#seenUser.delete(this.#seenOrder.shift()!);
   }
 
   #refute(incarnation: number): void {
