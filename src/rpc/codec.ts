@@ -26,7 +26,8 @@ export function copyOut(b: Uint8Array): Uint8Array {
     pool = new Uint8Array(POOL_BYTES);
     poolPos = 0;
   }
-  const v = pool.subarray(poolPos, poolPos + n);
+  // The constructor, not subarray(): subarray goes through the species lookup and is slower.
+  const v = new Uint8Array(pool.buffer, poolPos, n);
   v.set(b);
   poolPos = (poolPos + n + 7) & ~7;
   return v;

@@ -118,6 +118,28 @@ export function writeU32(b: Uint8Array, o: number, v: number): void {
   b[o + 3] = v;
 }
 
+// Most lanes carry a handful of methods: remember the last few decoded names.
+const METHOD_CACHE = 8;
+const cachedBytes: Uint8Array[] = [];
+const cachedNames: string[] = [];
+
+function methodName(b: Uint8Array, o: number, n: number): string {
+  outer: for (let k = 0; k < cachedBytes.length; k++) {
+    const c = cachedBytes[k];
+    if (c.length !== n) continue;
+    for (let i = 0; i < n; i++) if (c[i] !== b[o + i]) continue outer;
+    return cachedNames[k];
+  }
+  const name = decodeUtf8(b.subarray(o, o + n));
+  if (cachedBytes.length >= METHOD_CACHE) {
+    cachedBytes.shift();
+    cachedNames.shift();
+  }
+  cachedBytes.push(b.slice(o, o + n));
+  cachedNames.push(name);
+  return name;
+}
+
 /** The request header fields parsed from a `REQUEST` or `STREAM_OPEN` body. */
 export interface RequestHead {
   /** Method name. */
@@ -137,7 +159,7 @@ export function parseRequestHead(body: Uint8Array, o: number, flags: number): Re
   if (o >= body.length) throw new FrameError("request frame without method");
   const mlen = body[o++];
   if (mlen === 0 || o + mlen > body.length) throw new FrameError("bad method length");
-  const method = decodeUtf8(body.subarray(o, o + mlen));
+  const method = methodName(body, o, mlen);
   o += mlen;
   let timeoutMs: number | undefined;
   if (flags & F.DEADLINE) {

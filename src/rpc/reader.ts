@@ -133,7 +133,12 @@ export class FrameReader {
         break;
       }
       this.#start = s + total; // set before the callback: it may re-enter via next()
-      onFrame(type, b[s + 5], readU32(b, s + 6), b.subarray(s + HEADER_BYTES, s + total));
+      onFrame(
+        type,
+        b[s + 5],
+        readU32(b, s + 6),
+        new Uint8Array(b.buffer, b.byteOffset + s + HEADER_BYTES, len - FRAME_FIXED),
+      );
       s += total;
       n++;
     }

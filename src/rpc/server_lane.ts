@@ -21,6 +21,9 @@ export interface LaneHost {
   active: number;
 }
 
+// Shared by calls without metadata (frozen: handlers must not write to ctx.meta).
+const EMPTY_META: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 interface LaneCall {
   id: number;
   ctx: ServerCallContext;
@@ -117,7 +120,7 @@ export class ServerLane {
     try {
       meta = head.metaLen
         ? shared.codec.decodeMeta(body.subarray(head.metaStart, head.metaStart + head.metaLen))
-        : {};
+        : EMPTY_META;
       request = shared.codec.decode(flags, body.subarray(head.payloadStart));
     } catch (e) {
       return this.#sendError(id, e);

@@ -20,6 +20,7 @@ export class FrameWriter {
   #pos = 0;
   #chunks: Uint8Array[] = [];
   #scheduled = false;
+  #spare: Uint8Array | undefined;
   #flushedBytes = MIN_BATCH;
   #failed = false;
   #closed = false;
@@ -112,7 +113,11 @@ export class FrameWriter {
     if (this.#batch.length - this.#pos >= n) return;
     this.#cut();
     const size = Math.max(n, Math.min(MAX_BATCH, Math.max(MIN_BATCH, this.#flushedBytes * 2)));
-    this.#batch = new Uint8Array(size);
+    const spare = this.#spare;
+    if (spare && spare.length >= size && this.#chunks.length === 0) {
+      this.#spare = undefined;
+      this.#batch = spare;
+    } else this.#batch = new Uint8Array(size);
     this.#from = this.#pos = 0;
   }
 
@@ -134,6 +139,12 @@ export class FrameWriter {
     this.#batch = new Uint8Array(0);
     this.#from = this.#pos = 0;
     if (this.#failed || this.#closed) return;
+    if (chunks.length === 1 && chunks[0].byteOffset === 0) {
+      // The common case, one batch: reuse its memory once the stream has taken it.
+      const buf = new Uint8Array(chunks[0].buffer);
+      this.#w.write(chunks[0]).then(() => this.#spare = buf, this.#fail);
+      return;
+    }
     for (const c of chunks) this.#w.write(c).catch(this.#fail);
   };
 
