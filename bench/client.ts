@@ -16,19 +16,31 @@
  * @module
  */
 
+import process from "node:process";
 import { createDevCa, Node, RpcClient, type StrategyName, WorkerRegistry } from "../mod.ts";
 import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
 import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
 
-const ROUND_MS = Number(Deno.env.get("CLIENT_BENCH_MS") ?? 1500);
-const ROUNDS = Number(Deno.env.get("CLIENT_BENCH_ROUNDS") ?? 3);
+// Short rounds, many of them, interleaved: on a shared 2-core machine the load from other
+// processes swings within seconds, so each ratio compares neighbours in time.
+const ROUND_MS = Number(Deno.env.get("CLIENT_BENCH_MS") ?? 400);
+const ROUNDS = Number(Deno.env.get("CLIENT_BENCH_ROUNDS") ?? 9);
 const IN_FLIGHT = 64;
 const PAYLOAD = "x".repeat(64);
 
-async function drive(call: () => Promise<unknown>, ms: number): Promise<number> {
+/** This process's CPU time (every thread, QUIC included), µs. */
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+const cpuPerCall: Record<string, number[]> = {};
+
+async function drive(call: () => Promise<unknown>, ms: number, label = ""): Promise<number> {
   let done = 0;
   let stop = false;
   const t0 = performance.now();
+  const c0 = cpuUs();
   const timer = setTimeout(() => (stop = true), ms);
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
     while (!stop) {
@@ -37,6 +49,7 @@ async function drive(call: () => Promise<unknown>, ms: number): Promise<number> 
     }
   }));
   clearTimeout(timer);
+  if (label) (cpuPerCall[label] ??= []).push((cpuUs() - c0) / done);
   return done / ((performance.now() - t0) / 1000);
 }
 
@@ -107,9 +120,9 @@ export async function run(): Promise<BenchSection> {
     const rates: Record<V, number[]> = { direct1: [], cluster3: [], direct3: [], cluster1: [] };
     for (const v of Object.keys(variants) as V[]) await drive(variants[v], 300); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
-      for (const v of Object.keys(variants) as V[]) {
-        rates[v].push(await drive(variants[v], ROUND_MS));
-      }
+      const order = Object.keys(variants) as V[];
+      if (r % 2) order.reverse(); // ABCD DCBA …: no variant always runs first
+      for (const v of order) rates[v].push(await drive(variants[v], ROUND_MS, v));
     }
     const spread = (xs: number[]) =>
       `min–max ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
@@ -158,6 +171,19 @@ export async function run(): Promise<BenchSection> {
         note: spread(rates.cluster1),
       },
       ratioRow("ClusterClient (1 worker) / direct RpcClient (same worker)", "cluster1", "direct1"),
+      {
+        name: "client-process CPU per call: direct RpcClient (1 worker)",
+        value: median(cpuPerCall.direct1),
+        unit: "µs",
+        note: "user+system, every thread of this process",
+      },
+      {
+        name: "client-process CPU per call: ClusterClient (3 workers)",
+        value: median(cpuPerCall.cluster3),
+        unit: "µs",
+        note: `ClusterClient pinned to 1 worker: ${median(cpuPerCall.cluster1).toFixed(1)} µs; ` +
+          `3 direct clients: ${median(cpuPerCall.direct3).toFixed(1)} µs`,
+      },
     );
 
     // (b) selection overhead in isolation, per strategy, over the live 3-worker membership.

@@ -453,7 +453,8 @@ export class ClusterClient {
     err: unknown,
   ): RpcError | undefined {
     ws.active--;
-    if (conn) this.#pool.release(conn);
+    const end = performance.now();
+    if (conn) this.#pool.release(conn, end);
     let e: RpcError | undefined;
     let failure = false;
     if (err !== undefined) {
@@ -468,7 +469,7 @@ export class ClusterClient {
       }
       failure = this.#failureCodes.has(e.code);
     }
-    this.registry.balancer.finish(worker.id, performance.now() - t0, !failure);
+    this.registry.balancer.finish(worker.id, end - t0, !failure);
     if (failure) {
       ws.failures++;
       this.#outliers.failure(worker.id, this.registry.workers(filter).length);

@@ -122,10 +122,10 @@ export class ConnectionPool {
   }
 
   /** Ends one use of a connection from {@linkcode ConnectionPool.acquire}. */
-  release(c: PooledConnection): void {
+  release(c: PooledConnection, now: number = performance.now()): void {
     const e = c as Entry;
     e.inflight--;
-    e.lastUsed = performance.now();
+    e.lastUsed = now;
   }
 
   /** Closes the connection to `addr` now; calls waiting on it fail with `unavailable`. */
