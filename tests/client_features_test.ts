@@ -119,9 +119,9 @@ Deno.test("outlier ejection: consecutive failures take a worker out, it returns 
         );
       }
       assert.ok(c2.stats().retries >= 1);
-      assert.equal(c2.stats().ejections, 1);
+      assert.ok(c2.stats().ejections >= 1);
       // After the back-off, w1 is tried again (and fails over again).
-      await sleep(300);
+      await waitFor(() => !(retrying.balancer as Balancer).isEjected("w1"), "w1's back-off to end");
       const before = c2.stats().perWorker.w1.calls;
       for (let i = 0; i < 4; i++) {
         await c2.callWorker("flaky", i, { filter: "role=worker", idempotent: true });
