@@ -234,14 +234,17 @@ Deno.test("a new worker receives traffic within 2 s of joining (LOCAL profile)",
   }
 });
 
-Deno.test("a worker that leaves gracefully stops receiving calls, with no failed calls", async () => {
+Deno.test("a worker that leaves gracefully stops receiving calls and finishes its calls in flight", async () => {
   const nodes = await cluster();
   const extra = await Node.start({
     id: "w3",
     profile: "LOCAL",
-    tags: { role: "worker" },
+    tags: { role: "worker", name: "w3" },
     seeds: [nodes[0].gossipAddr],
-    handlers: { echo: () => ({ worker: "w3" }) },
+    handlers: {
+      echo: () => ({ worker: "w3" }),
+      slow: () => sleep(1500).then(() => "finished while leaving"),
+    },
   });
   await waitFor(() => nodes[0].registry.workers("role=worker").length === 3, "w3 visible");
   let stop = false;
@@ -261,8 +264,15 @@ Deno.test("a worker that leaves gracefully stops receiving calls, with no failed
   });
   try {
     await sleep(200);
+    // Not idempotent, in flight while w3 leaves: w3 drains it, so it must succeed.
+    const inFlight = nodes[0].client.callWorker("slow", null, {
+      filter: "name=w3",
+      timeoutMs: 10_000,
+    });
+    await sleep(50);
     await extra.leave();
     await waitFor(() => nodes[0].registry.workers("role=worker").length === 2, "w3 gone");
+    assert.equal(await inFlight, "finished while leaving");
     const calls = nodes[0].client.stats().perWorker.w3.calls;
     await sleep(200);
     assert.equal(nodes[0].client.stats().perWorker.w3.calls, calls);

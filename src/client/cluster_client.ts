@@ -196,7 +196,11 @@ export class ClusterClient {
   #onGone = (e: CustomEvent<ClusterEvent>): void => {
     const ev = e.detail;
     if (!("node" in ev)) return;
-    if (ev.node.rpcAddr) this.#pool.evict(ev.node.rpcAddr, `worker ${ev.node.id} ${ev.type}`);
+    const why = `worker ${ev.node.id} ${ev.type}`;
+    // A failed worker will never answer: fail its calls now so idempotent ones fail over. A
+    // leaving one drains its calls first, so its connection closes when they are done.
+    if (ev.node.rpcAddr && ev.type === "NodeFailed") this.#pool.evict(ev.node.rpcAddr, why);
+    else if (ev.node.rpcAddr) this.#pool.retire(ev.node.rpcAddr, why);
     this.#outliers.forget(ev.node.id);
   };
 

@@ -33,6 +33,7 @@ interface Entry {
   lastUsed: number;
   evicted: boolean;
   evictedReason?: string;
+  retiring?: string;
 }
 
 /** Splits `host:port` (IPv6 in brackets allowed). */
@@ -58,6 +59,7 @@ export class ConnectionPool {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #closing = new Set<Promise<void>>();
+  #retiring = new Set<Entry>();
   /** Connections opened since creation. */
   opened = 0;
   /** Connections closed for idleness. */
@@ -126,6 +128,24 @@ export class ConnectionPool {
     const e = c as Entry;
     e.inflight--;
     e.lastUsed = now;
+    if (e.retiring && e.inflight === 0) this.#drop(e, e.retiring);
+  }
+
+  /**
+   * Closes the connection to `addr` once its calls in flight have finished (the worker left
+   * gracefully and drains them); new calls open a fresh connection.
+   */
+  retire(addr: string, reason: string): void {
+    const e = this.#entries.get(addr);
+    if (!e) return;
+    this.evictions++;
+    if (e.inflight === 0) {
+      this.#drop(e, reason);
+      return;
+    }
+    e.retiring = reason;
+    this.#entries.delete(addr);
+    this.#retiring.add(e);
   }
 
   /** Closes the connection to `addr` now; calls waiting on it fail with `unavailable`. */
@@ -143,7 +163,7 @@ export class ConnectionPool {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     const clients: Promise<void>[] = [];
-    for (const e of [...this.#entries.values()]) {
+    for (const e of [...this.#entries.values(), ...this.#retiring]) {
       const c = this.#drop(e, "cluster client closed");
       if (c) clients.push(c);
     }
@@ -187,6 +207,7 @@ export class ConnectionPool {
 
   #drop(e: Entry, reason: string): Promise<void> | undefined {
     if (this.#entries.get(e.addr) === e) this.#entries.delete(e.addr);
+    this.#retiring.delete(e);
     if (this.#entries.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
