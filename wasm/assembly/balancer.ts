@@ -241,31 +241,25 @@ function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   return load<i32>(aScratch + (<usize> randBelow(m) << 2));
 }
 
+/** Fewest calls in flight; one pass that keeps the tied slots in scratch, then a uniform pick. */
 function pickLeastConnections(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   let min: i32 = i32.MAX_VALUE;
   let ties = 0;
-  let first = -1;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
     if (anyEjected && !available(s, now)) continue;
     const a = load<i32>(i32At(aActive, s));
+    if (a > min) continue;
     if (a < min) {
       min = a;
-      ties = 1;
-      first = s;
-    } else if (a == min) {
-      ties++;
+      ties = 0;
     }
+    store<i32>(aScratch + (<usize> ties << 2), s);
+    ties++;
   }
-  if (ties <= 1) return first;
-  let r = randBelow(ties);
-  for (let i = 0; i < n; i++) {
-    const s = load<i32>(slots + (<usize> i << 2));
-    if (load<i32>(i32At(aActive, s)) != min || (anyEjected && !available(s, now))) continue;
-    if (r == 0) return s;
-    r--;
-  }
-  return -1;
+  if (ties == 0) return -1;
+  if (ties == 1) return load<i32>(aScratch);
+  return load<i32>(aScratch + (<usize> randBelow(ties) << 2));
 }
 
 function twoChoices(slots: usize, n: i32, now: f64): i32 {
