@@ -7,7 +7,7 @@
 
 import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "./errors.ts";
-import { FRAME_FIXED, FrameError, parseRequestHead, T } from "./frames.ts";
+import { FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
@@ -38,6 +38,13 @@ export class ServerLane {
   #reader: FrameReader;
   #writer: FrameWriter;
   #calls = new Map<number, LaneCall>();
+  #head: RequestHead = {
+    method: "",
+    timeoutMs: undefined,
+    metaStart: 0,
+    metaLen: 0,
+    payloadStart: 0,
+  };
 
   /**
    * @param shared server-wide state
@@ -95,7 +102,7 @@ export class ServerLane {
 
   #request(flags: number, id: number, body: Uint8Array): void {
     const shared = this.#shared;
-    const head = parseRequestHead(body, 0, flags);
+    const head = parseRequestHead(body, 0, flags, this.#head);
     if (shared.draining) {
       return this.#sendError(id, new RpcError("unavailable", "server is shutting down"));
     }
@@ -125,7 +132,8 @@ export class ServerLane {
     } catch (e) {
       return this.#sendError(id, e);
     }
-    const deadline = head.timeoutMs === undefined ? undefined : Date.now() + head.timeoutMs;
+    const timeoutMs = head.timeoutMs;
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const ctx = new ServerCallContext(head.method, this.#host.remoteAddr, deadline, meta);
     shared.stats.callsTotal++;
     let result: unknown;
@@ -145,12 +153,12 @@ export class ServerLane {
     this.#calls.set(id, call);
     this.#host.active++;
     shared.stats.activeCalls++;
-    if (head.timeoutMs !== undefined) {
+    if (timeoutMs !== undefined) {
       call.timer = setTimeout(() => {
         if (this.#end(call)) {
-          ctx.abort(new RpcError("deadline_exceeded", `deadline of ${head.timeoutMs} ms exceeded`));
+          ctx.abort(new RpcError("deadline_exceeded", `deadline of ${timeoutMs} ms exceeded`));
         }
-      }, head.timeoutMs);
+      }, timeoutMs);
     }
     Promise.resolve(result).then((v) => this.#ok(call, v), (e) => this.#fail(call, e));
   }
