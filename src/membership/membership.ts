@@ -844,8 +844,16 @@ export class ClusterMembership implements MembershipView {
       return;
     }
     this.#stats.unknownMessages += decoded.unknown;
+    let suspectedSelf = false;
     for (const m of decoded.messages) {
       try {
+        if (m.type === "suspect" && m.node === this.localId) suspectedSelf = true;
+        if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
+          // Buddy system: the pinger suspects us (perhaps of an incarnation we already
+          // refuted, whose refutation it missed): answer with our current alive record.
+          this.#send(from, [this.#localAlive(), { type: "ack", seq: m.seq }]);
+          continue;
+        }
         this.#handleMessage(m, from);
       } catch {
         this.#stats.handlerErrors++;
@@ -913,9 +921,9 @@ export class ClusterMembership implements MembershipView {
     this.#broadcastLocalAlive();
   }
 
-  #broadcastLocalAlive(): void {
+  #localAlive(): AliveMessage {
     const l = this.#table.local;
-    const m: AliveMessage = {
+    return {
       type: "alive",
       node: l.id,
       incarnation: l.incarnation,
@@ -923,10 +931,14 @@ export class ClusterMembership implements MembershipView {
       rpcAddr: l.rpcAddr,
       tags: l.tags,
     };
-    this.#queue.queue(l.id, encodeMessage(m));
   }
 
-  #startSuspicion(rec: MemberRecord, from: string): void {
+  #broadcastLocalAlive(): void {
+    this.#queue.queue(this.localId, encodeMessage(this.#localAlive()));
+  }
+
+  /** Starts the suspicion timer of `rec`; `verified` after its last-chance ping was answered. */
+  #startSuspicion(rec: MemberRecord, from: string, verified = false): void {
     this.#cancelSuspicion(rec.id);
     const c = this.config;
     const n = this.#table.liveCount;
@@ -939,7 +951,25 @@ export class ClusterMembership implements MembershipView {
       if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
       const r = this.#table.get(id);
       if (r === undefined || r.state !== "suspect" || !this.running) return;
-      this.#handleDead({ type: "dead", node: id, incarnation: r.incarnation, from: this.localId });
+      const incarnation = r.incarnation;
+      const declare = () => {
+        const now = this.#table.get(id);
+        if (now === undefined || now.state !== "suspect" || now.incarnation !== incarnation) return;
+        if (!this.running) return;
+        this.#handleDead({ type: "dead", node: id, incarnation, from: this.localId });
+      };
+      if (!c.lifeguard || verified) return declare();
+      // Lifeguard (buddy system): one last direct ping carrying the suspicion before declaring
+      // death. A live member answers with its current alive record, which refutes the
+      // suspicion even if we missed its refutation gossip; silence confirms the death.
+      const seq = this.#nextSeq();
+      this.#acks.register(seq, this.#awareness.scale(c.probeTimeoutMs), () => {
+        const now = this.#table.get(id);
+        if (now !== undefined && now.state === "suspect" && this.running) {
+          this.#startSuspicion(now, this.localId, true);
+        }
+      }, declare);
+      this.#sendPing(r, seq, true);
     });
     this.#suspicions.set(id, s);
   }
