@@ -7,7 +7,9 @@
  * cluster layer's own cost from the cost of spreading load over three connections (and three
  * busy worker processes on a small machine): three plain `RpcClient`s used round-robin, and
  * `ClusterClient` pinned to the one worker the direct client uses.
- * (b) balancer + registry overhead per call: `selectWorker("role=worker")` + `start` + `finish`
+ * (b) the ClusterClient layer's own cost per call with the network taken out (a connection whose
+ * `call` resolves at once).
+ * (c) balancer + registry overhead per call: `selectWorker("role=worker")` + `start` + `finish`
  * timed in batches of 1000 in isolation, p50 and p99 per call in µs, against the reference
  * chapter's "< 0.1 ms additional latency for load balancing".
  *
@@ -17,7 +19,14 @@
  */
 
 import process from "node:process";
-import { createDevCa, Node, RpcClient, type StrategyName, WorkerRegistry } from "../mod.ts";
+import {
+  ClusterClient,
+  createDevCa,
+  Node,
+  RpcClient,
+  type StrategyName,
+  WorkerRegistry,
+} from "../mod.ts";
 import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
 import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
 
@@ -186,7 +195,48 @@ export async function run(): Promise<BenchSection> {
       },
     );
 
-    // (b) selection overhead in isolation, per strategy, over the live 3-worker membership.
+    // (b) the whole ClusterClient layer without the network: a connection whose `call` resolves
+    // at once, against calling that same fake directly. Same membership, same balancer.
+    {
+      const fake = {
+        closed: false,
+        call: (_m: string, r: unknown) => Promise.resolve(r),
+        close: () => Promise.resolve(),
+      } as unknown as RpcClient;
+      const registry = new WorkerRegistry(node.membership, { strategy: "least_connections" });
+      const layer = new ClusterClient(registry, { connect: () => Promise.resolve(fake) });
+      const callOpts = { filter: "role=worker", timeoutMs: 30_000 };
+      const perCall = async (f: () => Promise<unknown>, n: number) => {
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+          for (let i = 0; i < n / IN_FLIGHT; i++) await f();
+        }));
+        return ((performance.now() - t0) * 1000) / n;
+      };
+      const diffs: number[] = [];
+      try {
+        for (let r = 0; r < 7; r++) {
+          const base = await perCall(() => fake.call("echo", PAYLOAD, opts), 64_000);
+          const full = await perCall(() => layer.callWorker("echo", PAYLOAD, callOpts), 64_000);
+          if (r > 1) diffs.push(full - base); // first two rounds warm up
+        }
+      } finally {
+        await layer.close();
+        registry.close();
+      }
+      const value = median(diffs);
+      rows.push({
+        name: "ClusterClient layer per call, no network (select, pool, balancer, budget, outlier)",
+        value,
+        unit: "µs",
+        target: "< 100",
+        met: value < 100,
+        note: `CPU time over a fake connection minus the fake alone, ${IN_FLIGHT} in flight, ` +
+          `5 × 64 000 calls`,
+      });
+    }
+
+    // (c) selection overhead in isolation, per strategy, over the live 3-worker membership.
     const strategies: StrategyName[] = ["least_connections", "p2c_peak_ewma", "round_robin"];
     for (const strategy of strategies) {
       const registry = new WorkerRegistry(node.membership, { strategy, seed: 1 });

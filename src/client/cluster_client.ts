@@ -152,11 +152,12 @@ function toRpcError(e: unknown): RpcError {
 function deadlineOf(
   timeoutMs: number | undefined,
   deadline: number | undefined,
+  now: number,
 ): number | undefined {
   if (timeoutMs !== undefined && !(timeoutMs >= 0)) {
     throw new RpcError("invalid_argument", `timeoutMs must be >= 0, got ${timeoutMs}`);
   }
-  const fromTimeout = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const fromTimeout = timeoutMs === undefined ? undefined : now + timeoutMs;
   if (fromTimeout === undefined) return deadline;
   if (deadline === undefined) return fromTimeout;
   return Math.min(fromTimeout, deadline);
@@ -190,6 +191,7 @@ export class ClusterClient {
   #defaultFilter: FilterInput;
   #defaultTimeoutMs: number | undefined;
   #maxAttempts: number;
+  #budgetOnPerfClock: boolean;
   #closed = false;
   #stats = { calls: 0, failed: 0, retries: 0, budgetExhausted: 0 };
   #perWorker = new Map<string, WorkerCallStats>();
@@ -221,6 +223,7 @@ export class ClusterClient {
     }
     this.#failureCodes = new Set(options.failureCodes ?? DEFAULT_FAILURE_CODES);
     this.#budget = new RetryBudget(options.retryBudget);
+    this.#budgetOnPerfClock = options.retryBudget?.now === undefined;
     const now = options.now ?? (() => performance.now());
     this.#outliers = new OutlierDetector(registry.balancer, now, options.outlier);
     const connectTimeoutMs = options.connectTimeoutMs ?? 3000;
@@ -254,14 +257,24 @@ export class ClusterClient {
   ): Promise<T> {
     this.#checkOpen();
     const filter = options.filter ?? this.#defaultFilter;
-    const deadline = deadlineOf(options.timeoutMs ?? this.#defaultTimeoutMs, options.deadline);
+    // Clock reads are a large part of this layer's cost: read each clock once per call.
+    const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
+    const wall = timeoutMs === undefined && options.deadline === undefined ? 0 : Date.now();
+    const deadline = deadlineOf(timeoutMs, options.deadline, wall);
+    const t0 = performance.now();
     this.#stats.calls++;
-    this.#budget.deposit();
-    let worker = this.registry.selectWorker(filter, { key: options.key });
+    if (this.#budgetOnPerfClock) this.#budget.deposit(t0);
+    else this.#budget.deposit();
+    let worker = this.registry.selectWorker(
+      filter,
+      options.key === undefined ? undefined : { key: options.key },
+    );
     let tried: Set<string> | undefined;
     for (let attempt = 1;; attempt++) {
       try {
-        return await this.#attempt<T>(worker, filter, method, request, deadline, options);
+        const now = attempt === 1 ? wall : Date.now();
+        const remaining = deadline === undefined ? undefined : deadline - now;
+        return await this.#attempt<T>(worker, filter, method, request, remaining, options, t0);
       } catch (err) {
         const e = toRpcError(err);
         if (!options.idempotent || e.code !== "unavailable") throw this.#fail(e);
@@ -306,11 +319,13 @@ export class ClusterClient {
     if (workers.length === 0) {
       throw new RpcError("unavailable", `no worker matches filter ${describeFilter(filter)}`);
     }
-    const deadline = deadlineOf(options.timeoutMs ?? this.#defaultTimeoutMs, options.deadline);
+    const now = Date.now();
+    const deadline = deadlineOf(options.timeoutMs ?? this.#defaultTimeoutMs, options.deadline, now);
+    const remaining = deadline === undefined ? undefined : deadline - now;
     return await Promise.all(workers.map(async (worker): Promise<CallAllResult<T>> => {
       this.#stats.calls++;
       try {
-        const value = await this.#attempt<T>(worker, filter, method, request, deadline, options);
+        const value = await this.#attempt<T>(worker, filter, method, request, remaining, options);
         return { worker, ok: true, value };
       } catch (err) {
         return { worker, ok: false, error: this.#fail(toRpcError(err)) };
@@ -407,17 +422,15 @@ export class ClusterClient {
     filter: FilterInput,
     method: string,
     request: unknown,
-    deadline: number | undefined,
+    timeoutMs: number | undefined,
     options: { signal?: AbortSignal; meta?: Record<string, string> },
+    t0: number = performance.now(),
   ): Promise<T> {
     const ws = this.#workerStats(worker.id);
     ws.calls++;
     ws.active++;
     this.registry.balancer.start(worker.id);
-    const t0 = performance.now();
-    let timeoutMs: number | undefined;
-    if (deadline !== undefined) {
-      timeoutMs = deadline - Date.now();
+    if (timeoutMs !== undefined) {
       if (timeoutMs <= 0) {
         const e = new RpcError("deadline_exceeded", `deadline passed before calling '${method}'`);
         this.#settle(worker, ws, filter, undefined, t0, e);
@@ -492,7 +505,11 @@ export class ClusterClient {
   ): AsyncGenerator<T, void, undefined> {
     this.#checkOpen();
     const filter = options.filter ?? this.#defaultFilter;
-    const deadline = deadlineOf(options.timeoutMs ?? this.#defaultTimeoutMs, options.deadline);
+    const deadline = deadlineOf(
+      options.timeoutMs ?? this.#defaultTimeoutMs,
+      options.deadline,
+      Date.now(),
+    );
     this.#stats.calls++;
     const worker = this.registry.selectWorker(filter, { key: options.key });
     const balancer = this.registry.balancer;

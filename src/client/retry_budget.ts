@@ -78,8 +78,8 @@ export class RetryBudget {
   }
 
   /** Advances the window, zeroing buckets that fell out of it. */
-  #roll(): number {
-    const epoch = Math.floor(this.#now() / this.#bucketMs);
+  #roll(now: number = this.#now()): number {
+    const epoch = Math.floor(now / this.#bucketMs);
     const steps = Math.min(BUCKETS, epoch - this.#epoch);
     for (let i = 1; i <= steps; i++) {
       const b = (this.#epoch + i) % BUCKETS;
@@ -90,9 +90,13 @@ export class RetryBudget {
     return this.#epoch % BUCKETS;
   }
 
-  /** Records one call (not a retry). */
-  deposit(): void {
-    this.#deposits[this.#roll()]++;
+  /**
+   * Records one call (not a retry).
+   *
+   * @param now the budget's clock, when the caller has just read it (saves a clock read)
+   */
+  deposit(now?: number): void {
+    this.#deposits[this.#roll(now)]++;
   }
 
   /** Retries still allowed right now. */
