@@ -104,6 +104,7 @@ export {
   type ClusterMembershipOptions,
   failureDetectionBoundMs,
   type MembershipConfig,
+  type MembershipSwitches,
   type MembershipStats,
   type MembershipTimings,
   type PhiDetector,

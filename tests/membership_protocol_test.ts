@@ -261,3 +261,29 @@ Deno.test("protocol: config errors are explained", () => {
     assert.throws(() => new ClusterMembership(bad), (e) => RpcError.is(e, "invalid_argument"));
   }
 });
+
+Deno.test("protocol: under 20% datagram loss the reliable fallback probe keeps suspicions down and nobody fails", async () => {
+  async function run(
+    fallback: boolean,
+  ): Promise<{ suspicions: number; failed: number; reliable: number }> {
+    const c = await cluster(12, { reliableProbeFallback: fallback }, 11);
+    try {
+      c.net.setLoss(0.2);
+      await c.net.clock.advance(60_000);
+      const all = [...c.events.values()].flat();
+      return {
+        suspicions: c.nodes.reduce((a, m) => a + m.stats().suspicions, 0),
+        failed: all.filter((e) => e.type === "NodeFailed").length,
+        reliable: c.nodes.reduce((a, m) => a + m.stats().reliablePings, 0),
+      };
+    } finally {
+      await c.close();
+    }
+  }
+  const on = await run(true);
+  const off = await run(false);
+  assert.equal(on.failed, 0, JSON.stringify(on));
+  assert.ok(on.reliable > 0);
+  assert.equal(off.reliable, 0);
+  assert.ok(on.suspicions < off.suspicions, `with ${on.suspicions} vs without ${off.suspicions}`);
+});

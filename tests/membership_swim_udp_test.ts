@@ -247,8 +247,11 @@ Deno.test("membership over UDP: keys rotate without downtime (install, use, remo
     await nodes[2].join([nodes[0].localAddr]);
     assert.ok(await waitFor(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
     const events = recordEvents(nodes);
+    // The operator's sequence: install everywhere, then switch, then (once packets sealed with
+    // the old key have drained) remove it.
     for (const r of rings) r.install(k2);
     for (const r of rings) r.use(k2);
+    await new Promise((r) => setTimeout(r, 500));
     for (const r of rings) r.remove(k1);
     // Gossip keeps flowing under the new key: a tag change reaches everyone.
     nodes[0].setTags({ role: "rotated" });

@@ -67,8 +67,18 @@ export interface MembershipTimings {
   maxBroadcastQueue: number;
 }
 
+/** Boolean knobs of the protocol. */
+export interface MembershipSwitches {
+  /**
+   * When a direct ping fails, also ping over the transport's reliable channel alongside the
+   * indirect probes (memberlist's TCP fallback), so datagram loss alone does not raise
+   * suspicions. Default true.
+   */
+  reliableProbeFallback: boolean;
+}
+
 /** Options of {@linkcode ClusterMembership}. Every timing knob of {@linkcode MembershipTimings} may be given. */
-export interface MembershipConfig extends Partial<MembershipTimings> {
+export interface MembershipConfig extends Partial<MembershipTimings>, Partial<MembershipSwitches> {
   /** Unique node id; default a random UUID. At most 128 UTF-8 bytes. */
   id?: string;
   /** Interface the default UDP transport binds; default `127.0.0.1`. */
@@ -186,7 +196,7 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
 };
 
 /** A fully resolved configuration (profile defaults merged with overrides, validated). */
-export interface ResolvedConfig extends MembershipTimings {
+export interface ResolvedConfig extends MembershipTimings, MembershipSwitches {
   /** The profile the defaults came from. */
   profile: Profile;
   /** Lifeguard switch. */
@@ -298,6 +308,10 @@ export function resolveConfig(config: MembershipConfig = {}): ResolvedConfig {
   }
   if (out.userBroadcastReserve > 1024) throw invalid("userBroadcastReserve must be <= 1024");
   out.profile = profile;
+  out.reliableProbeFallback = config.reliableProbeFallback ?? true;
+  if (typeof out.reliableProbeFallback !== "boolean") {
+    throw invalid("reliableProbeFallback must be a boolean");
+  }
   out.lifeguard = config.lifeguard ?? true;
   if (typeof out.lifeguard !== "boolean") throw invalid("lifeguard must be a boolean");
   out.label = config.label ?? "";

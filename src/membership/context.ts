@@ -53,6 +53,11 @@ export interface ProtocolHost {
   wrap(body: Uint8Array): Promise<Uint8Array>;
   /** Checks the header and opens a sealed payload; `undefined` (counted) when refused. */
   unwrap(packet: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * Pings `target` over the transport's reliable channel (memberlist's TCP fallback probe):
+   * resolves true when it answered within `timeoutMs`, false otherwise (never rejects).
+   */
+  reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean>;
   /** Whether the node is still running. */
   readonly running: boolean;
 }

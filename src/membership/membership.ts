@@ -22,6 +22,7 @@ import {
   type GossipMessage,
   headerSize,
   type LeaveMessage,
+  MessageType,
   parseHeader,
   type SuspectMessage,
   tagsEncodedSize,
@@ -90,6 +91,8 @@ export interface MembershipStats {
   nacksReceived: number;
   /** Ping-reqs served. */
   pingReqsServed: number;
+  /** Fallback pings over the reliable channel (after a failed direct ping). */
+  reliablePings: number;
   /** Heartbeat pings sent to monitored members. */
   heartbeats: number;
   /** Probes started because phi crossed the threshold. */
@@ -273,6 +276,7 @@ export class ClusterMembership implements MembershipView {
       handleSuspect: (m) => this.#handleSuspect(m),
       handleDead: (m) => this.#handleDead(m),
       wrap: (body) => this.#wrap(body),
+      reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
       unwrap: (packet) => this.#unwrap(packet),
     };
     this.#acks = new AckRegistry(this.#host);
@@ -346,7 +350,7 @@ export class ClusterMembership implements MembershipView {
     }
     local.stateChangedAt = this.clock.now();
     this.#transport.onPacket((data, from) => this.#onPacket(data, from));
-    this.#transport.onRequest((req, from) => this.#pushPull.handleRequest(req, from));
+    this.#transport.onRequest((req, from) => this.#onRequest(req, from));
     this.#state = "running";
     // Announce ourselves: gossiped as soon as we know anyone (after join).
     this.#broadcastLocalAlive();
@@ -582,6 +586,7 @@ export class ClusterMembership implements MembershipView {
       probeFailures: p.probeFailures,
       nacksReceived: p.nacksReceived,
       pingReqsServed: p.pingReqsServed,
+      reliablePings: p.reliablePings,
       heartbeats: this.#monitors.heartbeats,
       phiProbes: this.#monitors.phiProbes,
       pushPulls: pp.pushPulls,
@@ -790,6 +795,45 @@ export class ClusterMembership implements MembershipView {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** Serves the reliable channel: push-pull syncs, and fallback pings (answered with an ack). */
+  async #onRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
+    const body = await this.#unwrap(request);
+    if (body === undefined) throw new RpcError("unauthenticated", "request refused (label or key)");
+    if (body[0] === MessageType.pushPull) return await this.#pushPull.handleBody(body);
+    const decoded = decodeBody(body);
+    const ping = decoded?.messages[0];
+    if (ping === undefined || ping.type !== "ping" || ping.target !== this.localId) {
+      this.#stats.droppedDecode++;
+      throw new RpcError("invalid_argument", "malformed request");
+    }
+    const w = new ByteWriter(64);
+    writeMessage(w, this.#localAlive());
+    writeMessage(w, { type: "ack", seq: ping.seq });
+    return await this.#wrap(w.toBytes());
+  }
+
+  async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
+    const t = this.#transport;
+    if (t === undefined) return false;
+    try {
+      const w = new ByteWriter(64);
+      const seq = this.#nextSeq();
+      writeMessage(w, { type: "ping", seq, target: target.id });
+      const reply = await t.request(target.gossipAddr, await this.#wrap(w.toBytes()), timeoutMs);
+      const body = await this.#unwrap(reply);
+      const decoded = body === undefined ? undefined : decodeBody(body);
+      if (decoded === undefined || !this.running) return false;
+      let acked = false;
+      for (const m of decoded.messages) {
+        if (m.type === "alive") this.#handleAlive(m);
+        else if (m.type === "ack" && m.seq === seq) acked = true;
+      }
+      return acked;
+    } catch {
+      return false;
+    }
+  }
 
   #maxBody(): number {
     const max = this.#transport?.maxPacketSize ?? 1400;

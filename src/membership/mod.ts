@@ -12,6 +12,7 @@ export {
 export {
   failureDetectionBoundMs,
   type MembershipConfig,
+  type MembershipSwitches,
   type MembershipTimings,
   type Profile,
   PROFILES,

@@ -92,6 +92,8 @@ export interface ProbeCounters {
   pingReqsServed: number;
   /** Nacks received. */
   nacksReceived: number;
+  /** Fallback pings over the reliable channel. */
+  reliablePings: number;
 }
 
 /** Probes members: direct ping, indirect ping-req, nack accounting, suspicion on failure. */
@@ -107,6 +109,7 @@ export class Prober {
     probeFailures: 0,
     pingReqsServed: 0,
     nacksReceived: 0,
+    reliablePings: 0,
   };
 
   /** @param host protocol host; @param acks the shared ack registry */
@@ -189,6 +192,14 @@ export class Prober {
       };
       for (const h of helpers) host.send(h.gossipAddr, [req]);
       expectedNacks = helpers.length;
+      // Fallback over the reliable channel: a lossy datagram path is not a dead member.
+      const remaining = deadline - Math.min(config.probeTimeoutMs, deadline);
+      if (config.reliableProbeFallback && remaining > 0) {
+        this.counters.reliablePings++;
+        host.reliablePing(target, remaining).then((ok) => {
+          if (ok && !finished) this.#acks.ack(seq);
+        });
+      }
     }, Math.min(config.probeTimeoutMs, deadline));
   }
 

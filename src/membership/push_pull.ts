@@ -110,6 +110,11 @@ export class PushPull {
   async handleRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
     const body = await this.#host.unwrap(request);
     if (body === undefined) throw new RpcError("unauthenticated", "push-pull refused");
+    return await this.handleBody(body);
+  }
+
+  /** Serves an already unwrapped push-pull body. */
+  async handleBody(body: Uint8Array): Promise<Uint8Array> {
     const m = decodePushPull(body);
     if (m === undefined) throw new RpcError("invalid_argument", "malformed push-pull");
     this.counters.pushPullsServed++;
