@@ -171,14 +171,22 @@ export class ConnectionPool {
   }
 
   #open(addr: string): Entry {
+    let target: { hostname: string; port: number };
+    try {
+      target = splitHostPort(addr);
+    } catch (e) {
+      // The address came from gossip: this worker is unreachable, others may not be.
+      throw new RpcError("unavailable", `worker address ${JSON.stringify(addr)} is malformed`, {
+        cause: e,
+      });
+    }
     const e: Entry = {
       addr,
       inflight: 0,
       lastUsed: performance.now(),
       evicted: false,
     };
-    const { hostname, port } = splitHostPort(addr);
-    e.connecting = this.#connect(hostname, port).then(
+    e.connecting = this.#connect(target.hostname, target.port).then(
       (client) => {
         e.connecting = undefined;
         if (e.evicted) {
