@@ -69,6 +69,11 @@ export interface WorkerCallOptions {
   signal?: AbortSignal;
   /** Metadata for the handler. */
   meta?: Record<string, string>;
+  /**
+   * Resolve with the worker's response as an `EncodedPayload` (wire bytes, not decoded), as
+   * `RpcClient.call` does with `encoded` (default `false`).
+   */
+  encoded?: boolean;
 }
 
 /** Options of {@linkcode ClusterClient.callAll}. */
@@ -423,7 +428,7 @@ export class ClusterClient {
     method: string,
     request: unknown,
     timeoutMs: number | undefined,
-    options: { signal?: AbortSignal; meta?: Record<string, string> },
+    options: { signal?: AbortSignal; meta?: Record<string, string>; encoded?: boolean },
     t0: number = performance.now(),
   ): Promise<T> {
     const ws = this.#workerStats(worker.id);
@@ -437,7 +442,12 @@ export class ClusterClient {
         return Promise.reject(e);
       }
     }
-    const callOptions = { timeoutMs, signal: options.signal, meta: options.meta };
+    const callOptions = {
+      timeoutMs,
+      signal: options.signal,
+      meta: options.meta,
+      encoded: options.encoded,
+    };
     const conn = this.#pool.tryAcquire(worker.addr);
     let slow: PooledConnection | undefined;
     // An evicted connection is closed, which fails its pending calls with `unavailable`.

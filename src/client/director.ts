@@ -1,11 +1,14 @@
 /**
  * Director: the coordinator of the coordinator-worker pattern. It serves RPC like any server,
- * and forwards each call it was told about to a worker through a {@linkcode ClusterClient}, so
- * its callers need only its address (no gossip, no registry).
+ * and forwards calls to a worker through a {@linkcode ClusterClient}, so its callers need only
+ * its address (no gossip, no registry). Methods named with `forward` get their own routing;
+ * every other unary method is forwarded by the server's fallback, its payloads passed through
+ * as encoded bytes (unless restricted to an allow-list).
  *
  * @module
  */
 
+import { RpcError } from "../rpc/errors.ts";
 import { RpcServer } from "../rpc/server.ts";
 import type { RpcServerOptions } from "../rpc/types.ts";
 import type { FilterInput } from "../registry/filter.ts";
@@ -37,6 +40,29 @@ export interface DirectorOptions {
   filter?: FilterInput;
   /** Default idempotency of forwarded calls. Default `false`. */
   idempotent?: boolean;
+  /**
+   * Forward unary calls to methods not named in `methods` (nor with `forward`) too, with the
+   * default filter and idempotency. Default `true`; `false` answers them `not_found`.
+   */
+  forwardUnknown?: boolean;
+  /**
+   * Restricts the forwarding of unnamed methods to these names; calls to any other unnamed
+   * method get `not_found` without reaching a worker. Default: every method.
+   */
+  allow?: readonly string[];
+}
+
+/** Options of {@linkcode Director.forwardUnknown}. */
+export interface ForwardUnknownOptions {
+  /** Forward only these method names; others get `not_found`. Default: every method. */
+  allow?: readonly string[];
+}
+
+// Handlers get a shared frozen empty `meta` when the caller sent none: forwarding it would
+// encode an empty map on every call.
+function hasKeys(meta: Record<string, string>): boolean {
+  for (const _ in meta) return true;
+  return false;
 }
 
 /**
@@ -105,6 +131,7 @@ export class Director {
         director.forward(m, o);
       }
     }
+    if (options.forwardUnknown ?? true) director.forwardUnknown({ allow: options.allow });
     if (!options.rpcServer) await server.start();
     return director;
   }
@@ -139,6 +166,35 @@ export class Director {
         key: options.key?.(request),
       });
     });
+    return this;
+  }
+
+  /**
+   * Forwards every unary method that has no handler of its own (the server's fallback) to a
+   * worker with the director's default filter and idempotency. The request and response
+   * payloads pass through as encoded bytes (`EncodedPayload`): the director never
+   * decodes them. A method the worker does not serve comes back `not_found` from the worker.
+   *
+   * @throws {RpcError} `invalid_argument` when the server already has a fallback
+   */
+  forwardUnknown(options: ForwardUnknownOptions = {}): this {
+    const allow = options.allow === undefined ? undefined : new Set(options.allow);
+    const filter = this.#filter;
+    const idempotent = this.#idempotent;
+    this.server.registerFallback((method, request, ctx) => {
+      if (allow !== undefined && !allow.has(method)) {
+        throw new RpcError("not_found", `method '${method}' is not forwarded by this director`);
+      }
+      this.forwarded++;
+      return this.client.callWorker(method, request, {
+        filter,
+        idempotent,
+        deadline: ctx.deadline,
+        signal: ctx.signal,
+        meta: hasKeys(ctx.meta) ? ctx.meta : undefined,
+        encoded: true,
+      });
+    }, { encoded: true });
     return this;
   }
 

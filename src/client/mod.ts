@@ -15,7 +15,12 @@ export {
   type WorkerCallStats,
   type WorkerStreamOptions,
 } from "./cluster_client.ts";
-export { Director, type DirectorOptions, type ForwardOptions } from "./director.ts";
+export {
+  Director,
+  type DirectorOptions,
+  type ForwardOptions,
+  type ForwardUnknownOptions,
+} from "./director.ts";
 export { Node, type NodeOptions } from "./node.ts";
 export { type Connector } from "./pool.ts";
 export { type EjectionTarget, OutlierDetector, type OutlierOptions } from "./outlier.ts";

@@ -50,6 +50,7 @@ export interface ConnectSettings {
 // The resolvers object of `Promise.withResolvers()`, extended in place for calls with a
 // deadline or signal: one allocation per plain call instead of an executor closure plus a record.
 type Pending = PromiseWithResolvers<unknown> & {
+  encoded?: boolean;
   timer?: ReturnType<typeof setTimeout>;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -311,7 +312,9 @@ export class ClientConnection {
     if (type === T.RESPONSE) {
       let v: unknown;
       try {
-        v = this.#shared.codec.decode(flags, body);
+        v = p.encoded
+          ? this.#shared.codec.keep(flags, body)
+          : this.#shared.codec.decode(flags, body);
       } catch (e) {
         p.reject(new RpcError("internal", (e as Error).message));
         return;
@@ -372,6 +375,7 @@ export class ClientConnection {
     lane.frame(T.REQUEST, flags | codec.flags, id, head, payload, codec.owned);
     const p: Pending = Promise.withResolvers();
     this.#pending.set(id, p);
+    if (options?.encoded) p.encoded = true;
     if (timeoutMs !== undefined) {
       p.timer = setTimeout(() => {
         if (!this.#take(id)) return;

@@ -1,11 +1,13 @@
 /**
  * Payload encoding: MessagePack through reused encoder/decoder instances; a `Uint8Array` passes
- * through untouched (flagged `F.RAW` in the frame header); `undefined` is the empty payload.
+ * through untouched (flagged `F.RAW` in the frame header); `undefined` is the empty payload; an
+ * `EncodedPayload` is sent as its bytes (already encoded) and can be received undecoded.
  *
  * @module
  */
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { EncodedPayload } from "./encoded.ts";
 import { RpcError } from "./errors.ts";
 import { F } from "./frames.ts";
 
@@ -57,6 +59,10 @@ export class PayloadCodec {
     this.flags = 0;
     this.owned = true;
     if (value === undefined) return EMPTY;
+    if (value instanceof EncodedPayload) {
+      if (value.isRawBytes) this.flags = F.RAW;
+      return value.bytes;
+    }
     this.owned = false;
     try {
       return this.#enc.encodeSharedRef(value);
@@ -85,6 +91,14 @@ export class PayloadCodec {
         cause: e,
       });
     }
+  }
+
+  /**
+   * Keeps a payload encoded: copies `bytes` out of the (reused) read buffer into an
+   * {@linkcode EncodedPayload}, without decoding.
+   */
+  keep(flags: number, bytes: Uint8Array): EncodedPayload {
+    return new EncodedPayload(bytes.length === 0 ? EMPTY : copyOut(bytes), (flags & F.RAW) !== 0);
   }
 
   /** Encodes call metadata (string → string) to owned bytes. */

@@ -8,7 +8,7 @@
 import type { SecretKey } from "./auth.ts";
 import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "./errors.ts";
-import type { CallContext, RpcServerStats } from "./types.ts";
+import type { CallContext, FallbackHandler, RpcServerStats } from "./types.ts";
 
 /** How a registered handler is called. */
 export const KIND = { UNARY: 0, SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
@@ -25,6 +25,8 @@ export interface HandlerEntry {
 export interface ServerShared {
   /** Handlers by method name. */
   handlers: Map<string, HandlerEntry>;
+  /** The unary catch-all for methods without a handler, if registered. */
+  fallback: { fn: FallbackHandler; encoded: boolean } | undefined;
   /** Payload codec (synchronous use only). */
   codec: PayloadCodec;
   /** Largest accepted frame. */

@@ -6,6 +6,7 @@
 
 export { RpcServer } from "./server.ts";
 export { RpcClient } from "./client.ts";
+export { EncodedPayload } from "./encoded.ts";
 export {
   createDevCa,
   defaultDevCa,
@@ -19,6 +20,8 @@ export type {
   CallContext,
   CallOptions,
   ClientStreamHandler,
+  FallbackHandler,
+  FallbackOptions,
   Handler,
   RpcClientOptions,
   RpcClientStats,

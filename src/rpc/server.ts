@@ -14,6 +14,8 @@ import { ServerConnection } from "./server_conn.ts";
 import type {
   BidiStreamHandler,
   ClientStreamHandler,
+  FallbackHandler,
+  FallbackOptions,
   Handler,
   RpcServerOptions,
   RpcServerStats,
@@ -97,6 +99,7 @@ export class RpcServer {
     );
     this.#shared = {
       handlers: new Map(),
+      fallback: undefined,
       codec: new PayloadCodec(),
       maxFrameBytes: checkInt(
         "maxFrameBytes",
@@ -155,6 +158,40 @@ export class RpcServer {
   /** Registers a bidirectional-streaming handler. */
   registerBidiStream(method: string, handler: BidiStreamHandler): this {
     return this.#add(method, KIND.BIDI, handler);
+  }
+
+  /**
+   * Registers the unary catch-all: a unary call to a method with no registered handler goes to
+   * `handler(method, request, ctx)` instead of failing with `not_found`. Without a fallback such
+   * calls get `not_found`, as do streaming calls to unknown methods and calls whose method is
+   * registered with another kind. The fallback may itself throw `RpcError("not_found")` for
+   * methods it does not serve.
+   *
+   * With `{ encoded: true }` the request arrives as an {@linkcode EncodedPayload} (its wire
+   * bytes, not decoded) and the handler may return one, so a proxy forwards calls without
+   * decoding or re-encoding their payloads.
+   *
+   * @example
+   * ```ts
+   * import { RpcError, RpcServer } from "@rpcnet/cluster";
+   *
+   * const server = new RpcServer().registerFallback((method, request) => {
+   *   if (!method.startsWith("v1.")) throw new RpcError("not_found", `no method '${method}'`);
+   *   return { method, request };
+   * });
+   * ```
+   *
+   * @throws {RpcError} `invalid_argument` when a fallback is already registered
+   */
+  registerFallback(handler: FallbackHandler, options: FallbackOptions = {}): this {
+    if (typeof handler !== "function") {
+      throw new RpcError("invalid_argument", "fallback handler must be a function");
+    }
+    if (this.#shared.fallback) {
+      throw new RpcError("invalid_argument", "a fallback handler is already registered");
+    }
+    this.#shared.fallback = { fn: handler, encoded: options.encoded ?? false };
+    return this;
   }
 
   #add(method: string, kind: number, fn: HandlerEntry["fn"]): this {

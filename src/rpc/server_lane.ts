@@ -117,7 +117,8 @@ export class ServerLane {
       );
     }
     const entry = shared.handlers.get(head.method);
-    if (!entry || entry.kind !== KIND.UNARY) {
+    const fallback = entry === undefined ? shared.fallback : undefined;
+    if (entry ? entry.kind !== KIND.UNARY : fallback === undefined) {
       return this.#sendError(
         id,
         new RpcError("not_found", `no unary handler for method '${head.method}'`),
@@ -128,7 +129,10 @@ export class ServerLane {
       meta = head.metaLen
         ? shared.codec.decodeMeta(body.subarray(head.metaStart, head.metaStart + head.metaLen))
         : EMPTY_META;
-      request = shared.codec.decode(flags, body.subarray(head.payloadStart));
+      const payload = body.subarray(head.payloadStart);
+      request = fallback?.encoded
+        ? shared.codec.keep(flags, payload)
+        : shared.codec.decode(flags, payload);
     } catch (e) {
       return this.#sendError(id, e);
     }
@@ -138,7 +142,9 @@ export class ServerLane {
     shared.stats.callsTotal++;
     let result: unknown;
     try {
-      result = (entry.fn as Handler)(request, ctx);
+      result = entry
+        ? (entry.fn as Handler)(request, ctx)
+        : fallback!.fn(head.method, request, ctx);
     } catch (e) {
       return this.#sendError(id, e);
     }

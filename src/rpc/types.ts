@@ -26,6 +26,25 @@ export interface CallContext {
 /** A unary handler: one request in, one response out (or a thrown error). */
 export type Handler = (request: unknown, ctx: CallContext) => unknown | Promise<unknown>;
 
+/**
+ * The catch-all unary handler of {@linkcode RpcServer.registerFallback}: called for calls to a
+ * method with no registered handler. Like a {@linkcode Handler}, but told the method name.
+ */
+export type FallbackHandler = (
+  method: string,
+  request: unknown,
+  ctx: CallContext,
+) => unknown | Promise<unknown>;
+
+/** Options of {@linkcode RpcServer.registerFallback}. */
+export interface FallbackOptions {
+  /**
+   * Hand the request to the fallback as an `EncodedPayload` (its wire bytes, not decoded), and
+   * let it return one: a proxy then forwards bytes without decoding them (default `false`).
+   */
+  encoded?: boolean;
+}
+
 /** A server-streaming handler: one request in, a sequence of responses out. */
 export type ServerStreamHandler = (request: unknown, ctx: CallContext) => AsyncIterable<unknown>;
 
@@ -97,6 +116,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** String metadata delivered to the handler as `ctx.meta`. */
   meta?: Record<string, string>;
+  /**
+   * Resolve with the response as an `EncodedPayload` (its wire bytes), without decoding it
+   * (default `false`). Unary calls only.
+   */
+  encoded?: boolean;
 }
 
 /** Options of {@linkcode RpcClient.connect}. */
