@@ -3,10 +3,13 @@
  *
  * (a) throughput of `ClusterClient.callWorker` over three worker processes against a direct
  * `RpcClient` to one of them, 64 calls in flight, 64 B echo, alternating rounds so both see the
- * same machine state; the ratio is the figure (target ≥ 0.9). Two more baselines separate the
+ * same machine state; the ratio is the figure (target ≥ 0.9). More baselines separate the
  * cluster layer's own cost from the cost of spreading load over three connections (and three
- * busy worker processes on a small machine): three plain `RpcClient`s used round-robin, and
- * `ClusterClient` pinned to the one worker the direct client uses.
+ * busy worker processes on a small machine): three plain `RpcClient`s used round-robin (each on
+ * its own QUIC endpoint, as `RpcClient.connect` makes them, and on one shared endpoint, as the
+ * `ClusterClient` pool makes them), and `ClusterClient` pinned to the one worker the direct
+ * client uses. CPU per call is reported for the client process and for the worker processes
+ * (from /proc, on Linux): on a 2-core machine the throughput follows their sum.
  * (b) the ClusterClient layer's own cost per call with the network taken out (a connection whose
  * `call` resolves at once).
  * (c) balancer + registry overhead per call: `selectWorker("role=worker")` + `start` + `finish`
@@ -44,10 +47,28 @@ function cpuUs(): number {
 }
 
 const cpuPerCall: Record<string, number[]> = {};
+const workerCpuPerCall: Record<string, number[]> = {};
+let workerPids: number[] = [];
+
+/** CPU time of the worker processes, µs (Linux /proc; NaN elsewhere). */
+function workersCpuUs(): number {
+  let total = 0;
+  for (const pid of workerPids) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) * 10_000; // utime + stime, 100 Hz ticks
+    } catch {
+      return NaN;
+    }
+  }
+  return total;
+}
 
 async function drive(call: () => Promise<unknown>, ms: number, label = ""): Promise<number> {
   let done = 0;
   let stop = false;
+  const w0 = label ? workersCpuUs() : 0;
   const t0 = performance.now();
   const c0 = cpuUs();
   const timer = setTimeout(() => (stop = true), ms);
@@ -58,7 +79,10 @@ async function drive(call: () => Promise<unknown>, ms: number, label = ""): Prom
     }
   }));
   clearTimeout(timer);
-  if (label) (cpuPerCall[label] ??= []).push((cpuUs() - c0) / done);
+  if (label) {
+    (cpuPerCall[label] ??= []).push((cpuUs() - c0) / done);
+    (workerCpuPerCall[label] ??= []).push((workersCpuUs() - w0) / done);
+  }
   return done / ((performance.now() - t0) / 1000);
 }
 
@@ -85,6 +109,7 @@ export async function run(): Promise<BenchSection> {
   const workers: WorkerProcess[] = [];
   let node: Node | undefined;
   let direct: RpcClient[] = [];
+  let sharedEndpoint: Deno.QuicEndpoint | undefined;
   const rows: BenchRow[] = [];
   try {
     node = await Node.start({
@@ -114,19 +139,34 @@ export async function run(): Promise<BenchSection> {
       const [hostname, port] = w.info.rpcAddr.split(":");
       return RpcClient.connect({ hostname, port: Number(port), devCa: ca });
     }));
-    direct = clients;
+    workerPids = workers.map((w) => w.child.pid);
+    sharedEndpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
+    const endpoint = sharedEndpoint;
+    const onShared = await Promise.all(workers.map((w) => {
+      const [hostname, port] = w.info.rpcAddr.split(":");
+      return RpcClient.connect({ hostname, port: Number(port), devCa: ca, endpoint });
+    }));
+    direct = [...clients, ...onShared];
     const client = node.client;
     let next = 0;
+    let nextShared = 0;
     const opts = { timeoutMs: 30_000 };
     const variants = {
       direct1: () => clients[0].call("echo", PAYLOAD, opts),
       cluster3: () =>
         client.callWorker("echo", PAYLOAD, { filter: "role=worker", timeoutMs: 30_000 }),
       direct3: () => clients[next++ % 3].call("echo", PAYLOAD, opts),
+      direct3shared: () => onShared[nextShared++ % 3].call("echo", PAYLOAD, opts),
       cluster1: () => client.callWorker("echo", PAYLOAD, { filter: "name=w1", timeoutMs: 30_000 }),
     };
     type V = keyof typeof variants;
-    const rates: Record<V, number[]> = { direct1: [], cluster3: [], direct3: [], cluster1: [] };
+    const rates: Record<V, number[]> = {
+      direct1: [],
+      cluster3: [],
+      direct3: [],
+      direct3shared: [],
+      cluster1: [],
+    };
     for (const v of Object.keys(variants) as V[]) await drive(variants[v], 300); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
       const order = Object.keys(variants) as V[];
@@ -170,9 +210,21 @@ export async function run(): Promise<BenchSection> {
         name: `3 direct RpcClients round-robin → 3 workers, ${IN_FLIGHT} in flight`,
         value: median(rates.direct3),
         unit: "req/s",
-        note: `second baseline: same 3 connections, no cluster layer; ${spread(rates.direct3)}`,
+        note: `second baseline: 3 connections (an endpoint each), no cluster layer; ` +
+          spread(rates.direct3),
       },
       ratioRow("ClusterClient (3 workers) / 3 direct RpcClients", "cluster3", "direct3"),
+      {
+        name: `3 direct RpcClients on one shared endpoint round-robin, ${IN_FLIGHT} in flight`,
+        value: median(rates.direct3shared),
+        unit: "req/s",
+        note: `3 connections as the ClusterClient pool opens them; ${spread(rates.direct3shared)}`,
+      },
+      ratioRow(
+        "ClusterClient (3 workers) / 3 direct RpcClients on a shared endpoint",
+        "cluster3",
+        "direct3shared",
+      ),
       {
         name: `ClusterClient.callWorker → 1 worker (filter name=w1), ${IN_FLIGHT} in flight`,
         value: median(rates.cluster1),
@@ -191,7 +243,23 @@ export async function run(): Promise<BenchSection> {
         value: median(cpuPerCall.cluster3),
         unit: "µs",
         note: `ClusterClient pinned to 1 worker: ${median(cpuPerCall.cluster1).toFixed(1)} µs; ` +
-          `3 direct clients: ${median(cpuPerCall.direct3).toFixed(1)} µs`,
+          `3 direct clients: ${median(cpuPerCall.direct3).toFixed(1)} µs; on a shared endpoint: ` +
+          `${median(cpuPerCall.direct3shared).toFixed(1)} µs`,
+      },
+      {
+        name: "worker-processes CPU per call: direct RpcClient (1 worker)",
+        value: median(workerCpuPerCall.direct1),
+        unit: "µs",
+        note: `ClusterClient pinned to 1 worker: ${
+          median(workerCpuPerCall.cluster1).toFixed(1)
+        } µs; user+system of the 3 worker processes, /proc (100 Hz ticks)`,
+      },
+      {
+        name: "worker-processes CPU per call: ClusterClient (3 workers)",
+        value: median(workerCpuPerCall.cluster3),
+        unit: "µs",
+        note: `3 direct clients: ${median(workerCpuPerCall.direct3).toFixed(1)} µs; on a ` +
+          `shared endpoint: ${median(workerCpuPerCall.direct3shared).toFixed(1)} µs`,
       },
     );
 
@@ -267,6 +335,7 @@ export async function run(): Promise<BenchSection> {
     }
   } finally {
     for (const c of direct) await c.close();
+    sharedEndpoint?.close();
     for (const w of workers) await w.stop();
     await node?.stop();
     await Deno.remove(caFile).catch(() => {});

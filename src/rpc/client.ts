@@ -37,6 +37,7 @@ export class RpcClient {
   #settings: ConnectSettings;
   #shared: ClientShared;
   #endpoint: Deno.QuicEndpoint;
+  #ownsEndpoint: boolean;
   #conn: ClientConnection | undefined;
   #connecting: Promise<ClientConnection> | undefined;
   #failedAt = 0;
@@ -46,11 +47,16 @@ export class RpcClient {
   #stats: RpcClientStats = { connects: 0, zeroRttConnects: 0, pendingCalls: 0 };
   #getConn = (): Promise<ClientConnection> => this.#connection();
 
-  private constructor(settings: ConnectSettings, shared: ClientShared) {
+  private constructor(
+    settings: ConnectSettings,
+    shared: ClientShared,
+    endpoint: Deno.QuicEndpoint | undefined,
+  ) {
     this.#settings = settings;
     this.#shared = shared;
     // One endpoint for every (re)connect: it keeps the TLS session tickets 0-RTT needs.
-    this.#endpoint = new Deno.QuicEndpoint({
+    this.#ownsEndpoint = endpoint === undefined;
+    this.#endpoint = endpoint ?? new Deno.QuicEndpoint({
       hostname: settings.hostname.includes(":") ? "::" : "0.0.0.0",
       port: 0,
     });
@@ -82,18 +88,25 @@ export class RpcClient {
       1,
       600_000,
     );
+    if (options.endpoint !== undefined && !(options.endpoint instanceof Deno.QuicEndpoint)) {
+      throw new RpcError("invalid_argument", "RpcClient.connect: endpoint must be a QuicEndpoint");
+    }
     const caCerts = options.caCerts ?? [(options.devCa ?? await defaultDevCa()).certPem];
     const key = options.secret === undefined ? undefined : await importSecret(options.secret);
-    const client = new RpcClient({
-      hostname: options.hostname,
-      port,
-      caCerts,
-      serverName: options.serverName,
-      lanes,
-      connectTimeoutMs,
-      zeroRtt: options.zeroRtt ?? true,
-      key,
-    }, { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() });
+    const client = new RpcClient(
+      {
+        hostname: options.hostname,
+        port,
+        caCerts,
+        serverName: options.serverName,
+        lanes,
+        connectTimeoutMs,
+        zeroRtt: options.zeroRtt ?? true,
+        key,
+      },
+      { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() },
+      options.endpoint,
+    );
     try {
       await client.#connection();
     } catch (e) {
@@ -190,14 +203,19 @@ export class RpcClient {
     return bidiStreamCall<T>(this.#getConn, this.#shared, method, requests, options);
   }
 
-  /** Closes the connection and the endpoint; pending calls fail with `unavailable`. */
+  /**
+   * Closes the connection and the client's own endpoint (a shared `endpoint` stays open);
+   * pending calls fail with `unavailable`.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort();
-    try {
-      this.#endpoint.close();
-    } catch { /* already closed */ }
+    if (this.#ownsEndpoint) {
+      try {
+        this.#endpoint.close();
+      } catch { /* already closed */ }
+    }
     await this.#connecting?.catch(() => {});
     const c = this.#conn;
     this.#conn = undefined;
@@ -205,9 +223,11 @@ export class RpcClient {
       c.close();
       await c.conn.closed.catch(() => {});
     }
-    try {
-      this.#endpoint.close();
-    } catch { /* already closed */ }
+    if (this.#ownsEndpoint) {
+      try {
+        this.#endpoint.close();
+      } catch { /* already closed */ }
+    }
   }
 
   #connection(): Promise<ClientConnection> {

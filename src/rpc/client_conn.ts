@@ -186,39 +186,51 @@ export class ClientConnection {
         s.connectTimeoutMs,
       );
     });
+    let settled = false; // timed out, cancelled or done: no second attempt
+    const attempt = async (zeroRttWanted: boolean): Promise<ClientConnection> => {
+      try {
+        connecting = Deno.connectQuic({
+          hostname: s.hostname,
+          port: s.port,
+          serverName: s.serverName,
+          caCerts: s.caCerts,
+          alpnProtocols: [RPC_ALPN],
+          endpoint,
+          zeroRtt: zeroRttWanted,
+          keepAliveInterval: 2000,
+          maxIdleTimeout: 10_000,
+        });
+      } catch (e) {
+        throw closeError(undefined, e);
+      }
+      const zeroRtt = !(connecting instanceof Promise);
+      let conn: Deno.QuicConn;
+      try {
+        conn = await connecting;
+      } catch (e) {
+        throw closeError(undefined, e);
+      }
+      c = new ClientConnection(conn, shared, zeroRtt);
+      await c.#start(s);
+      return c;
+    };
     try {
       return await Promise.race([
         timeout,
         cancelled,
-        (async () => {
-          try {
-            connecting = Deno.connectQuic({
-              hostname: s.hostname,
-              port: s.port,
-              serverName: s.serverName,
-              caCerts: s.caCerts,
-              alpnProtocols: [RPC_ALPN],
-              endpoint,
-              zeroRtt: s.zeroRtt,
-              keepAliveInterval: 2000,
-              maxIdleTimeout: 10_000,
-            });
-          } catch (e) {
-            throw closeError(undefined, e);
-          }
-          const zeroRtt = !(connecting instanceof Promise);
-          let conn: Deno.QuicConn;
-          try {
-            conn = await connecting;
-          } catch (e) {
-            throw closeError(undefined, e);
-          }
-          c = new ClientConnection(conn, shared, zeroRtt);
-          await c.#start(s);
-          return c;
-        })(),
+        attempt(s.zeroRtt).catch((e) => {
+          // A 0-RTT attempt whose early data the server rejected (its ticket came from another
+          // server with the same name on a shared endpoint, or from before a restart) fails
+          // its streams: connect again with a full handshake, within the same timeout.
+          if (!c?.zeroRtt || settled || RpcError.is(e, "unauthenticated")) throw e;
+          c.close();
+          c = undefined;
+          connecting = undefined;
+          return attempt(false);
+        }),
       ]);
     } catch (e) {
+      settled = true;
       if (c) {
         c.close();
       } else if (connecting instanceof Promise) {
@@ -226,16 +238,17 @@ export class ClientConnection {
       }
       throw RpcError.is(e) ? e : closeError(undefined, e);
     } finally {
+      settled = true;
       clearTimeout(timer);
       cancel.removeEventListener("abort", onCancel!);
     }
   }
 
   async #start(s: ConnectSettings): Promise<void> {
-    // The express lane first: with 0-RTT its LANE_OPEN leaves with the first flight. Bulk
-    // lanes open on first use (idle extra streams measurably slow the express lane).
+    // The express lane first (after the handshake with 0-RTT: see below). Bulk lanes open on
+    // first use (idle extra streams measurably slow the express lane).
     this.#maxLanes = s.lanes;
-    await this.#openLane(false);
+    if (!this.zeroRtt) await this.#openLane(false);
     const incoming = this.conn.incomingBidirectionalStreams.getReader();
     let control: Deno.QuicBidirectionalStream;
     try {
@@ -262,6 +275,18 @@ export class ClientConnection {
       }
     };
     const hello = await next();
+    if (this.zeroRtt) {
+      // The server's HELLO comes with its handshake flight, so waiting for the handshake here
+      // costs next to nothing. Streams opened as 0-RTT data die if the server rejects it (a
+      // ticket from another server of the same name on a shared endpoint, or from before a
+      // restart), so the express lane opens now, when no rejection can touch it.
+      try {
+        await this.conn.handshake;
+      } catch (e) {
+        throw closeError(undefined, e);
+      }
+      await this.#openLane(false);
+    }
     if (!hello || hello.type !== T.HELLO || hello.body.length !== 33) {
       throw new RpcError("unavailable", "server did not send a valid HELLO");
     }

@@ -145,6 +145,14 @@ export interface RpcClientOptions {
   connectTimeoutMs?: number;
   /** Try QUIC 0-RTT on reconnects when a session ticket is available (default true). */
   zeroRtt?: boolean;
+  /**
+   * A client `Deno.QuicEndpoint` to connect through, shared with other clients: one UDP socket
+   * and one QUIC endpoint driver for all of them, and one store of TLS session tickets for 0-RTT.
+   * The client does not close it; its owner closes it after the clients. Its address family must
+   * match `hostname`'s (bind `0.0.0.0` for IPv4, `::` for IPv6). Default: an endpoint of the
+   * client's own, closed by `close()`.
+   */
+  endpoint?: Deno.QuicEndpoint;
 }
 
 /** Counters of an {@linkcode RpcClient}. */
