@@ -404,13 +404,16 @@ export class ClusterMembership implements MembershipView {
       );
       const ok = results.reduce((a, b) => a + b, 0);
       if (ok > 0) {
-        // Members that joined at the same time as us are in no seed's state yet: one follow-up
-        // sync a few gossip rounds later picks them up (memberlist leaves this to the periodic
-        // push-pull, which takes minutes at scale).
-        this.#setTimer(
-          () => this.#pushPullTick(),
-          2 * this.config.probeIntervalMs + 10 * this.config.gossipIntervalMs * this.random(),
-        );
+        // Members that joined at the same time as us are in no seed's state yet: two follow-up
+        // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
+        // periodic push-pull, which takes minutes at scale).
+        for (const rounds of [2, 10]) {
+          this.#setTimer(
+            () => this.#pushPullTick(),
+            rounds * this.config.probeIntervalMs +
+              10 * this.config.gossipIntervalMs * this.random(),
+          );
+        }
         return ok;
       }
       const left = deadline - this.clock.now();
