@@ -76,12 +76,14 @@ async function cluster(n: number, opts: ClusterMembershipOptions = {}, seed = 1)
 }
 
 Deno.test("protocol: a starved member is suspected, refutes when it wakes (buddy system), and is never declared failed", async () => {
-  const c = await cluster(10);
+  // Suspicion bounds 2 s (confirmed) .. 12 s: the 1 s starvation must end in a refutation.
+  const c = await cluster(10, { suspicionMult: 10 });
   try {
     const victim = c.nodes[3];
     const before = victim.localMember().incarnation;
-    // Starved for 1.5 s: long enough to be suspected, shorter than the (unconfirmed) suspicion.
-    c.net.pause(victim.localAddr, 1500);
+    // Starved for 1 s: long enough to be suspected (probes time out after 200 ms), shorter than
+    // even a fully confirmed suspicion.
+    c.net.pause(victim.localAddr, 1000);
     const suspected = () =>
       c.nodes.some((m) =>
         c.events.get(m.localId)!.some((e) =>
