@@ -442,8 +442,10 @@ export class ClusterMembership implements MembershipView {
     const local = this.#table.local;
     local.incarnation++;
     const msg: LeaveMessage = { type: "leave", node: this.localId, incarnation: local.incarnation };
-    this.#table.setLocalState("left", this.clock.now());
+    // Pick the peers while this node is still on the live ring: once it is "left", a two-node
+    // cluster has a ring of one and no one would hear the leave (it would be seen as a failure).
     const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
+    this.#table.setLocalState("left", this.clock.now());
     if (peers.length > 0) {
       let resolveDone!: () => void;
       const done = new Promise<void>((r) => resolveDone = r);
