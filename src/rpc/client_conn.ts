@@ -404,7 +404,9 @@ export class ClientConnection {
     if (timeoutMs !== undefined) {
       p.timer = setTimeout(() => {
         if (!this.#take(id)) return;
-        lane.frame(T.CANCEL, 0, id);
+        // F.DEADLINE: the server's handler sees deadline_exceeded, not cancelled, when this
+        // cancel overtakes the server's own deadline timer.
+        lane.frame(T.CANCEL, F.DEADLINE, id);
         p.reject(
           new RpcError("deadline_exceeded", `'${method}' exceeded its ${timeoutMs} ms deadline`),
         );

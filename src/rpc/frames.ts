@@ -12,7 +12,8 @@
  * - `ERROR`: `[u8 code index in RPC_ERROR_CODES][message utf8]`
  * - `HELLO` (server → client, control stream): `[u8 authRequired][32-byte nonce]`
  * - `AUTH` (client → server): HMAC-SHA256(secret, nonce || "rpcnet-auth"), or empty
- * - `CANCEL`, `END`, `LANE_OPEN`, `READY`, `GOAWAY`: empty
+ * - `CANCEL`, `END`, `LANE_OPEN`, `READY`, `GOAWAY`: empty (a lane `CANCEL` flagged `F_DEADLINE`
+ *   was sent because the caller's deadline passed)
  *
  * @module
  */

@@ -7,7 +7,7 @@
 
 import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "./errors.ts";
-import { FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
+import { F, FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
@@ -81,7 +81,13 @@ export class ServerLane {
     if (type === T.REQUEST) return this.#request(flags, id, body);
     if (type === T.CANCEL) {
       const call = this.#calls.get(id);
-      if (call && this.#end(call)) call.ctx.abort(new RpcError("cancelled", "cancelled by caller"));
+      if (call && this.#end(call)) {
+        call.ctx.abort(
+          flags & F.DEADLINE
+            ? new RpcError("deadline_exceeded", "the caller's deadline passed")
+            : new RpcError("cancelled", "cancelled by caller"),
+        );
+      }
       return;
     }
     throw new FrameError(`unexpected frame type ${type} on a lane`);
