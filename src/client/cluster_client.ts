@@ -18,6 +18,7 @@ import type { Worker, WorkerRegistry } from "../registry/worker_registry.ts";
 import { ConnectionPool, type Connector, type PooledConnection } from "./pool.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { OutlierDetector, type OutlierOptions } from "./outlier.ts";
+import { tickNow } from "./tick_clock.ts";
 
 /** Options of {@linkcode ClusterClient}. Every field has a documented default. */
 export interface ClusterClientOptions {
@@ -276,7 +277,7 @@ export class ClusterClient {
     const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
     const wall = timeoutMs === undefined && options.deadline === undefined ? 0 : Date.now();
     const deadline = deadlineOf(timeoutMs, options.deadline, wall);
-    const t0 = performance.now();
+    const t0 = tickNow();
     this.#stats.calls++;
     if (this.#budgetOnPerfClock) this.#budget.deposit(t0);
     else this.#budget.deposit();
@@ -461,7 +462,7 @@ export class ClusterClient {
     request: unknown,
     timeoutMs: number | undefined,
     options: { signal?: AbortSignal; meta?: Record<string, string>; encoded?: boolean },
-    t0: number = performance.now(),
+    t0: number = tickNow(),
   ): Promise<T> {
     const ws = this.#workerStats(worker.id);
     ws.calls++;
@@ -512,7 +513,7 @@ export class ClusterClient {
     err: unknown,
   ): RpcError | undefined {
     ws.active--;
-    const end = performance.now();
+    const end = tickNow();
     if (conn) this.#pool.release(conn, end);
     let e: RpcError | undefined;
     let failure = false;

@@ -78,6 +78,8 @@ function hasKeys(meta: Record<string, string>): boolean {
  *   methods: { compute: { filter: "role=worker", idempotent: true } },
  * });
  * console.log(`director listening on ${director.addr.hostname}:${director.addr.port}`);
+ * // Any other unary method is forwarded too, its payload passed through undecoded; restrict
+ * // that with `allow: ["status"]`, or turn it off with `forwardUnknown: false`.
  * ```
  */
 export class Director {
