@@ -26,6 +26,7 @@ export {
   type FallbackOptions,
   type Handler,
   issueDevCertificate,
+  type RegisterOptions,
   RPC_ALPN,
   RPC_CLOSE_CODES,
   RpcClient,

@@ -200,3 +200,37 @@ Deno.test("Director allow-list forwards only the listed unknown methods; others 
     await stopAll(nodes);
   }
 });
+
+Deno.test("Director forward with a key function routes by the decoded request (consistent_hash)", async () => {
+  const nodes = await startCluster([
+    { id: "director", tags: { role: "director" } },
+    { id: "w1", tags: { role: "worker" } },
+    { id: "w2", tags: { role: "worker" } },
+    { id: "w3", tags: { role: "worker" } },
+  ], { strategy: "consistent_hash" });
+  const director = await Director.start({
+    client: nodes[0].client,
+    methods: { echo: { key: (req) => (req as { user: string }).user } },
+  });
+  const caller = await RpcClient.connect({ hostname: "127.0.0.1", port: director.addr.port });
+  try {
+    const owners = new Map<string, Set<string>>();
+    for (let i = 0; i < 60; i++) {
+      const user = `u${i % 6}`;
+      const r = await caller.call<{ worker: string; echo: { user: string; i: number } }>(
+        "echo",
+        { user, i },
+        { timeoutMs: 5000 },
+      );
+      assert.deepEqual(r.echo, { user, i }, "request passed through intact");
+      if (!owners.has(user)) owners.set(user, new Set());
+      owners.get(user)!.add(r.worker);
+    }
+    for (const [user, ws] of owners) assert.equal(ws.size, 1, `${user} always on one worker`);
+    assert.ok(new Set([...owners.values()].map((s) => [...s][0])).size > 1, "keys spread");
+  } finally {
+    await caller.close();
+    await director.close();
+    await stopAll(nodes);
+  }
+});

@@ -134,3 +134,23 @@ Deno.test("rpc fallback: encoded mode passes request and response bytes through 
     await worker.close();
   }
 });
+
+Deno.test("rpc register({encoded: true}): a named handler gets the request's wire bytes", async () => {
+  let got: EncodedPayload | undefined;
+  const server = new RpcServer()
+    .register("raw", (req) => {
+      got = req as EncodedPayload;
+      return req; // returned as is: the caller decodes its own bytes
+    }, { encoded: true })
+    .register("plain", (req) => req);
+  const { client, done } = await setup(server);
+  try {
+    const value = { a: 1, b: ["x", null] };
+    assert.deepEqual(await client.call("raw", value), value);
+    assert.ok(got instanceof EncodedPayload);
+    assert.deepEqual([...got.bytes], [...encode(value)]);
+    assert.deepEqual(await client.call("plain", value), value, "other handlers still decode");
+  } finally {
+    await done();
+  }
+});

@@ -13,6 +13,7 @@ import { RpcServer } from "../rpc/server.ts";
 import type { RpcServerOptions } from "../rpc/types.ts";
 import type { FilterInput } from "../registry/filter.ts";
 import type { ClusterClient } from "./cluster_client.ts";
+import type { EncodedPayload } from "../rpc/encoded.ts";
 
 /** How one forwarded method is routed. */
 export interface ForwardOptions {
@@ -150,11 +151,13 @@ export class Director {
 
   /**
    * Forwards unary calls of `method` to a worker; the caller's deadline, cancellation and
-   * metadata travel with the forwarded call.
+   * metadata travel with the forwarded call. Request and response pass through as encoded
+   * bytes; only a `key` function makes the director decode the request (to compute the key).
    */
   forward(method: string, options: ForwardOptions = {}): this {
     const filter = options.filter ?? this.#filter;
     const idempotent = options.idempotent ?? this.#idempotent;
+    const keyOf = options.key;
     this.#methods.add(method);
     this.server.register(method, (request, ctx) => {
       this.forwarded++;
@@ -164,17 +167,18 @@ export class Director {
         timeoutMs: options.timeoutMs,
         deadline: ctx.deadline,
         signal: ctx.signal,
-        meta: ctx.meta,
-        key: options.key?.(request),
+        meta: hasKeys(ctx.meta) ? ctx.meta : undefined,
+        key: keyOf?.((request as EncodedPayload).decode()),
+        encoded: true,
       });
-    });
+    }, { encoded: true });
     return this;
   }
 
   /**
    * Forwards every unary method that has no handler of its own (the server's fallback) to a
    * worker with the director's default filter and idempotency. The request and response
-   * payloads pass through as encoded bytes (`EncodedPayload`): the director never
+   * payloads pass through as encoded bytes ({@linkcode EncodedPayload}): the director never
    * decodes them. A method the worker does not serve comes back `not_found` from the worker.
    *
    * @throws {RpcError} `invalid_argument` when the server already has a fallback

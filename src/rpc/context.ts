@@ -19,6 +19,8 @@ export interface HandlerEntry {
   kind: number;
   /** The handler function (its type depends on `kind`). */
   fn: (...args: never[]) => unknown;
+  /** Unary only: the request is handed over as an `EncodedPayload`, not decoded. */
+  encoded: boolean;
 }
 
 /** State shared by an `RpcServer` and all its connections. */

@@ -23,6 +23,7 @@ export type {
   FallbackHandler,
   FallbackOptions,
   Handler,
+  RegisterOptions,
   RpcClientOptions,
   RpcClientStats,
   RpcServerOptions,

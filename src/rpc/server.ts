@@ -17,6 +17,7 @@ import type {
   FallbackHandler,
   FallbackOptions,
   Handler,
+  RegisterOptions,
   RpcServerOptions,
   RpcServerStats,
   ServerStreamHandler,
@@ -140,9 +141,12 @@ export class RpcServer {
     this.#shared.drainTimeoutMs = this.#drainTimeoutMs;
   }
 
-  /** Registers a unary handler for `method`. */
-  register(method: string, handler: Handler): this {
-    return this.#add(method, KIND.UNARY, handler);
+  /**
+   * Registers a unary handler for `method`. With `{ encoded: true }` the request arrives as an
+   * {@linkcode EncodedPayload} (wire bytes, not decoded), as with a fallback.
+   */
+  register(method: string, handler: Handler, options: RegisterOptions = {}): this {
+    return this.#add(method, KIND.UNARY, handler, options.encoded ?? false);
   }
 
   /** Registers a server-streaming handler: one request, an async iterable of responses. */
@@ -194,7 +198,7 @@ export class RpcServer {
     return this;
   }
 
-  #add(method: string, kind: number, fn: HandlerEntry["fn"]): this {
+  #add(method: string, kind: number, fn: HandlerEntry["fn"], encoded = false): this {
     checkMethod(method);
     if (typeof fn !== "function") {
       throw new RpcError("invalid_argument", `handler for '${method}' must be a function`);
@@ -202,7 +206,7 @@ export class RpcServer {
     if (this.#shared.handlers.has(method)) {
       throw new RpcError("invalid_argument", `method '${method}' is already registered`);
     }
-    this.#shared.handlers.set(method, { kind, fn });
+    this.#shared.handlers.set(method, { kind, fn, encoded });
     return this;
   }
 

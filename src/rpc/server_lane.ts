@@ -136,7 +136,7 @@ export class ServerLane {
         ? shared.codec.decodeMeta(body.subarray(head.metaStart, head.metaStart + head.metaLen))
         : EMPTY_META;
       const payload = body.subarray(head.payloadStart);
-      request = fallback?.encoded
+      request = (entry ? entry.encoded : fallback!.encoded)
         ? shared.codec.keep(flags, payload)
         : shared.codec.decode(flags, payload);
     } catch (e) {

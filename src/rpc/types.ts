@@ -36,6 +36,15 @@ export type FallbackHandler = (
   ctx: CallContext,
 ) => unknown | Promise<unknown>;
 
+/** Options of {@linkcode RpcServer.register}. */
+export interface RegisterOptions {
+  /**
+   * Hand the request to the handler as an `EncodedPayload` (its wire bytes, not decoded); the
+   * handler may return one too. For proxies (default `false`).
+   */
+  encoded?: boolean;
+}
+
 /** Options of {@linkcode RpcServer.registerFallback}. */
 export interface FallbackOptions {
   /**
