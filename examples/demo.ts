@@ -161,6 +161,9 @@ try {
   loadDone = Promise.all(Array.from({ length: concurrency }, async (_, i) => {
     let n = i;
     while (!loadStop) {
+      // A call counts in the phase it started in: a response w2 sent just before its SIGKILL
+      // can still arrive after the kill, but no call started after the kill can reach it.
+      const startedIn = phase;
       try {
         const r = await caller.call<{ worker: string; result: number }>("compute", { n }, {
           timeoutMs: 15_000,
@@ -169,8 +172,8 @@ try {
         ok++;
         window.set(r.worker, (window.get(r.worker) ?? 0) + 1);
         lastSeen.set(r.worker, performance.now());
-        const m = perPhase.get(phase) ?? new Map<string, number>();
-        perPhase.set(phase, m);
+        const m = perPhase.get(startedIn) ?? new Map<string, number>();
+        perPhase.set(startedIn, m);
         m.set(r.worker, (m.get(r.worker) ?? 0) + 1);
       } catch (e) {
         failed++;
