@@ -14,6 +14,7 @@ const SECTIONS: Section[] = [
   { name: "core", load: () => import("./core.ts") },
   { name: "sim", load: () => import("./sim.ts") },
   { name: "client", load: () => import("./client.ts") },
+  { name: "gossip", load: () => import("./gossip.ts") },
 ];
 
 const only = Deno.args.filter((a) => !a.startsWith("-"));
