@@ -4,15 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { type ClusterEvent, ClusterMembership } from "../mod.ts";
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
+import { eventually } from "./wait.ts";
 
 Deno.test("membership over UDP: in a two-node cluster a graceful leave is NodeLeft at the seed, not NodeFailed", async () => {
   const seed = new ClusterMembership({ id: "seed", profile: "LOCAL" });
@@ -25,9 +17,9 @@ Deno.test("membership over UDP: in a two-node cluster a graceful leave is NodeLe
   }
   try {
     await leaver.join([seed.localAddr]);
-    assert.ok(await waitFor(() => seed.get("leaver")?.state === "alive", 10_000));
+    assert.ok(await eventually(() => seed.get("leaver")?.state === "alive", 10_000));
     await leaver.leave();
-    assert.ok(await waitFor(() => seen.length > 0, 10_000), "the seed saw no event");
+    assert.ok(await eventually(() => seen.length > 0, 10_000), "the seed saw no event");
     // Give a wrong NodeFailed time to show up after the NodeLeft.
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(seen.map((e) => e.type), ["NodeLeft"]);

@@ -13,16 +13,7 @@ import {
   RpcError,
   UdpTransport,
 } from "../mod.ts";
-
-/** Polls `cond` every 50 ms until true or `timeoutMs` passes; returns whether it became true. */
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
+import { eventually } from "./wait.ts";
 
 function aliveCount(m: ClusterMembership): number {
   return m.members().filter((x) => x.state === "alive").length;
@@ -79,7 +70,7 @@ Deno.test({
         await Promise.all(nodes.slice(i, i + 10).map((n) => n.join([seed])));
       }
       assert.ok(
-        await waitFor(() => nodes.every((n) => aliveCount(n) === N), 30_000),
+        await eventually(() => nodes.every((n) => aliveCount(n) === N), 30_000),
         `not converged: ${nodes.map(aliveCount).join(",")}`,
       );
       // Every record carries the member's addresses and tags.
@@ -100,7 +91,7 @@ Deno.test({
           events.get(n.localId)!.some((e) => e.type === "NodeFailed" && about(e) === victim.localId)
         );
       assert.ok(
-        await waitFor(failedEverywhere, bound * 3),
+        await eventually(failedEverywhere, bound * 3),
         `NodeFailed missing at ${
           survivors.filter((n) =>
             !events.get(n.localId)!.some((e) =>
@@ -116,7 +107,7 @@ Deno.test({
       // the end every survivor sees every other survivor alive. (Zero false positives is
       // asserted in virtual time, where the machine's load does not interfere.)
       assert.ok(
-        await waitFor(() => survivors.every((n) => aliveCount(n) === N - 1), 20_000),
+        await eventually(() => survivors.every((n) => aliveCount(n) === N - 1), 20_000),
         `survivors disagree: ${survivors.map(aliveCount).join(",")}`,
       );
       const falselyFailed = [...events.values()].flat().filter((e) =>
@@ -131,7 +122,7 @@ Deno.test({
       const stayers = nodes.slice(0, N - 2);
       await leaver.leave();
       assert.ok(
-        await waitFor(
+        await eventually(
           () =>
             stayers.every((n) =>
               events.get(n.localId)!.some((e) =>
@@ -160,7 +151,7 @@ Deno.test({
       assert.equal(restarted.localAddr, victimAddr);
       await restarted.join([seed]);
       assert.ok(
-        await waitFor(
+        await eventually(
           () =>
             stayers.every((n) =>
               events.get(n.localId)!.slice(before.get(n.localId)).some((e) =>
@@ -174,7 +165,7 @@ Deno.test({
       assert.ok(stayers[0].get(victim.localId)!.incarnation > oldIncarnation);
       assert.ok(restarted.localMember().incarnation > oldIncarnation);
       assert.ok(
-        await waitFor(() =>
+        await eventually(() =>
           aliveCount(restarted) === N - 1, 20_000),
       );
     } finally {
@@ -195,7 +186,7 @@ Deno.test("membership over UDP: a node with the wrong key cannot join; its datag
     }
     await nodes[1].join([nodes[0].localAddr]);
     await nodes[2].join([nodes[0].localAddr]);
-    assert.ok(await waitFor(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
+    assert.ok(await eventually(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
 
     intruder = await startNode({
       id: "intruder",
@@ -217,12 +208,12 @@ Deno.test("membership over UDP: a node with the wrong key cannot join; its datag
       raw.sendPacket(nodes[1].localAddr, packet);
       raw.sendPacket(nodes[1].localAddr, plain);
     }
-    assert.ok(await waitFor(() => nodes[1].stats().droppedAuth >= before + 10, 10_000));
+    assert.ok(await eventually(() => nodes[1].stats().droppedAuth >= before + 10, 10_000));
     // Garbage and foreign labels never break the receive loop.
     raw.sendPacket(nodes[1].localAddr, new Uint8Array([1, 2, 3]));
     raw.sendPacket(nodes[1].localAddr, new Uint8Array([1, 1, 3, 100, 101, 118, 0, 0]));
     assert.ok(
-      await waitFor(
+      await eventually(
         () => nodes[1].stats().droppedDecode + nodes[1].stats().droppedLabel >= 2,
         10_000,
       ),
@@ -245,7 +236,7 @@ Deno.test("membership over UDP: keys rotate without downtime (install, use, remo
     for (let i = 0; i < 3; i++) nodes.push(await startNode({ id: `r${i}`, keyring: rings[i] }));
     await nodes[1].join([nodes[0].localAddr]);
     await nodes[2].join([nodes[0].localAddr]);
-    assert.ok(await waitFor(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
+    assert.ok(await eventually(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
     const events = recordEvents(nodes);
     // The operator's sequence: install everywhere, then switch, then (once packets sealed with
     // the old key have drained) remove it.
@@ -256,7 +247,7 @@ Deno.test("membership over UDP: keys rotate without downtime (install, use, remo
     // Gossip keeps flowing under the new key: a tag change reaches everyone.
     nodes[0].setTags({ role: "rotated" });
     assert.ok(
-      await waitFor(() => nodes.every((n) => n.get("r0")?.tags.role === "rotated"), 10_000),
+      await eventually(() => nodes.every((n) => n.get("r0")?.tags.role === "rotated"), 10_000),
     );
     await new Promise((r) => setTimeout(r, 1000));
     assert.ok(nodes.every((n) => aliveCount(n) === 3));
@@ -291,7 +282,7 @@ Deno.test("membership over UDP: join with no reachable seed fails within the boo
     const seed = await startNode({ id: "seed", bindPort: port });
     nodes.push(seed);
     assert.equal(await joiner.join([deadAddr]), 1);
-    assert.ok(await waitFor(() => aliveCount(joiner) === 2 && aliveCount(seed) === 2, 10_000));
+    assert.ok(await eventually(() => aliveCount(joiner) === 2 && aliveCount(seed) === 2, 10_000));
   } finally {
     await shutdownAll(nodes);
   }
@@ -305,16 +296,16 @@ Deno.test("membership over UDP: tags update at run time and are bounded", async 
     const updates: ClusterEvent[] = [];
     nodes[1].addEventListener("NodeUpdated", (e) => updates.push(e.detail));
     await nodes[1].join([nodes[0].localAddr]);
-    assert.ok(await waitFor(() => nodes[1].get("t0")?.tags.role === "worker", 10_000));
+    assert.ok(await eventually(() => nodes[1].get("t0")?.tags.role === "worker", 10_000));
     assert.equal(nodes[1].get("t0")?.rpcAddr, "127.0.0.1:9000");
     nodes[0].setTags({ role: "worker", zone: "eu-1" });
-    assert.ok(await waitFor(() => updates.length > 0, 10_000));
+    assert.ok(await eventually(() => updates.length > 0, 10_000));
     const u = updates[0];
     assert.ok(u.type === "NodeUpdated");
     assert.deepEqual(u.previousTags, { role: "worker" });
     assert.deepEqual(u.node.tags, { role: "worker", zone: "eu-1" });
     nodes[0].setTags({});
-    assert.ok(await waitFor(() => Object.keys(nodes[1].get("t0")!.tags).length === 0, 10_000));
+    assert.ok(await eventually(() => Object.keys(nodes[1].get("t0")!.tags).length === 0, 10_000));
     assert.throws(
       () => nodes[0].setTags({ big: "x".repeat(255), big2: "y".repeat(255), big3: "z".repeat(10) }),
       (e) => RpcError.is(e, "invalid_argument") && /maxTagsBytes/.test((e as Error).message),

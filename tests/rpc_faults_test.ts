@@ -9,14 +9,7 @@ import {
   RpcError,
   RpcServer,
 } from "../mod.ts";
-
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from "./wait.ts";
 
 Deno.test("rpc faults: garbage on a lane closes only that connection; other clients are unaffected", async () => {
   const server = new RpcServer().register("ping", () => "pong");

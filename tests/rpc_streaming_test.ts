@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { RpcClient, RpcError, RpcServer } from "../mod.ts";
-
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from "./wait.ts";
 
 async function setup(server: RpcServer): Promise<{ client: RpcClient; done: () => Promise<void> }> {
   await server.start();

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { type CallContext, RpcClient, RpcError, RpcServer } from "../mod.ts";
+import { waitFor } from "./wait.ts";
 
 /** Polls `cond` until true or `ms` pass (robust on a loaded machine; no fixed sleeps). */
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function setup(
   server: RpcServer,
