@@ -3,10 +3,28 @@
  * gossip, detect failures with phi accrual, and route calls to workers by tag through a load
  * balancer; RPC rides on QUIC.
  *
- * @example
+ * Layers, each usable on its own: `RpcServer`/`RpcClient` (QUIC), `ClusterMembership` (SWIM +
+ * Lifeguard over UDP), `PhiAccrualDetector` and `Balancer` (the wasm core), `NodeRegistry`/
+ * `WorkerRegistry` (tag filters, selection), `ClusterClient`/`Director`, and `Node`, which runs an
+ * RPC server and membership together.
+ *
+ * @example A worker and a caller in one script
  * ```ts
- * import { RpcError } from "@rpcnet/cluster";
- * console.log(new RpcError("unavailable", "no worker").code);
+ * import { Node } from "@rpcnet/cluster";
+ *
+ * const director = await Node.start({ id: "director", tags: { role: "director" } });
+ * const worker = await Node.start({
+ *   tags: { role: "worker", zone: "eu-1" },
+ *   seeds: [director.gossipAddr],
+ *   handlers: { compute: (n) => (n as number) ** 2 },
+ * });
+ * // Once gossip has spread the worker's tags:
+ * const square = await director.client.callWorker("compute", 7, {
+ *   filter: "role=worker",
+ *   idempotent: true,
+ * });
+ * await worker.leave();
+ * await director.stop();
  * ```
  *
  * @module
