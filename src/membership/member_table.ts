@@ -13,6 +13,7 @@
  * @module
  */
 import type { AliveMessage, DeadMessage, LeaveMessage, SuspectMessage } from "./codec.ts";
+import { internString, internTags } from "./intern.ts";
 import type { MemberState, Tags } from "./types.ts";
 
 /** Mutable internal record of one member (kept small: ~10 fields). */
@@ -32,7 +33,7 @@ export class MemberRecord {
   /** Clock time of the last state change. */
   stateChangedAt: number;
 
-  /** Creates a record. */
+  /** Creates a record (strings and tags interned: every node's copy shares one). */
   constructor(
     id: string,
     gossipAddr: string,
@@ -42,12 +43,12 @@ export class MemberRecord {
     tags: Tags,
     now: number,
   ) {
-    this.id = id;
-    this.gossipAddr = gossipAddr;
-    this.rpcAddr = rpcAddr;
+    this.id = internString(id);
+    this.gossipAddr = internString(gossipAddr);
+    this.rpcAddr = internString(rpcAddr);
     this.incarnation = incarnation;
     this.state = state;
-    this.tags = tags;
+    this.tags = internTags(tags);
     this.stateChangedAt = now;
   }
 
@@ -216,8 +217,8 @@ export class MemberTable {
         m.tags,
         now,
       );
-      this.#members.set(m.node, created);
-      this.#ringAdd(m.node);
+      this.#members.set(created.id, created);
+      this.#ringAdd(created.id);
       this.last.record = created;
       return "joined";
     }
@@ -234,9 +235,9 @@ export class MemberTable {
     const prev = rec.state;
     const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
     rec.incarnation = m.incarnation;
-    rec.gossipAddr = m.gossipAddr;
-    rec.rpcAddr = m.rpcAddr;
-    if (changed) rec.tags = m.tags;
+    if (m.gossipAddr !== rec.gossipAddr) rec.gossipAddr = internString(m.gossipAddr);
+    if (m.rpcAddr !== rec.rpcAddr) rec.rpcAddr = internString(m.rpcAddr);
+    if (changed) rec.tags = internTags(m.tags);
     if (prev !== "alive") this.#setState(rec, "alive", now);
     if (prev === "dead" || prev === "left") return "rejoined";
     if (prev === "suspect") return "recovered";
