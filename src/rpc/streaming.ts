@@ -221,16 +221,7 @@ export async function* serverStreamCall<T>(
   options?: CallOptions,
 ): AsyncGenerator<T, void, undefined> {
   const call = await StreamCall.open(getConn, shared, KIND.SERVER, method, request, options);
-  try {
-    for (;;) {
-      const f = await call.next();
-      if (f.type === T.END) return call.complete();
-      if (f.type !== T.MESSAGE) throw call.fail(new RpcError("unavailable", "unexpected frame"));
-      yield call.decode(f) as T;
-    }
-  } finally {
-    call.close();
-  }
+  yield* receiveMessages<T>(call);
 }
 
 /** Client-streaming call: the requests from an async iterable, one response. */
@@ -264,6 +255,11 @@ export async function* bidiStreamCall<T>(
 ): AsyncGenerator<T, void, undefined> {
   const call = await StreamCall.open(getConn, shared, KIND.BIDI, method, undefined, options);
   call.pump(requests);
+  yield* receiveMessages<T>(call);
+}
+
+/** Yields a stream call's MESSAGE frames until END; closes the call however iteration ends. */
+async function* receiveMessages<T>(call: StreamCall): AsyncGenerator<T, void, undefined> {
   try {
     for (;;) {
       const f = await call.next();
