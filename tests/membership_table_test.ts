@@ -124,3 +124,23 @@ Deno.test("member table: ring successors wrap around and random picks exclude se
   }
   assert.equal(t.randomLive(10, rnd).length, 5);
 });
+
+Deno.test("member table: a suspicion of a newer incarnation starts a new episode, not a confirmation", () => {
+  const t = table();
+  t.applyAlive(alive("a", 1), 0);
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 1, from: "x" }, 1),
+    "suspected",
+  );
+  // "a" refuted (incarnation 2) but we missed it; now someone suspects incarnation 2.
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "y" }, 5),
+    "suspected",
+  );
+  assert.equal(t.get("a")!.incarnation, 2);
+  assert.equal(t.get("a")!.stateChangedAt, 5);
+  assert.equal(
+    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "z" }, 6),
+    "confirm",
+  );
+});

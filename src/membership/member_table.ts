@@ -251,10 +251,11 @@ export class MemberTable {
     if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
     if (rec.state === "dead" || rec.state === "left") return "ignored";
     if (m.node === this.localId) return "refute";
-    if (rec.state === "suspect") {
-      if (m.incarnation > rec.incarnation) rec.incarnation = m.incarnation;
-      return "confirm";
-    }
+    // Only a suspicion of the same incarnation confirms the running one. A suspicion of a newer
+    // incarnation (the member refuted, we missed the refutation, and it is suspected again) is a
+    // new episode with a fresh timer: counting it as a confirmation would let the stale timer
+    // declare the new incarnation dead moments after it was first suspected.
+    if (rec.state === "suspect" && m.incarnation === rec.incarnation) return "confirm";
     rec.incarnation = m.incarnation;
     this.#setState(rec, "suspect", now);
     return "suspected";
