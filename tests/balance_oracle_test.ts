@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Balancer, type CandidateSet, STRATEGIES, type StrategyName } from "../mod.ts";
 import { OracleBalancer, type OracleSet } from "./oracle/balance.ts";
+import { runInterleaved } from "./interleave.ts";
 
 function mulberry32(seed: number): () => number {
   return () => {
@@ -113,15 +114,6 @@ Deno.test("balance oracle: interleaved balancers (shared core, per-balancer PRNG
     driver(strategy, 100 + i, 2000),
     driver(strategy, 200 + i, 2000),
   ]);
-  let selects = 0;
-  let live = runs.length;
-  while (live > 0) {
-    live = 0;
-    for (const it of runs) {
-      const r = it.next();
-      if (r.done) selects += r.value;
-      else live++;
-    }
-  }
+  const selects = runInterleaved(runs);
   assert.ok(selects > 4000, `only ${selects} selects`);
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PhiAccrualDetector } from "../mod.ts";
 import { OraclePhiDetector } from "./oracle/phi.ts";
+import { runInterleaved } from "./interleave.ts";
 
 function mulberry32(seed: number): () => number {
   return () => {
@@ -108,15 +109,6 @@ Deno.test("phi oracle: interleaved detectors sharing the core agree with their r
   const runs = [1, 7, 50, 1000].map((window, i) =>
     driver({ seed: 500 + i, window, threshold: 8, pause: i * 300, minStd: 50 + i * 40 })
   );
-  let checks = 0;
-  let live = runs.length;
-  while (live > 0) {
-    live = 0;
-    for (const it of runs) {
-      const r = it.next();
-      if (r.done) checks += r.value;
-      else live++;
-    }
-  }
+  const checks = runInterleaved(runs);
   assert.ok(checks > 5000, `only ${checks} comparisons`);
 });

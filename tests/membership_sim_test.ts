@@ -8,6 +8,16 @@ import {
   VirtualClock,
 } from "../mod.ts";
 
+/** 10 % loss for `durationMs` of virtual time: the cluster converges and no live member is declared dead. */
+async function assertNoFalseFailures(
+  o: { nodes: number; durationMs: number; seed: number },
+): Promise<void> {
+  const r = await simulate({ ...o, scenario: "false-positives", loss: 0.1 });
+  assert.ok(r.bootstrap.converged);
+  assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+}
+
 Deno.test("sim clock: timers fire in time order, ties first-in first-out, cancel works", async () => {
   const clock = new VirtualClock({ seed: 3 });
   const fired: string[] = [];
@@ -218,32 +228,14 @@ Deno.test("simulate: 1000 nodes converge and a crashed member is declared dead e
 });
 
 Deno.test("simulate: 1000 nodes, 10% loss for 30 virtual seconds, no member declared dead", async () => {
-  const r = await simulate({
-    nodes: 1000,
-    scenario: "false-positives",
-    loss: 0.1,
-    durationMs: 30_000,
-    seed: 5,
-  });
-  assert.ok(r.bootstrap.converged);
-  assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
-  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+  await assertNoFalseFailures({ nodes: 1000, durationMs: 30_000, seed: 5 });
 });
 
 Deno.test({
   name: "simulate (slow): 1000 nodes, 10% loss for 10 virtual minutes, no member declared dead",
   ignore: !SLOW,
   fn: async () => {
-    const r = await simulate({
-      nodes: 1000,
-      scenario: "false-positives",
-      loss: 0.1,
-      durationMs: 600_000,
-      seed: 1,
-    });
-    assert.ok(r.bootstrap.converged);
-    assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
-    assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+    await assertNoFalseFailures({ nodes: 1000, durationMs: 600_000, seed: 1 });
   },
 });
 
@@ -251,14 +243,6 @@ Deno.test({
   name: "simulate (slow): 100 nodes, 10% loss for one virtual hour, no member declared dead",
   ignore: !SLOW,
   fn: async () => {
-    const r = await simulate({
-      nodes: 100,
-      scenario: "false-positives",
-      loss: 0.1,
-      durationMs: 3_600_000,
-      seed: 1,
-    });
-    assert.equal(r.falsePositives.failed, 0, JSON.stringify(r.falsePositives));
-    assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+    await assertNoFalseFailures({ nodes: 100, durationMs: 3_600_000, seed: 1 });
   },
 });
