@@ -1,22 +1,38 @@
 /**
  * Bench section "client": what the cluster layer costs on top of plain RPC, in one run.
  *
- * (a) throughput of `ClusterClient.callWorker` over three worker processes against a direct
- * `RpcClient` to one of them, 64 calls in flight, 64 B echo, alternating rounds so both see the
- * same machine state; the ratio is the figure (target ≥ 0.9). More baselines separate the
- * cluster layer's own cost from the cost of spreading load over three connections (and three
- * busy worker processes on a small machine): three plain `RpcClient`s used round-robin (each on
- * its own QUIC endpoint, as `RpcClient.connect` makes them, and on one shared endpoint, as the
+ * (a) throughput of `ClusterClient.callWorker` over three workers against a direct `RpcClient`
+ * to one of them, 64 calls in flight, 64 B echo, alternating rounds so both see the same machine
+ * state; the ratio is the figure (target ≥ 0.9). It runs in two worker topologies, one after the
+ * other, each with the same client process:
+ *
+ * - "workers in one process" (the target row): the three worker `Node`s (each with its own RPC
+ *   port, gossip port and membership) live in ONE child process (`bench/client_workers.ts`); the
+ *   direct client talks to one of them while the other two idle in that same process. Both arms
+ *   then run the same number of processes, so the figure measures what the cluster layer and the
+ *   spreading of calls cost the caller, not how a small machine schedules three busy worker
+ *   processes plus the client (on 2 cores, 4 busy processes oversubscribe the CPU and every
+ *   worker pays its own wake-ups per batch).
+ * - "3 worker processes" (diagnostic): one worker per process (`examples/demo_worker.ts`), as a
+ *   real deployment runs them.
+ *
+ * More baselines in each topology separate the cluster layer's own cost from the cost of
+ * spreading load over three connections: three plain `RpcClient`s used round-robin (each on its
+ * own QUIC endpoint, as `RpcClient.connect` makes them, and on one shared endpoint, as the
  * `ClusterClient` pool makes them), and `ClusterClient` pinned to the one worker the direct
- * client uses. CPU per call is reported for the client process and for the worker processes
- * (from /proc, on Linux): on a 2-core machine the throughput follows their sum.
+ * client uses. "3 direct RpcClients / direct RpcClient" is the ceiling any cluster layer can
+ * reach over this transport: 64 calls in flight split over three QUIC connections are three
+ * batches of ~21 per round trip instead of one of 64, and Deno's QUIC stack costs a roughly
+ * fixed amount per connection and batch (read and write ops, ~4 datagrams with their ACKs).
+ * CPU per call is reported for the client process and for the worker process(es) (from /proc,
+ * on Linux): on a loaded 2-core machine the throughput follows their sum.
  * (b) the ClusterClient layer's own cost per call with the network taken out (a connection whose
  * `call` resolves at once).
  * (c) balancer + registry overhead per call: `selectWorker("role=worker")` + `start` + `finish`
  * timed in batches of 1000 in isolation, p50 and p99 per call in µs, against the reference
  * chapter's "< 0.1 ms additional latency for load balancing".
  *
- * Workers run as child processes (`examples/demo_worker.ts`); the clients run in this process.
+ * The clients run in this process.
  *
  * @module
  */
@@ -25,6 +41,7 @@ import process from "node:process";
 import {
   ClusterClient,
   createDevCa,
+  type DevCa,
   Node,
   RpcClient,
   type StrategyName,
@@ -46,8 +63,6 @@ function cpuUs(): number {
   return u.user + u.system;
 }
 
-const cpuPerCall: Record<string, number[]> = {};
-const workerCpuPerCall: Record<string, number[]> = {};
 let workerPids: number[] = [];
 
 /** CPU time of the worker processes, µs (Linux /proc; NaN elsewhere). */
@@ -65,10 +80,14 @@ function workersCpuUs(): number {
   return total;
 }
 
-async function drive(call: () => Promise<unknown>, ms: number, label = ""): Promise<number> {
+/** One round: `IN_FLIGHT` loops calling `call` for `ms`. */
+async function drive(
+  call: () => Promise<unknown>,
+  ms: number,
+): Promise<{ rate: number; cpuPerCall: number; workerCpuPerCall: number }> {
   let done = 0;
   let stop = false;
-  const w0 = label ? workersCpuUs() : 0;
+  const w0 = workersCpuUs();
   const t0 = performance.now();
   const c0 = cpuUs();
   const timer = setTimeout(() => (stop = true), ms);
@@ -79,11 +98,11 @@ async function drive(call: () => Promise<unknown>, ms: number, label = ""): Prom
     }
   }));
   clearTimeout(timer);
-  if (label) {
-    (cpuPerCall[label] ??= []).push((cpuUs() - c0) / done);
-    (workerCpuPerCall[label] ??= []).push((workersCpuUs() - w0) / done);
-  }
-  return done / ((performance.now() - t0) / 1000);
+  return {
+    rate: done / ((performance.now() - t0) / 1000),
+    cpuPerCall: (cpuUs() - c0) / done,
+    workerCpuPerCall: (workersCpuUs() - w0) / done,
+  };
 }
 
 /** Per-call cost of selectWorker + start + finish, from batches of `batch` calls. */
@@ -102,14 +121,291 @@ function overhead(registry: WorkerRegistry, batches: number, batch: number): num
   return perCallUs;
 }
 
+/** Where a set of workers runs: their RPC addresses, OS processes and how to stop them. */
+interface Topology {
+  /** Worker ids, in order; the direct client talks to the first. */
+  ids: string[];
+  /** RPC addresses, same order. */
+  rpcAddrs: string[];
+  /** Worker process ids (for CPU accounting). */
+  pids: number[];
+  /** Filter selecting exactly these workers. */
+  filter: string;
+  stop(): Promise<void>;
+}
+
+/** Three worker `Node`s in one child process (`bench/client_workers.ts`). */
+async function spawnOneProcess(seed: string, caFile: string, ids: string[]): Promise<Topology> {
+  const script = new URL("./client_workers.ts", import.meta.url).pathname;
+  const args = ["run", "-A", "--quiet", script, "--ca", caFile, "--seed", seed];
+  for (const id of ids) args.push("--id", id);
+  args.push("--tags", "role=worker,host=one");
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const kill = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+  };
+  let buf = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let info: { workers: { id: string; rpcAddr: string }[] };
+  try {
+    info = await Promise.race([
+      (async () => {
+        for (;;) {
+          const { value, done } = await lines.read();
+          if (done) throw new Error("worker host exited before it was ready");
+          buf += value;
+          const nl = buf.indexOf("\n");
+          if (nl >= 0) return JSON.parse(buf.slice(0, nl));
+        }
+      })(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("worker host not ready in 30 s")), 30_000);
+      }),
+    ]);
+  } catch (e) {
+    await lines.cancel().catch(() => {});
+    await kill();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  const drain = (async () => {
+    try {
+      while (!(await lines.read()).done) { /* discard */ }
+    } catch { /* process gone */ }
+  })();
+  return {
+    ids,
+    rpcAddrs: info.workers.map((w) => w.rpcAddr),
+    pids: [child.pid],
+    filter: "role=worker,host=one",
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const done = await Promise.race([
+        child.status.then(() => true),
+        new Promise<false>((r) => (t = setTimeout(() => r(false), 10_000))),
+      ]);
+      clearTimeout(t);
+      if (!done) await kill();
+      await drain;
+    },
+  };
+}
+
+/** Three worker processes (`examples/demo_worker.ts`), one worker each. */
+async function spawnSeparate(seed: string, caFile: string, ids: string[]): Promise<Topology> {
+  const workers: WorkerProcess[] = [];
+  try {
+    for (const id of ids) {
+      workers.push(
+        await WorkerProcess.spawn({
+          id,
+          seeds: [seed],
+          caFile,
+          delayMs: 0,
+          tags: `role=worker,host=sep,name=${id}`,
+        }),
+      );
+    }
+  } catch (e) {
+    for (const w of workers) await w.stop();
+    throw e;
+  }
+  return {
+    ids,
+    rpcAddrs: workers.map((w) => w.info.rpcAddr),
+    pids: workers.map((w) => w.child.pid),
+    filter: "role=worker,host=sep",
+    async stop() {
+      for (const w of workers) await w.stop();
+    },
+  };
+}
+
+const VARIANTS = ["direct1", "cluster3", "direct3", "direct3shared", "cluster1"] as const;
+type Variant = typeof VARIANTS[number];
+
+/** Per-variant, per-round figures of one topology. */
+interface Measured {
+  rates: Record<Variant, number[]>;
+  cpu: Record<Variant, number[]>;
+  workerCpu: Record<Variant, number[]>;
+}
+
+/** Runs every variant against `t`, in interleaved rounds. */
+async function measure(node: Node, t: Topology, ca: DevCa): Promise<Measured> {
+  const until = Date.now() + 20_000;
+  while (node.registry.workers(t.filter).length < t.ids.length) {
+    if (Date.now() > until) throw new Error(`workers ${t.ids} did not join`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const direct: RpcClient[] = [];
+  const endpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
+  try {
+    const open = (addr: string, shared?: Deno.QuicEndpoint) => {
+      const [hostname, port] = addr.split(":");
+      return RpcClient.connect({ hostname, port: Number(port), devCa: ca, endpoint: shared });
+    };
+    const clients = await Promise.all(t.rpcAddrs.map((a) => open(a)));
+    direct.push(...clients);
+    const onShared = await Promise.all(t.rpcAddrs.map((a) => open(a, endpoint)));
+    direct.push(...onShared);
+    workerPids = t.pids;
+    const client = node.client;
+    let next = 0;
+    let nextShared = 0;
+    const opts = { timeoutMs: 30_000 };
+    const all = { filter: t.filter, timeoutMs: 30_000 };
+    const pinned = { filter: `name=${t.ids[0]}`, timeoutMs: 30_000 };
+    const variants: Record<Variant, () => Promise<unknown>> = {
+      direct1: () => clients[0].call("echo", PAYLOAD, opts),
+      cluster3: () => client.callWorker("echo", PAYLOAD, all),
+      direct3: () => clients[next++ % clients.length].call("echo", PAYLOAD, opts),
+      direct3shared: () => onShared[nextShared++ % onShared.length].call("echo", PAYLOAD, opts),
+      cluster1: () => client.callWorker("echo", PAYLOAD, pinned),
+    };
+    const m: Measured = { rates: empty(), cpu: empty(), workerCpu: empty() };
+    for (const v of VARIANTS) await drive(variants[v], 300); // warm-up
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = [...VARIANTS];
+      if (r % 2) order.reverse(); // ABCD DCBA …: no variant always runs first
+      for (const v of order) {
+        const d = await drive(variants[v], ROUND_MS);
+        m.rates[v].push(d.rate);
+        m.cpu[v].push(d.cpuPerCall);
+        m.workerCpu[v].push(d.workerCpuPerCall);
+      }
+    }
+    return m;
+  } finally {
+    for (const c of direct) await c.close();
+    endpoint.close();
+  }
+}
+
+function empty(): Record<Variant, number[]> {
+  return Object.fromEntries(VARIANTS.map((v) => [v, []])) as unknown as Record<Variant, number[]>;
+}
+
+const spread = (xs: number[]) =>
+  `min–max ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+
+/** Rows of one topology. */
+function topologyRows(m: Measured, where: string, primary: boolean): BenchRow[] {
+  const { rates } = m;
+  const ratioRow = (name: string, a: Variant, b: Variant, target?: string): BenchRow => {
+    const ratios = rates[a].map((x, i) => x / rates[b][i]);
+    const value = median(ratios);
+    return {
+      name: `${name} [${where}]`,
+      value,
+      unit: "x",
+      target,
+      met: target ? value >= 0.9 : undefined,
+      note: `per-round ratios ${ratios.map((x) => x.toFixed(2)).join(", ")}`,
+    };
+  };
+  const med = (xs: number[]) => median(xs).toFixed(1);
+  return [
+    {
+      name: `direct RpcClient → 1 worker, 64 B echo, ${IN_FLIGHT} in flight [${where}]`,
+      value: median(rates.direct1),
+      unit: "req/s",
+      note: `baseline; ${ROUNDS} rounds × ${ROUND_MS} ms, ${spread(rates.direct1)}`,
+    },
+    {
+      name: `ClusterClient.callWorker → 3 workers (least_connections), ${IN_FLIGHT} in flight ` +
+        `[${where}]`,
+      value: median(rates.cluster3),
+      unit: "req/s",
+      note: spread(rates.cluster3),
+    },
+    ratioRow(
+      "ClusterClient (3 workers) / direct RpcClient (1 worker)",
+      "cluster3",
+      "direct1",
+      primary ? ">= 0.9" : undefined,
+    ),
+    {
+      name: `3 direct RpcClients round-robin → 3 workers, ${IN_FLIGHT} in flight [${where}]`,
+      value: median(rates.direct3),
+      unit: "req/s",
+      note: `3 connections (an endpoint each), no cluster layer; ${spread(rates.direct3)}`,
+    },
+    ratioRow("ClusterClient (3 workers) / 3 direct RpcClients", "cluster3", "direct3"),
+    ratioRow(
+      "3 direct RpcClients / direct RpcClient (1 worker): ceiling for any cluster layer",
+      "direct3",
+      "direct1",
+    ),
+    {
+      name: `3 direct RpcClients on one shared endpoint round-robin, ${IN_FLIGHT} in flight ` +
+        `[${where}]`,
+      value: median(rates.direct3shared),
+      unit: "req/s",
+      note: `3 connections as the ClusterClient pool opens them; ${spread(rates.direct3shared)}`,
+    },
+    ratioRow(
+      "ClusterClient (3 workers) / 3 direct RpcClients on a shared endpoint",
+      "cluster3",
+      "direct3shared",
+    ),
+    {
+      name: `ClusterClient.callWorker → 1 worker (filter name=…), ${IN_FLIGHT} in flight ` +
+        `[${where}]`,
+      value: median(rates.cluster1),
+      unit: "req/s",
+      note: spread(rates.cluster1),
+    },
+    ratioRow("ClusterClient (1 worker) / direct RpcClient (same worker)", "cluster1", "direct1"),
+    {
+      name: `client-process CPU per call: direct RpcClient (1 worker) [${where}]`,
+      value: median(m.cpu.direct1),
+      unit: "µs",
+      note: "user+system, every thread of this process",
+    },
+    {
+      name: `client-process CPU per call: ClusterClient (3 workers) [${where}]`,
+      value: median(m.cpu.cluster3),
+      unit: "µs",
+      note: `ClusterClient pinned to 1 worker: ${med(m.cpu.cluster1)} µs; 3 direct clients: ` +
+        `${med(m.cpu.direct3)} µs; on a shared endpoint: ${med(m.cpu.direct3shared)} µs`,
+    },
+    {
+      name: `worker-process CPU per call: direct RpcClient (1 worker) [${where}]`,
+      value: median(m.workerCpu.direct1),
+      unit: "µs",
+      note: `ClusterClient pinned to 1 worker: ${med(m.workerCpu.cluster1)} µs; user+system ` +
+        `of the worker process(es), /proc (100 Hz ticks)`,
+    },
+    {
+      name: `worker-process CPU per call: ClusterClient (3 workers) [${where}]`,
+      value: median(m.workerCpu.cluster3),
+      unit: "µs",
+      note: `3 direct clients: ${med(m.workerCpu.direct3)} µs; on a shared endpoint: ` +
+        `${med(m.workerCpu.direct3shared)} µs`,
+    },
+  ];
+}
+
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
   const ca = await createDevCa();
   const caFile = await writeCaFile(ca);
-  const workers: WorkerProcess[] = [];
   let node: Node | undefined;
-  let direct: RpcClient[] = [];
-  let sharedEndpoint: Deno.QuicEndpoint | undefined;
+  let topology: Topology | undefined;
   const rows: BenchRow[] = [];
   try {
     node = await Node.start({
@@ -119,149 +415,16 @@ export async function run(): Promise<BenchSection> {
       devCa: ca,
       strategy: "least_connections",
     });
-    for (const id of ["w1", "w2", "w3"]) {
-      workers.push(
-        await WorkerProcess.spawn({
-          id,
-          seeds: [node.gossipAddr],
-          caFile,
-          delayMs: 0,
-          tags: `role=worker,name=${id}`,
-        }),
-      );
-    }
-    const until = Date.now() + 20_000;
-    while (node.registry.workers("role=worker").length < 3) {
-      if (Date.now() > until) throw new Error("workers did not join");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const clients = await Promise.all(workers.map((w) => {
-      const [hostname, port] = w.info.rpcAddr.split(":");
-      return RpcClient.connect({ hostname, port: Number(port), devCa: ca });
-    }));
-    workerPids = workers.map((w) => w.child.pid);
-    sharedEndpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
-    const endpoint = sharedEndpoint;
-    const onShared = await Promise.all(workers.map((w) => {
-      const [hostname, port] = w.info.rpcAddr.split(":");
-      return RpcClient.connect({ hostname, port: Number(port), devCa: ca, endpoint });
-    }));
-    direct = [...clients, ...onShared];
-    const client = node.client;
-    let next = 0;
-    let nextShared = 0;
-    const opts = { timeoutMs: 30_000 };
-    const variants = {
-      direct1: () => clients[0].call("echo", PAYLOAD, opts),
-      cluster3: () =>
-        client.callWorker("echo", PAYLOAD, { filter: "role=worker", timeoutMs: 30_000 }),
-      direct3: () => clients[next++ % 3].call("echo", PAYLOAD, opts),
-      direct3shared: () => onShared[nextShared++ % 3].call("echo", PAYLOAD, opts),
-      cluster1: () => client.callWorker("echo", PAYLOAD, { filter: "name=w1", timeoutMs: 30_000 }),
-    };
-    type V = keyof typeof variants;
-    const rates: Record<V, number[]> = {
-      direct1: [],
-      cluster3: [],
-      direct3: [],
-      direct3shared: [],
-      cluster1: [],
-    };
-    for (const v of Object.keys(variants) as V[]) await drive(variants[v], 300); // warm-up
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = Object.keys(variants) as V[];
-      if (r % 2) order.reverse(); // ABCD DCBA …: no variant always runs first
-      for (const v of order) rates[v].push(await drive(variants[v], ROUND_MS, v));
-    }
-    const spread = (xs: number[]) =>
-      `min–max ${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
-    const ratioRow = (name: string, a: V, b: V, target?: string): BenchRow => {
-      const ratios = rates[a].map((x, i) => x / rates[b][i]);
-      const value = median(ratios);
-      return {
-        name,
-        value,
-        unit: "x",
-        target,
-        met: target ? value >= 0.9 : undefined,
-        note: `per-round ratios ${ratios.map((x) => x.toFixed(2)).join(", ")}`,
-      };
-    };
-    rows.push(
-      {
-        name: `direct RpcClient → 1 worker, 64 B echo, ${IN_FLIGHT} in flight`,
-        value: median(rates.direct1),
-        unit: "req/s",
-        note: `baseline; ${ROUNDS} rounds × ${ROUND_MS} ms, ${spread(rates.direct1)}`,
-      },
-      {
-        name: `ClusterClient.callWorker → 3 workers (least_connections), ${IN_FLIGHT} in flight`,
-        value: median(rates.cluster3),
-        unit: "req/s",
-        note: spread(rates.cluster3),
-      },
-      ratioRow(
-        "ClusterClient (3 workers) / direct RpcClient (1 worker)",
-        "cluster3",
-        "direct1",
-        ">= 0.9",
-      ),
-      {
-        name: `3 direct RpcClients round-robin → 3 workers, ${IN_FLIGHT} in flight`,
-        value: median(rates.direct3),
-        unit: "req/s",
-        note: `second baseline: 3 connections (an endpoint each), no cluster layer; ` +
-          spread(rates.direct3),
-      },
-      ratioRow("ClusterClient (3 workers) / 3 direct RpcClients", "cluster3", "direct3"),
-      {
-        name: `3 direct RpcClients on one shared endpoint round-robin, ${IN_FLIGHT} in flight`,
-        value: median(rates.direct3shared),
-        unit: "req/s",
-        note: `3 connections as the ClusterClient pool opens them; ${spread(rates.direct3shared)}`,
-      },
-      ratioRow(
-        "ClusterClient (3 workers) / 3 direct RpcClients on a shared endpoint",
-        "cluster3",
-        "direct3shared",
-      ),
-      {
-        name: `ClusterClient.callWorker → 1 worker (filter name=w1), ${IN_FLIGHT} in flight`,
-        value: median(rates.cluster1),
-        unit: "req/s",
-        note: spread(rates.cluster1),
-      },
-      ratioRow("ClusterClient (1 worker) / direct RpcClient (same worker)", "cluster1", "direct1"),
-      {
-        name: "client-process CPU per call: direct RpcClient (1 worker)",
-        value: median(cpuPerCall.direct1),
-        unit: "µs",
-        note: "user+system, every thread of this process",
-      },
-      {
-        name: "client-process CPU per call: ClusterClient (3 workers)",
-        value: median(cpuPerCall.cluster3),
-        unit: "µs",
-        note: `ClusterClient pinned to 1 worker: ${median(cpuPerCall.cluster1).toFixed(1)} µs; ` +
-          `3 direct clients: ${median(cpuPerCall.direct3).toFixed(1)} µs; on a shared endpoint: ` +
-          `${median(cpuPerCall.direct3shared).toFixed(1)} µs`,
-      },
-      {
-        name: "worker-processes CPU per call: direct RpcClient (1 worker)",
-        value: median(workerCpuPerCall.direct1),
-        unit: "µs",
-        note: `ClusterClient pinned to 1 worker: ${
-          median(workerCpuPerCall.cluster1).toFixed(1)
-        } µs; user+system of the 3 worker processes, /proc (100 Hz ticks)`,
-      },
-      {
-        name: "worker-processes CPU per call: ClusterClient (3 workers)",
-        value: median(workerCpuPerCall.cluster3),
-        unit: "µs",
-        note: `3 direct clients: ${median(workerCpuPerCall.direct3).toFixed(1)} µs; on a ` +
-          `shared endpoint: ${median(workerCpuPerCall.direct3shared).toFixed(1)} µs`,
-      },
-    );
+    // (a1) the three workers in one process: the target figure.
+    topology = await spawnOneProcess(node.gossipAddr, caFile, ["p1", "p2", "p3"]);
+    const one = await measure(node, topology, ca);
+    await topology.stop();
+    topology = undefined;
+    rows.push(...topologyRows(one, "workers in one process", true));
+    // (a2) the three workers as three processes: diagnostic.
+    topology = await spawnSeparate(node.gossipAddr, caFile, ["w1", "w2", "w3"]);
+    const sep = await measure(node, topology, ca);
+    rows.push(...topologyRows(sep, "3 worker processes", false));
 
     // (b) the whole ClusterClient layer without the network: a connection whose `call` resolves
     // at once, against calling that same fake directly. Same membership, same balancer.
@@ -274,6 +437,7 @@ export async function run(): Promise<BenchSection> {
       const registry = new WorkerRegistry(node.membership, { strategy: "least_connections" });
       const layer = new ClusterClient(registry, { connect: () => Promise.resolve(fake) });
       const callOpts = { filter: "role=worker", timeoutMs: 30_000 };
+      const opts = { timeoutMs: 30_000 };
       const perCall = async (f: () => Promise<unknown>, n: number) => {
         const t0 = performance.now();
         await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
@@ -334,9 +498,7 @@ export async function run(): Promise<BenchSection> {
       }
     }
   } finally {
-    for (const c of direct) await c.close();
-    sharedEndpoint?.close();
-    for (const w of workers) await w.stop();
+    await topology?.stop();
     await node?.stop();
     await Deno.remove(caFile).catch(() => {});
   }
