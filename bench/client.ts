@@ -80,10 +80,11 @@ function workersCpuUs(): number {
   return total;
 }
 
-/** One round: `IN_FLIGHT` loops calling `call` for `ms`. */
+/** One round: `inFlight` loops calling `call` for `ms`. */
 async function drive(
   call: () => Promise<unknown>,
   ms: number,
+  inFlight = IN_FLIGHT,
 ): Promise<{ rate: number; cpuPerCall: number; workerCpuPerCall: number }> {
   let done = 0;
   let stop = false;
@@ -91,7 +92,7 @@ async function drive(
   const t0 = performance.now();
   const c0 = cpuUs();
   const timer = setTimeout(() => (stop = true), ms);
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+  await Promise.all(Array.from({ length: inFlight }, async () => {
     while (!stop) {
       await call();
       done++;
@@ -234,7 +235,17 @@ async function spawnSeparate(seed: string, caFile: string, ids: string[]): Promi
   };
 }
 
-const VARIANTS = ["direct1", "cluster3", "direct3", "direct3shared", "cluster1"] as const;
+const VARIANTS = [
+  "direct1",
+  "cluster3",
+  "direct3",
+  "direct3shared",
+  "cluster1",
+  "direct1small",
+] as const;
+// `direct1small`: the direct client with a third of the calls in flight, i.e. the batch size
+// each of three connections sees, to show the per-batch cost on one connection alone.
+const SMALL = Math.round(IN_FLIGHT / 3);
 type Variant = typeof VARIANTS[number];
 
 /** Per-variant, per-round figures of one topology. */
@@ -275,14 +286,16 @@ async function measure(node: Node, t: Topology, ca: DevCa): Promise<Measured> {
       direct3: () => clients[next++ % clients.length].call("echo", PAYLOAD, opts),
       direct3shared: () => onShared[nextShared++ % onShared.length].call("echo", PAYLOAD, opts),
       cluster1: () => client.callWorker("echo", PAYLOAD, pinned),
+      direct1small: () => clients[0].call("echo", PAYLOAD, opts),
     };
     const m: Measured = { rates: empty(), cpu: empty(), workerCpu: empty() };
-    for (const v of VARIANTS) await drive(variants[v], 300); // warm-up
+    const inFlight = (v: Variant) => v === "direct1small" ? SMALL : IN_FLIGHT;
+    for (const v of VARIANTS) await drive(variants[v], 300, inFlight(v)); // warm-up
     for (let r = 0; r < ROUNDS; r++) {
       const order = [...VARIANTS];
       if (r % 2) order.reverse(); // ABCD DCBA …: no variant always runs first
       for (const v of order) {
-        const d = await drive(variants[v], ROUND_MS);
+        const d = await drive(variants[v], ROUND_MS, inFlight(v));
         m.rates[v].push(d.rate);
         m.cpu[v].push(d.cpuPerCall);
         m.workerCpu[v].push(d.workerCpuPerCall);
@@ -370,6 +383,28 @@ function topologyRows(m: Measured, where: string, primary: boolean): BenchRow[] 
       note: spread(rates.cluster1),
     },
     ratioRow("ClusterClient (1 worker) / direct RpcClient (same worker)", "cluster1", "direct1"),
+    {
+      name: `direct RpcClient → 1 worker, ${SMALL} in flight (one connection's share of 3) ` +
+        `[${where}]`,
+      value: median(rates.direct1small),
+      unit: "req/s",
+      note: `CPU per call: client ${med(m.cpu.direct1small)} µs, worker ` +
+        `${med(m.workerCpu.direct1small)} µs; ${spread(rates.direct1small)}`,
+    },
+    ratioRow(
+      `direct RpcClient ${SMALL} in flight / ${IN_FLIGHT} in flight (same connection): per-batch cost`,
+      "direct1small",
+      "direct1",
+    ),
+    {
+      name: `CPU per call, client + worker: direct RpcClient (1 worker) / ClusterClient ` +
+        `(3 workers) [${where}]`,
+      value: (median(m.cpu.direct1) + median(m.workerCpu.direct1)) /
+        (median(m.cpu.cluster3) + median(m.workerCpu.cluster3)),
+      unit: "x",
+      note: "the throughput ratio's cost side, steadier under outside load: on a loaded " +
+        "machine throughput follows CPU per call",
+    },
     {
       name: `client-process CPU per call: direct RpcClient (1 worker) [${where}]`,
       value: median(m.cpu.direct1),
