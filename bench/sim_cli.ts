@@ -21,6 +21,7 @@ const USAGE = `usage: deno task sim -- [options]
   --no-lifeguard       switch Lifeguard off (the paused scenario always runs both)
   --pause-fraction F   paused: fraction of nodes paused at a time (default 0.05)
   --pause-ms MS        paused: length of each pause (default 2000)
+  --bootstrap B        gossip (replay every join, default) | preloaded (start converged: 10,000 nodes)
   --join-spread MS     bootstrap joins spread over this long (default min(10000, 2×nodes))
   --set KEY=VALUE      override a ClusterMembership timing knob (repeatable), e.g. --set suspicionMult=2
   --json               print the report as JSON
@@ -44,6 +45,7 @@ try {
       "pause-fraction": { type: "string", default: "0.05" },
       "pause-ms": { type: "string", default: "2000" },
       "join-spread": { type: "string" },
+      bootstrap: { type: "string", default: "gossip" },
       set: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -95,6 +97,7 @@ try {
     pauseFraction: num("pause-fraction", parsed["pause-fraction"]),
     pauseMs: num("pause-ms", parsed["pause-ms"]),
     joinSpreadMs: num("join-spread", parsed["join-spread"]),
+    bootstrap: parsed.bootstrap as "gossip" | "preloaded",
     memberConfig,
     onProgress: (line) => console.error(line),
   });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  ClusterMembership,
   formatSimReport,
   RpcError,
   SimNetwork,
@@ -172,6 +173,31 @@ Deno.test("simulate: rejects bad options with invalid_argument", async () => {
     (e) => RpcError.is(e, "invalid_argument"),
   );
   await assert.rejects(simulate({ nodes: 10, loss: 1 }), (e) => RpcError.is(e, "invalid_argument"));
+  await assert.rejects(
+    simulate({ nodes: 10, bootstrap: "instant" as "preloaded" }),
+    (e) => RpcError.is(e, "invalid_argument"),
+  );
+  await assert.rejects(
+    simulate({
+      nodes: 10,
+      bootstrap: "preloaded",
+      createMember: (c) => new ClusterMembership(c),
+    }),
+    (e) => RpcError.is(e, "invalid_argument"),
+  );
+});
+
+Deno.test("simulate: a preloaded 300-node cluster is stable (no traffic storm, no suspicion) and a fresh join reaches every node", async () => {
+  const r = await simulate({ nodes: 300, scenario: "join", bootstrap: "preloaded", seed: 5 });
+  assert.equal(r.bootstrap.mode, "preloaded");
+  assert.equal(r.joinReach?.reached, 300, "every preloaded node saw the joiner");
+  assert.ok(r.joinReach!.max < 10_000, `join reach ${r.joinReach!.max} ms (virtual)`);
+  assert.equal(r.falsePositives.suspicions, 0, "preloaded members are probed and answer");
+  assert.equal(r.falsePositives.failed, 0);
+  assert.equal(r.protocolErrors.count, 0, r.protocolErrors.last);
+  // Steady state after preloading: probes and acks, not a re-gossip of every member.
+  assert.ok(r.traffic.udpBytesPerNodePerSec < 1000, `${r.traffic.udpBytesPerNodePerSec} B/s`);
+  assert.match(formatSimReport(r), /preloaded/);
 });
 
 Deno.test("simulate: 100 nodes join, a fresh join reaches all, equal seeds replay", async () => {

@@ -144,3 +144,61 @@ Deno.test("member table: a suspicion of a newer incarnation starts a new episode
     "confirm",
   );
 });
+
+Deno.test("member table: records share one interned identity; changing one member's tags leaves other tables alone", () => {
+  const t1 = table();
+  const t2 = table();
+  t1.applyAlive(alive("a", 1, { role: "w" }), 1);
+  t2.applyAlive(alive("a", 1, { role: "w" }), 2);
+  const a1 = t1.get("a")!;
+  const a2 = t2.get("a")!;
+  assert.equal(a1.tags, a2.tags, "one frozen tags object for equal values");
+  assert.equal(t1.applyAlive(alive("a", 2, { role: "x" }), 3), "updated");
+  assert.deepEqual(a1.tags, { role: "x" });
+  assert.deepEqual(a2.tags, { role: "w" }, "the other table's record is untouched");
+  assert.equal(a2.gossipAddr, "h:a");
+  a2.gossipAddr = "h:moved";
+  assert.equal(a2.gossipAddr, "h:moved");
+  assert.equal(a1.gossipAddr, "h:a");
+  // State and the state-change time (whole milliseconds) are per record.
+  assert.equal(
+    t1.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "x" }, 7.6),
+    "suspected",
+  );
+  assert.equal(a1.state, "suspect");
+  assert.equal(a1.stateChangedAt, 8);
+  assert.equal(a2.state, "alive");
+  assert.equal(a2.stateChangedAt, 2);
+  assert.equal(t1.applyDead({ type: "dead", node: "a", incarnation: 2, from: "x" }, 9), "failed");
+  assert.equal(a1.live, false);
+  assert.equal(a2.live, true);
+});
+
+Deno.test("member table: preload adds alive members in bulk, the ring sorted as one-by-one adds would sort it", () => {
+  const ids = Array.from({ length: 200 }, (_, i) => `m${(i * 7919) % 1000}`);
+  const one = table();
+  for (const id of ids) one.applyAlive(alive(id, 0), 1);
+  const bulk = table();
+  const v0 = bulk.version;
+  const seeds = ids.map((id) => ({
+    id,
+    gossipAddr: `h:${id}`,
+    rpcAddr: "",
+    incarnation: 0,
+    tags: {},
+  }));
+  // The local id and duplicates are skipped.
+  assert.equal(bulk.preload([...seeds, seeds[0], { ...seeds[1], id: "self" }], 1), 200);
+  assert.ok(bulk.version > v0);
+  assert.deepEqual(bulk.ring, one.ring);
+  assert.equal(bulk.liveCount, 201);
+  assert.deepEqual(bulk.successors(ids[5], 3), one.successors(ids[5], 3));
+  assert.equal(bulk.get(ids[5])!.state, "alive");
+  assert.equal(bulk.preload(seeds, 2), 0, "known members are not re-added");
+  // Preloaded members follow the normal precedence rules afterwards.
+  assert.equal(
+    bulk.applySuspect({ type: "suspect", node: ids[5], incarnation: 0, from: "x" }, 3),
+    "suspected",
+  );
+  assert.equal(bulk.applyAlive(alive(ids[5], 1), 4), "recovered");
+});

@@ -173,8 +173,10 @@ export interface PushPullMessage {
   readonly records: PushPullRecord[];
 }
 
-const STATE_CODES: readonly MemberState[] = ["alive", "suspect", "dead", "left"];
-const STATE_NUMBERS: Readonly<Record<MemberState, number>> = {
+/** Member states by wire code (also the member table's compact state field). */
+export const STATE_CODES: readonly MemberState[] = ["alive", "suspect", "dead", "left"];
+/** Wire code of each member state. */
+export const STATE_NUMBERS: Readonly<Record<MemberState, number>> = {
   alive: 0,
   suspect: 1,
   dead: 2,

@@ -53,9 +53,65 @@ export function internTags(tags: Tags): Tags {
   return canonical;
 }
 
+/**
+ * What a member is, apart from its state: id, addresses and tags. Immutable; shared by every
+ * member table in the process that holds the same values (see {@linkcode internIdentity}).
+ */
+export interface MemberIdentity {
+  /** Member id. */
+  readonly id: string;
+  /** Gossip address. */
+  readonly gossipAddr: string;
+  /** RPC address. */
+  readonly rpcAddr: string;
+  /** Tags (frozen). */
+  readonly tags: Tags;
+}
+
+/** The latest identity seen per member id: equal values reuse it. */
+const identities = new Map<string, MemberIdentity>();
+
+/**
+ * The canonical identity with these values. One entry per id is kept (the latest), which is all
+ * sharing needs: tables converge on a member's newest addresses and tags.
+ */
+export function internIdentity(
+  id: string,
+  gossipAddr: string,
+  rpcAddr: string,
+  tags: Tags,
+): MemberIdentity {
+  const hit = identities.get(id);
+  if (
+    hit !== undefined && hit.gossipAddr === gossipAddr && hit.rpcAddr === rpcAddr &&
+    sameTags(hit.tags, tags)
+  ) return hit;
+  const identity: MemberIdentity = Object.freeze({
+    id: internString(id),
+    gossipAddr: internString(gossipAddr),
+    rpcAddr: internString(rpcAddr),
+    tags: internTags(tags),
+  });
+  if (identities.size >= maxEntries) identities.clear();
+  identities.set(identity.id, identity);
+  return identity;
+}
+
+/** Whether two tag sets have the same entries (order aside). */
+export function sameTags(a: Tags, b: Tags): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i];
+    if (a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
 /** Current entry counts of the caches (for tests and diagnostics). */
-export function internStats(): { strings: number; tags: number } {
-  return { strings: strings.size, tags: tagsByKey.size };
+export function internStats(): { strings: number; tags: number; identities: number } {
+  return { strings: strings.size, tags: tagsByKey.size, identities: identities.size };
 }
 
 /** Sets the bound (tests) and clears both caches; returns the previous bound. */
@@ -64,5 +120,6 @@ export function setInternLimit(limit: number): number {
   maxEntries = Math.max(1, Math.floor(limit));
   strings.clear();
   tagsByKey.clear();
+  identities.clear();
   return prev;
 }

@@ -13,27 +13,33 @@
  * @module
  */
 import type { AliveMessage, DeadMessage, LeaveMessage, SuspectMessage } from "./codec.ts";
-import { internString, internTags } from "./intern.ts";
+import { STATE_CODES as STATES, STATE_NUMBERS as STATE_CODE } from "./codec.ts";
+import { internIdentity, type MemberIdentity, sameTags } from "./intern.ts";
 import type { MemberState, Tags } from "./types.ts";
 
-/** Mutable internal record of one member (kept small: ~10 fields). */
+/**
+ * Time origin of every record's `stateChangedAt`: times are kept as whole milliseconds since
+ * the first record was made, so they stay small integers (no boxed heap number per record).
+ */
+let timeOrigin: number | undefined;
+
+/**
+ * Mutable internal record of one member.
+ *
+ * Why this layout: every node holds a record for every member, so at N nodes in one process
+ * (the simulator) there are N² of them. The parts that only change with a new incarnation (id,
+ * addresses, tags) live in one interned {@linkcode MemberIdentity} shared by every table that
+ * holds the same values; the record keeps only a pointer to it, the incarnation, a state code
+ * and the time of the last state change, all small integers.
+ */
 export class MemberRecord {
-  /** Member id. */
-  readonly id: string;
-  /** Gossip address. */
-  gossipAddr: string;
-  /** RPC address. */
-  rpcAddr: string;
+  #identity: MemberIdentity;
   /** Incarnation. */
   incarnation: number;
-  /** State. */
-  state: MemberState;
-  /** Tags (frozen object, replaced on change). */
-  tags: Tags;
-  /** Clock time of the last state change. */
-  stateChangedAt: number;
+  #state: number;
+  #changedAt: number;
 
-  /** Creates a record (strings and tags interned: every node's copy shares one). */
+  /** Creates a record (identity interned: every node's copy shares one). */
   constructor(
     id: string,
     gossipAddr: string,
@@ -43,19 +49,91 @@ export class MemberRecord {
     tags: Tags,
     now: number,
   ) {
-    this.id = internString(id);
-    this.gossipAddr = internString(gossipAddr);
-    this.rpcAddr = internString(rpcAddr);
+    this.#identity = internIdentity(id, gossipAddr, rpcAddr, tags);
     this.incarnation = incarnation;
-    this.state = state;
-    this.tags = internTags(tags);
+    this.#state = STATE_CODE[state];
+    this.#changedAt = 0;
     this.stateChangedAt = now;
+  }
+
+  /** Member id. */
+  get id(): string {
+    return this.#identity.id;
+  }
+
+  /** Gossip address. */
+  get gossipAddr(): string {
+    return this.#identity.gossipAddr;
+  }
+
+  set gossipAddr(addr: string) {
+    const i = this.#identity;
+    this.#identity = internIdentity(i.id, addr, i.rpcAddr, i.tags);
+  }
+
+  /** RPC address. */
+  get rpcAddr(): string {
+    return this.#identity.rpcAddr;
+  }
+
+  set rpcAddr(addr: string) {
+    const i = this.#identity;
+    this.#identity = internIdentity(i.id, i.gossipAddr, addr, i.tags);
+  }
+
+  /** Tags (frozen object, replaced on change). */
+  get tags(): Tags {
+    return this.#identity.tags;
+  }
+
+  set tags(tags: Tags) {
+    const i = this.#identity;
+    this.#identity = internIdentity(i.id, i.gossipAddr, i.rpcAddr, tags);
+  }
+
+  /** Replaces addresses and tags at once (one interned identity). */
+  setIdentity(gossipAddr: string, rpcAddr: string, tags: Tags): void {
+    this.#identity = internIdentity(this.#identity.id, gossipAddr, rpcAddr, tags);
+  }
+
+  /** State. */
+  get state(): MemberState {
+    return STATES[this.#state];
+  }
+
+  set state(state: MemberState) {
+    this.#state = STATE_CODE[state];
+  }
+
+  /** Clock time of the last state change, whole milliseconds. */
+  get stateChangedAt(): number {
+    return this.#changedAt + timeOrigin!;
+  }
+
+  set stateChangedAt(now: number) {
+    const ms = Math.round(now);
+    timeOrigin ??= ms;
+    this.#changedAt = ms - timeOrigin;
   }
 
   /** Whether the member takes part in the protocol (alive or suspect). */
   get live(): boolean {
-    return this.state === "alive" || this.state === "suspect";
+    return this.#state <= 1;
   }
+}
+
+/** An alive member to {@linkcode MemberTable.preload}. */
+export interface MemberSeed {
+  /** Member id. */
+  readonly id: string;
+  /** Gossip address. */
+  readonly gossipAddr: string;
+  /** RPC address. */
+  readonly rpcAddr: string;
+  /** Incarnation. */
+  readonly incarnation: number;
+  /** Tags. */
+  readonly tags: Tags;
 }
 
 /**
@@ -89,14 +167,6 @@ export interface UpdateDetail {
   previousTags: Tags;
   /** State before the update. */
   previousState: MemberState | undefined;
-}
-
-function sameTags(a: Tags, b: Tags): boolean {
-  if (a === b) return true;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (a[k] !== b[k]) return false;
-  return true;
 }
 
 /** Binary search: index of the first element ≥ `id` in sorted `arr`. */
@@ -197,6 +267,20 @@ export class MemberTable {
     } else if (!wasLive && isLive) this.#ringAdd(rec.id);
   }
 
+  /** A new alive record in the map (the caller places it on the ring). */
+  #insertAlive(
+    id: string,
+    gossipAddr: string,
+    rpcAddr: string,
+    incarnation: number,
+    tags: Tags,
+    now: number,
+  ): MemberRecord {
+    const rec = new MemberRecord(id, gossipAddr, rpcAddr, incarnation, "alive", tags, now);
+    this.#members.set(rec.id, rec);
+    return rec;
+  }
+
   #begin(rec: MemberRecord | undefined): void {
     this.last.record = rec;
     this.last.previousTags = rec ? rec.tags : {};
@@ -208,16 +292,14 @@ export class MemberTable {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
     if (rec === undefined) {
-      const created = new MemberRecord(
+      const created = this.#insertAlive(
         m.node,
         m.gossipAddr,
         m.rpcAddr,
         m.incarnation,
-        "alive",
         m.tags,
         now,
       );
-      this.#members.set(created.id, created);
       this.#ringAdd(created.id);
       this.last.record = created;
       return "joined";
@@ -235,9 +317,9 @@ export class MemberTable {
     const prev = rec.state;
     const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
     rec.incarnation = m.incarnation;
-    if (m.gossipAddr !== rec.gossipAddr) rec.gossipAddr = internString(m.gossipAddr);
-    if (m.rpcAddr !== rec.rpcAddr) rec.rpcAddr = internString(m.rpcAddr);
-    if (changed) rec.tags = internTags(m.tags);
+    if (changed || m.gossipAddr !== rec.gossipAddr) {
+      rec.setIdentity(m.gossipAddr, m.rpcAddr, changed ? m.tags : rec.tags);
+    }
     if (prev !== "alive") this.#setState(rec, "alive", now);
     if (prev === "dead" || prev === "left") return "rejoined";
     if (prev === "suspect") return "recovered";
@@ -275,6 +357,28 @@ export class MemberTable {
     }
     this.#setState(rec, "dead", now);
     return "failed";
+  }
+
+  /**
+   * Adds alive members in bulk, sorting the ring once (adding one by one costs O(N) each, so
+   * O(N²) per table). Known ids are skipped. Used to start from a converged view.
+   */
+  preload(members: Iterable<MemberSeed>, now: number): number {
+    let added = 0;
+    for (const m of members) {
+      if (this.#members.has(m.id)) continue;
+      this.#ring.push(
+        this.#insertAlive(m.id, m.gossipAddr, m.rpcAddr, m.incarnation, m.tags, now).id,
+      );
+      added++;
+    }
+    if (added > 0) {
+      // Default sort orders by UTF-16 code units, as `<` does in lowerBound.
+      this.#ring.sort();
+      this.version++;
+      this.stateVersion++;
+    }
+    return added;
   }
 
   /** Marks the local member (e.g. left when leaving); bypasses precedence. */

@@ -43,7 +43,7 @@ import {
 import type { ProtocolHost } from "./context.ts";
 import { EventHub } from "./events.ts";
 import type { Keyring } from "./keyring.ts";
-import { MemberRecord, MemberTable } from "./member_table.ts";
+import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
 import { Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
@@ -142,6 +142,21 @@ export interface ClusterMembershipOptions extends MembershipConfig {
 
 const textEncoder = new TextEncoder();
 
+let preloadImpl: (m: ClusterMembership, members: Iterable<MemberSeed>) => number;
+
+/**
+ * Starts `membership` from a converged view: every member in `members` is added as alive, with
+ * no events and no gossip, as if learnt from a sync. The simulator uses it to build a large
+ * stable cluster without replaying its bootstrap (which costs O(N²) messages); not part of the
+ * public API. Returns how many were new.
+ */
+export function preloadMembers(
+  membership: ClusterMembership,
+  members: Iterable<MemberSeed>,
+): number {
+  return preloadImpl(membership, members);
+}
+
 /**
  * A member of a SWIM cluster.
  *
@@ -163,6 +178,10 @@ const textEncoder = new TextEncoder();
  * ```
  */
 export class ClusterMembership implements MembershipView {
+  static {
+    preloadImpl = (m, members) => m.#table.preload(members, m.clock.now());
+  }
+
   /** This node's id. */
   readonly localId: string;
   /** Resolved configuration. */
