@@ -430,6 +430,19 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
         ` events=${clock.eventsRun} wall=${((performance.now() - wall0) / 1000).toFixed(1)}s`,
     );
 
+  /** Advances virtual time in 1 s steps, reporting at most every 5 s of wall time. */
+  const advanceReporting = async (ms: number, phase: string) => {
+    const end = clock.now() + ms;
+    let last = performance.now();
+    while (clock.now() < end) {
+      await clock.advance(Math.min(1000, end - clock.now()));
+      if (performance.now() - last > 5000) {
+        last = performance.now();
+        report(phase);
+      }
+    }
+  };
+
   // --- bootstrap: seeds first, then everyone joins through them, spread over `spread` ms ---
   for (let i = 0; i < n; i++) makeNode(i);
   const seedAddrs = nodes.slice(0, seedCount).map((x) => x.addr);
@@ -505,7 +518,7 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
   const rssDelta = Math.max(0, mem1.rss - mem0.rss);
 
   // --- steady-state window for traffic (and the scenario itself) ---
-  await clock.advance(options.warmupMs ?? 10_000);
+  await advanceReporting(options.warmupMs ?? 10_000, "warm-up");
   net.setLoss(loss);
   const totals0 = net.totals();
   const window0 = clock.now();
@@ -514,7 +527,7 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
 
   if (scenario === "join") {
     // One fresh node joins the converged cluster; time until each node sees it.
-    await clock.advance(5000);
+    await advanceReporting(5000, "warm-up");
     const fresh = makeNode(n);
     await fresh.member.start();
     watchId = fresh.id;
