@@ -456,7 +456,6 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
     };
     attempt(5);
   };
-  for (const node of nodes) await node.member.start();
   let joinStart = clock.now();
   let lastJoinAt = clock.now();
   let converged: boolean;
@@ -468,14 +467,18 @@ async function runOnce(options: SimOptions): Promise<SimReport> {
       incarnation: 0,
       tags: {},
     }));
+    // Before start(), so each node's timers (the push-pull interval grows with N) see the full
+    // view, as they would on a node that has run for a while.
     for (const node of nodes) {
       preloadMembers(node.member as ClusterMembership, seeds);
+      await node.member.start();
       node.live = n - 1;
       node.convergedAt = clock.now();
     }
     convergedCount = n;
     converged = true;
   } else {
+    for (const node of nodes) await node.member.start();
     for (let i = 1; i < seedCount; i++) joinOne(nodes[i], [seedAddrs[0]]);
     await clock.advance(100);
     joinStart = lastJoinAt = clock.now();
