@@ -327,3 +327,29 @@ Deno.test("membership over UDP: tags update at run time and are bounded", async 
     await shutdownAll(nodes);
   }
 });
+
+Deno.test("membership over UDP: two processes with one id do not fight; the first keeps its record and the conflict is counted", async () => {
+  const seed = await startNode({ id: "seed" });
+  const first = await startNode({ id: "twin" });
+  const nodes = [seed, first];
+  try {
+    await first.join([seed.localAddr]);
+    await eventually(() => seed.get("twin")?.gossipAddr === first.localAddr, 10_000);
+    const second = await startNode({ id: "twin" });
+    nodes.push(second);
+    await second.join([seed.localAddr]);
+    // Several LOCAL probe and push-pull rounds: with refutation instead of conflict detection the
+    // twins would outbid each other's incarnation and the seed's record would flip between them.
+    await eventually(() => seed.stats().idConflicts > 0 && second.stats().idConflicts > 0, 10_000);
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      assert.equal(seed.get("twin")?.gossipAddr, first.localAddr);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(first.stats().incarnation, 0, "no incarnation war");
+    assert.equal(second.stats().incarnation, 0, "no incarnation war");
+    assert.equal(seed.get("twin")?.state, "alive");
+  } finally {
+    await shutdownAll(nodes);
+  }
+});

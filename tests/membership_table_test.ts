@@ -90,7 +90,7 @@ Deno.test("member table: messages contradicting our own record ask for a refutat
   );
   assert.equal(t.applyAlive({ ...alive("self", 6), gossipAddr: "h:0" }, 1), "refute");
   assert.equal(t.applyAlive({ ...alive("self", 5), gossipAddr: "h:0" }, 1), "ignored");
-  assert.equal(t.applyAlive({ ...alive("self", 5), gossipAddr: "other:1" }, 1), "refute");
+  assert.equal(t.applyAlive({ ...alive("self", 5), gossipAddr: "other:1" }, 1), "conflict");
   assert.equal(t.local.state, "alive");
   assert.equal(t.local.incarnation, 5);
 });
@@ -201,4 +201,23 @@ Deno.test("member table: preload adds alive members in bulk, the ring sorted as 
     "suspected",
   );
   assert.equal(bulk.applyAlive(alive(ids[5], 1), 4), "recovered");
+});
+
+Deno.test("member table: a live member's id at another address is a conflict; a dead one may move", () => {
+  const t = table();
+  t.applyAlive(alive("a", 1), 1);
+  const elsewhere = { ...alive("a", 2), gossipAddr: "h:other" };
+  assert.equal(t.applyAlive(elsewhere, 2), "conflict");
+  assert.equal(t.get("a")!.gossipAddr, "h:a", "the record already held is kept");
+  assert.equal(t.get("a")!.incarnation, 1);
+  assert.equal(t.applyAlive({ ...alive("a", 1), gossipAddr: "h:other" }, 2), "conflict");
+  assert.equal(t.applyAlive({ ...alive("a", 0), gossipAddr: "h:other" }, 2), "ignored", "stale");
+  t.applySuspect({ type: "suspect", node: "a", incarnation: 1, from: "x" }, 3);
+  assert.equal(t.applyAlive(elsewhere, 4), "conflict", "a suspect is still live");
+  t.applyDead({ type: "dead", node: "a", incarnation: 1, from: "x" }, 5);
+  assert.equal(t.applyAlive(elsewhere, 6), "rejoined", "restarted elsewhere after its death");
+  assert.equal(t.get("a")!.gossipAddr, "h:other");
+  // Our own id at another address: a conflict, not a refutation (no war of incarnations).
+  assert.equal(t.applyAlive({ ...alive("self", 9), gossipAddr: "h:impostor" }, 7), "conflict");
+  assert.equal(t.applyAlive({ ...alive("self", 9), gossipAddr: "h:0" }, 7), "refute");
 });

@@ -139,6 +139,8 @@ export interface MemberSeed {
 /**
  * What an update did:
  * - `ignored`: stale or redundant, nothing changed;
+ * - `conflict`: the member's id at another gossip address while it is live (or our own id
+ *   elsewhere): two processes claim one id; nothing changed;
  * - `refute`: it contradicts our own record: raise our incarnation and broadcast alive;
  * - `joined`: a new member (or a tombstoned one back with a higher incarnation: `rejoined`);
  * - `recovered`: a suspect member proved alive with a higher incarnation;
@@ -148,6 +150,7 @@ export interface MemberSeed {
  */
 export type UpdateOutcome =
   | "ignored"
+  | "conflict"
   | "refute"
   | "joined"
   | "rejoined"
@@ -305,6 +308,9 @@ export class MemberTable {
       return "joined";
     }
     if (m.node === this.localId) {
+      // Our id at another address: another process claims it (memberlist's rule). Refuting
+      // would start a war of incarnations in which the cluster flips between the two.
+      if (m.gossipAddr !== rec.gossipAddr) return "conflict";
       if (m.incarnation > rec.incarnation) return "refute";
       if (
         m.incarnation === rec.incarnation &&
@@ -313,7 +319,11 @@ export class MemberTable {
       ) return "refute";
       return "ignored";
     }
-    if (m.incarnation <= rec.incarnation) return "ignored";
+    if (m.incarnation < rec.incarnation) return "ignored";
+    // A live member's address only changes after it is dead or left (a restart elsewhere is
+    // accepted once the old process is declared failed); otherwise two processes share an id.
+    if (m.gossipAddr !== rec.gossipAddr && rec.live) return "conflict";
+    if (m.incarnation === rec.incarnation) return "ignored";
     const prev = rec.state;
     const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
     rec.incarnation = m.incarnation;

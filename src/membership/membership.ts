@@ -103,6 +103,11 @@ export interface MembershipStats {
   confirmations: number;
   /** Times this node refuted a suspicion or death of itself. */
   refutations: number;
+  /**
+   * Alive messages naming a live member (or this node) at another gossip address: two
+   * processes claim one id. The record already held is kept; the message is dropped.
+   */
+  idConflicts: number;
   /** Push-pull exchanges completed (started here). */
   pushPulls: number;
   /** Push-pull exchanges that failed. */
@@ -234,6 +239,7 @@ export class ClusterMembership implements MembershipView {
     suspicions: 0,
     confirmations: 0,
     refutations: 0,
+    idConflicts: 0,
   };
 
   /**
@@ -708,6 +714,9 @@ export class ClusterMembership implements MembershipView {
     const rec = this.#table.last.record;
     switch (outcome) {
       case "ignored":
+        return;
+      case "conflict":
+        this.#stats.idConflicts++;
         return;
       case "refute":
         this.#refute(m.incarnation);
