@@ -5,8 +5,8 @@
  * Default 10,000 nodes, started from a converged view (`bootstrap: "preloaded"`): replaying the
  * bootstrap of 10,000 nodes costs 10⁸ record transfers (hours here), while the target is about one
  * join into a stable cluster. At 5000 nodes both ways give the same join reach (gossip bootstrap
- * max 1.02 s, preloaded 1.04 s). 10⁸ member records take ~12 GB of heap (the bench task raises
- * V8's limit) and the run ~10 minutes; progress goes to stderr. `RPCNET_SIM_BENCH_NODES=N` and
+ * max 1.02 s, preloaded 1.01 s). 10⁸ member records take ~12 GB of heap (the bench task raises
+ * V8's limit) and the run ~3 minutes; progress goes to stderr. `RPCNET_SIM_BENCH_NODES=N` and
  * `RPCNET_SIM_BENCH_BOOTSTRAP=gossip` change size and bootstrap.
  *
  * @module
