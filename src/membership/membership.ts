@@ -1047,6 +1047,18 @@ export class ClusterMembership implements MembershipView {
         }
       }, declare);
       this.#sendPing(r, seq, true);
+      // Also ask peers (ping-req, same seq): they return their own alive record of the suspect,
+      // so a refutation we missed still reaches us when the suspect is paused right now.
+      const req = {
+        type: "ping-req",
+        seq,
+        target: id,
+        targetAddr: r.gossipAddr,
+        nack: false,
+      } as const;
+      for (const h of this.#table.randomLive(c.indirectChecks, this.random, id)) {
+        this.#send(h.gossipAddr, [req]);
+      }
     });
     this.#suspicions.set(id, s);
   }

@@ -218,6 +218,18 @@ export class Prober {
       },
     );
     const rec = host.table.get(m.target);
+    // Lifeguard: also tell the requester our alive record of the target; if it is newer than the
+    // requester's (a refutation it missed), its suspicion ends even if the target is paused now.
+    if (host.config.lifeguard && rec !== undefined && rec.state === "alive") {
+      host.send(from, [{
+        type: "alive",
+        node: rec.id,
+        incarnation: rec.incarnation,
+        gossipAddr: rec.gossipAddr,
+        rpcAddr: rec.rpcAddr,
+        tags: rec.tags,
+      }]);
+    }
     if (rec !== undefined && rec.gossipAddr === m.targetAddr) host.sendPing(rec, seq, true);
     else host.send(m.targetAddr, [{ type: "ping", seq, target: m.target }]);
   }
