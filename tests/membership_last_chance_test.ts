@@ -11,6 +11,7 @@ import {
   writeHeader,
   writeMessage,
 } from "../src/membership/codec.ts";
+import { formSimCluster } from "./sim_cluster.ts";
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -58,17 +59,7 @@ Deno.test("lifeguard: a stale suspicion of a member paused when it expires is re
   const toA = net.createTransport();
   const toRest = net.createTransport();
   try {
-    for (const m of nodes) await m.start();
-    const joins = nodes.slice(1).map((m) => m.join([nodes[0].localAddr]));
-    await net.clock.advance(200);
-    await Promise.all(joins);
-    assert.ok(
-      await net.clock.runUntilCondition(
-        () => nodes.every((m) => m.members().filter((x) => x.state === "alive").length === 5),
-        30_000,
-      ),
-      "cluster did not converge",
-    );
+    await formSimCluster(net, nodes);
     await net.clock.advance(5000);
     const [, a, b] = nodes;
     const others = nodes.filter((m) => m !== a);

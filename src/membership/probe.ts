@@ -230,6 +230,12 @@ export class Prober {
         tags: rec.tags,
       }]);
     }
+    // A target that left gracefully answers nothing any more; a requester that missed its leave
+    // would declare it failed. Tell it the target left instead.
+    if (rec !== undefined && rec.state === "left") {
+      host.send(from, [{ type: "leave", node: rec.id, incarnation: rec.incarnation }]);
+      return;
+    }
     if (rec !== undefined && rec.gossipAddr === m.targetAddr) host.sendPing(rec, seq, true);
     else host.send(m.targetAddr, [{ type: "ping", seq, target: m.target }]);
   }
