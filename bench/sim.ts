@@ -5,14 +5,47 @@
  * Default 10,000 nodes, started from a converged view (`bootstrap: "preloaded"`): replaying the
  * bootstrap of 10,000 nodes costs 10⁸ record transfers (hours here), while the target is about one
  * join into a stable cluster. At 5000 nodes both ways give the same join reach (gossip bootstrap
- * max 1.02 s, preloaded 1.01 s). 10⁸ member records take ~12 GB of heap (the bench task raises
- * V8's limit) and the run ~3 minutes; progress goes to stderr. `RPCNET_SIM_BENCH_NODES=N` and
+ * max 1.02 s, preloaded 1.01 s). 10⁸ member records take ~12 GB of heap (in a child process with
+ * V8's limit raised) and the run ~3 minutes; progress goes to stderr. `RPCNET_SIM_BENCH_NODES=N` and
  * `RPCNET_SIM_BENCH_BOOTSTRAP=gossip` change size and bootstrap.
  *
  * @module
  */
-import { simulate } from "../mod.ts";
+import type { SimReport } from "../mod.ts";
 import type { BenchSection } from "./table.ts";
+
+/**
+ * Runs the simulation in a child process (`bench/sim_cli.ts --json`): its ~12 GB of member
+ * records would otherwise stay in this process's heap and slow every later section (measured:
+ * the direct RpcClient baseline of section `client` lost ~40 % after it).
+ */
+async function simulateInChild(nodes: number, bootstrap: string): Promise<SimReport> {
+  const cli = new URL("./sim_cli.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc,--max-old-space-size=20480",
+      cli,
+      "--nodes",
+      String(nodes),
+      "--scenario",
+      "join",
+      "--profile",
+      "LAN",
+      "--seed",
+      "1",
+      "--bootstrap",
+      bootstrap,
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = await child.output();
+  if (!out.success) throw new Error(`simulator exited with code ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as SimReport;
+}
 
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
@@ -20,14 +53,7 @@ export async function run(): Promise<BenchSection> {
   const bootstrap = Deno.env.get("RPCNET_SIM_BENCH_BOOTSTRAP") === "gossip"
     ? "gossip"
     : "preloaded";
-  const r = await simulate({
-    nodes,
-    bootstrap,
-    scenario: "join",
-    profile: "LAN",
-    seed: 1,
-    onProgress: (line) => console.error(line),
-  });
+  const r = await simulateInChild(nodes, bootstrap);
   const jr = r.joinReach!;
   const note = `${nodes} nodes, ${bootstrap} bootstrap, seed 1, ${r.wallSeconds.toFixed(0)} s wall`;
   return {
