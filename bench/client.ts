@@ -25,7 +25,7 @@
  * batches of ~21 per round trip instead of one of 64, and Deno's QUIC stack costs a roughly
  * fixed amount per connection and batch (read and write ops, ~4 datagrams with their ACKs); in
  * exchange, three connections can use a second core. On a quiet 2-core machine that ceiling is
- * ~1.08 and the target ratio ~0.915; with other processes holding the second core both fall
+ * ~1.08 and the target ratio ~0.91; with other processes holding the second core both fall
  * (0.78 and 0.67 at load average 4–7), so read the figure from a quiet machine.
  * CPU per call is reported for the client process and for the worker process(es) (from /proc,
  * on Linux): on a loaded 2-core machine the throughput follows their sum.
