@@ -67,18 +67,12 @@ export class MemberRecord {
   }
 
   set gossipAddr(addr: string) {
-    const i = this.#identity;
-    this.#identity = internIdentity(i.id, addr, i.rpcAddr, i.tags);
+    this.setIdentity(addr, this.rpcAddr, this.tags);
   }
 
   /** RPC address. */
   get rpcAddr(): string {
     return this.#identity.rpcAddr;
-  }
-
-  set rpcAddr(addr: string) {
-    const i = this.#identity;
-    this.#identity = internIdentity(i.id, i.gossipAddr, addr, i.tags);
   }
 
   /** Tags (frozen object, replaced on change). */
@@ -87,8 +81,7 @@ export class MemberRecord {
   }
 
   set tags(tags: Tags) {
-    const i = this.#identity;
-    this.#identity = internIdentity(i.id, i.gossipAddr, i.rpcAddr, tags);
+    this.setIdentity(this.gossipAddr, this.rpcAddr, tags);
   }
 
   /** Replaces addresses and tags at once (one interned identity). */
