@@ -50,7 +50,7 @@ import {
   type StrategyName,
   WorkerRegistry,
 } from "../mod.ts";
-import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
+import { ReadyProcess, WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
 import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
 
 // Short rounds, many of them, interleaved: on a shared 2-core machine the load from other
@@ -141,69 +141,21 @@ interface Topology {
 /** Three worker `Node`s in one child process (`bench/client_workers.ts`). */
 async function spawnOneProcess(seed: string, caFile: string, ids: string[]): Promise<Topology> {
   const script = new URL("./client_workers.ts", import.meta.url).pathname;
-  const args = ["run", "-A", "--quiet", script, "--ca", caFile, "--seed", seed];
+  const args = ["--ca", caFile, "--seed", seed];
   for (const id of ids) args.push("--id", id);
   args.push("--tags", "role=worker,host=one");
-  const child = new Deno.Command(Deno.execPath(), {
+  const host = await ReadyProcess.start<{ workers: { id: string; rpcAddr: string }[] }>(
+    script,
     args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const kill = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-  };
-  let buf = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let info: { workers: { id: string; rpcAddr: string }[] };
-  try {
-    info = await Promise.race([
-      (async () => {
-        for (;;) {
-          const { value, done } = await lines.read();
-          if (done) throw new Error("worker host exited before it was ready");
-          buf += value;
-          const nl = buf.indexOf("\n");
-          if (nl >= 0) return JSON.parse(buf.slice(0, nl));
-        }
-      })(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("worker host not ready in 30 s")), 30_000);
-      }),
-    ]);
-  } catch (e) {
-    await lines.cancel().catch(() => {});
-    await kill();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
-  const drain = (async () => {
-    try {
-      while (!(await lines.read()).done) { /* discard */ }
-    } catch { /* process gone */ }
-  })();
+    "worker host",
+  );
   return {
     ids,
-    rpcAddrs: info.workers.map((w) => w.rpcAddr),
-    pids: [child.pid],
+    rpcAddrs: host.ready.workers.map((w) => w.rpcAddr),
+    pids: [host.child.pid],
     filter: "role=worker,host=one",
     async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      let t: ReturnType<typeof setTimeout> | undefined;
-      const done = await Promise.race([
-        child.status.then(() => true),
-        new Promise<false>((r) => (t = setTimeout(() => r(false), 10_000))),
-      ]);
-      clearTimeout(t);
-      if (!done) await kill();
-      await drain;
+      await host.stop();
     },
   };
 }

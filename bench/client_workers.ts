@@ -14,7 +14,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type DevCa, Node } from "../mod.ts";
+import { Node } from "../mod.ts";
+import { parseTagList, readCaFile } from "../examples/worker_process.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -26,12 +27,8 @@ const { values: args } = parseArgs({
   },
 });
 
-const tags: Record<string, string> = {};
-for (const kv of args.tags.split(",").filter(Boolean)) {
-  const [k, v = ""] = kv.split("=");
-  tags[k.trim()] = v.trim();
-}
-const devCa: DevCa | undefined = args.ca ? JSON.parse(await Deno.readTextFile(args.ca)) : undefined;
+const tags = parseTagList(args.tags);
+const devCa = await readCaFile(args.ca);
 
 const nodes: Node[] = [];
 for (const id of args.id) {

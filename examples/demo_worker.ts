@@ -12,7 +12,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type DevCa, Node, type Profile } from "../mod.ts";
+import { Node, type Profile } from "../mod.ts";
+import { parseTagList, readCaFile } from "./worker_process.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -28,12 +29,8 @@ const { values: args } = parseArgs({
   },
 });
 
-const tags: Record<string, string> = {};
-for (const kv of args.tags.split(",").filter(Boolean)) {
-  const [k, v = ""] = kv.split("=");
-  tags[k.trim()] = v.trim();
-}
-const devCa: DevCa | undefined = args.ca ? JSON.parse(await Deno.readTextFile(args.ca)) : undefined;
+const tags = parseTagList(args.tags);
+const devCa = await readCaFile(args.ca);
 const delayMs = Number(args["delay-ms"]);
 const id = args.id ?? crypto.randomUUID();
 let served = 0;

@@ -1,6 +1,7 @@
 /**
- * Spawns `examples/demo_worker.ts` as a separate OS process and waits for its "ready" line.
- * Used by the demo and by the tests that SIGKILL a worker.
+ * Spawns `examples/demo_worker.ts` (or any script that prints a JSON "ready" line) as a separate
+ * OS process and waits for that line. Used by the demo, the client bench and the tests that
+ * SIGKILL a worker.
  *
  * @module
  */
@@ -41,30 +42,49 @@ export async function writeCaFile(ca: DevCa): Promise<string> {
   return path;
 }
 
-/** A running worker process. */
-export class WorkerProcess {
-  /** The worker's addresses. */
-  readonly info: WorkerInfo;
+/** Reads a CA file written by {@linkcode writeCaFile} (undefined when no path is given). */
+export async function readCaFile(path: string | undefined): Promise<DevCa | undefined> {
+  return path ? JSON.parse(await Deno.readTextFile(path)) : undefined;
+}
+
+/** Parses a `--tags` argument, `k=v,k=v` (a key without `=` gets the empty value). */
+export function parseTagList(text: string): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const kv of text.split(",").filter(Boolean)) {
+    const [k, v = ""] = kv.split("=");
+    tags[k.trim()] = v.trim();
+  }
+  return tags;
+}
+
+/**
+ * A Deno child process that prints one JSON line on stdout when it is ready; the rest of its
+ * stdout is drained. SIGTERM asks it to leave gracefully, SIGKILL ends it at once.
+ */
+export class ReadyProcess<T> {
+  /** The parsed ready line. */
+  readonly ready: T;
   /** The OS process. */
   readonly child: Deno.ChildProcess;
   #drain: Promise<void>;
   #status: Promise<Deno.CommandStatus>;
 
-  private constructor(info: WorkerInfo, child: Deno.ChildProcess, drain: Promise<void>) {
-    this.info = info;
+  private constructor(ready: T, child: Deno.ChildProcess, drain: Promise<void>) {
+    this.ready = ready;
     this.child = child;
     this.#drain = drain;
     this.#status = child.status;
   }
 
-  /** Starts a worker and resolves once it has joined and serves RPC. */
-  static async spawn(o: SpawnOptions): Promise<WorkerProcess> {
-    const script = new URL("./demo_worker.ts", import.meta.url).pathname;
-    const args = ["run", "-A", "--quiet", script, "--id", o.id, "--ca", o.caFile];
-    for (const s of o.seeds) args.push("--seed", s);
-    args.push("--tags", o.tags ?? "role=worker", "--delay-ms", String(o.delayMs ?? 1));
+  /** Runs `deno run -A script …args` and resolves with its ready line; `label` names it in errors. */
+  static async start<T>(
+    script: string,
+    args: string[],
+    label: string,
+    readyTimeoutMs = 30_000,
+  ): Promise<ReadyProcess<T>> {
     const child = new Deno.Command(Deno.execPath(), {
-      args,
+      args: ["run", "-A", "--quiet", script, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",
@@ -74,18 +94,18 @@ export class WorkerProcess {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`worker ${o.id} not ready in ${o.readyTimeoutMs ?? 30_000} ms`)),
-        o.readyTimeoutMs ?? 30_000,
+        () => reject(new Error(`${label} not ready in ${readyTimeoutMs} ms`)),
+        readyTimeoutMs,
       );
     });
     try {
       const ready = (async () => {
         for (;;) {
           const { value, done } = await lines.read();
-          if (done) throw new Error(`worker ${o.id} exited before it was ready`);
+          if (done) throw new Error(`${label} exited before it was ready`);
           buf += value;
           const nl = buf.indexOf("\n");
-          if (nl >= 0) return JSON.parse(buf.slice(0, nl)) as WorkerInfo & { ready: boolean };
+          if (nl >= 0) return JSON.parse(buf.slice(0, nl)) as T;
         }
       })();
       const info = await Promise.race([ready, timeout]);
@@ -94,11 +114,7 @@ export class WorkerProcess {
           while (!(await lines.read()).done) { /* discard */ }
         } catch { /* process gone */ }
       })();
-      return new WorkerProcess(
-        { id: info.id, rpcAddr: info.rpcAddr, gossipAddr: info.gossipAddr },
-        child,
-        drain,
-      );
+      return new ReadyProcess(info, child, drain);
     } catch (e) {
       try {
         child.kill("SIGKILL");
@@ -120,7 +136,7 @@ export class WorkerProcess {
     await this.#drain;
   }
 
-  /** Asks the worker to leave gracefully (SIGTERM) and waits for it to exit. */
+  /** Asks the process to leave gracefully (SIGTERM) and waits for it to exit, then kills it. */
   async stop(timeoutMs = 10_000): Promise<Deno.CommandStatus> {
     try {
       this.child.kill("SIGTERM");
@@ -134,5 +150,44 @@ export class WorkerProcess {
     if (!status) await this.kill();
     await this.#drain;
     return await this.#status;
+  }
+}
+
+/** A running worker process (`examples/demo_worker.ts`). */
+export class WorkerProcess {
+  /** The worker's addresses. */
+  readonly info: WorkerInfo;
+  readonly #process: ReadyProcess<WorkerInfo>;
+
+  private constructor(process: ReadyProcess<WorkerInfo>) {
+    const { id, rpcAddr, gossipAddr } = process.ready;
+    this.info = { id, rpcAddr, gossipAddr };
+    this.#process = process;
+  }
+
+  /** The OS process. */
+  get child(): Deno.ChildProcess {
+    return this.#process.child;
+  }
+
+  /** Starts a worker and resolves once it has joined and serves RPC. */
+  static async spawn(o: SpawnOptions): Promise<WorkerProcess> {
+    const script = new URL("./demo_worker.ts", import.meta.url).pathname;
+    const args = ["--id", o.id, "--ca", o.caFile];
+    for (const s of o.seeds) args.push("--seed", s);
+    args.push("--tags", o.tags ?? "role=worker", "--delay-ms", String(o.delayMs ?? 1));
+    return new WorkerProcess(
+      await ReadyProcess.start<WorkerInfo>(script, args, `worker ${o.id}`, o.readyTimeoutMs),
+    );
+  }
+
+  /** Kills the process at once (no leave message): others must detect the failure. */
+  kill(): Promise<void> {
+    return this.#process.kill();
+  }
+
+  /** Asks the worker to leave gracefully (SIGTERM) and waits for it to exit. */
+  stop(timeoutMs = 10_000): Promise<Deno.CommandStatus> {
+    return this.#process.stop(timeoutMs);
   }
 }
