@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { AliveMessage } from "../src/membership/codec.ts";
+import type { AliveMessage, DeadMessage, SuspectMessage } from "../src/membership/codec.ts";
 import { MemberRecord, MemberTable } from "../src/membership/member_table.ts";
 
 function table(): MemberTable {
@@ -8,6 +8,14 @@ function table(): MemberTable {
 
 function alive(node: string, incarnation: number, tags = {}): AliveMessage {
   return { type: "alive", node, incarnation, gossipAddr: `h:${node}`, rpcAddr: "", tags };
+}
+
+function suspect(node: string, incarnation: number, from: string): SuspectMessage {
+  return { type: "suspect", node, incarnation, from };
+}
+
+function dead(node: string, incarnation: number, from: string): DeadMessage {
+  return { type: "dead", node, incarnation, from };
 }
 
 Deno.test("member table: a new alive member joins; stale or equal alive is ignored", () => {
@@ -26,16 +34,16 @@ Deno.test("member table: suspect beats alive at equal incarnation; only higher a
   const t = table();
   t.applyAlive(alive("a", 3), 0);
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "x" }, 1),
+    t.applySuspect(suspect("a", 2, "x"), 1),
     "ignored",
   );
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 1),
+    t.applySuspect(suspect("a", 3, "x"), 1),
     "suspected",
   );
   assert.equal(t.get("a")!.state, "suspect");
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "y" }, 1),
+    t.applySuspect(suspect("a", 3, "y"), 1),
     "confirm",
   );
   assert.equal(t.applyAlive(alive("a", 3), 2), "ignored");
@@ -43,7 +51,7 @@ Deno.test("member table: suspect beats alive at equal incarnation; only higher a
   assert.equal(t.applyAlive(alive("a", 4), 2), "recovered");
   assert.equal(t.get("a")!.state, "alive");
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "zz", incarnation: 9, from: "y" }, 1),
+    t.applySuspect(suspect("zz", 9, "y"), 1),
     "ignored",
   );
 });
@@ -51,14 +59,14 @@ Deno.test("member table: suspect beats alive at equal incarnation; only higher a
 Deno.test("member table: dead/left beat suspect and alive at equal incarnation; tombstones are not resurrected", () => {
   const t = table();
   t.applyAlive(alive("a", 3), 0);
-  t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 1);
-  assert.equal(t.applyDead({ type: "dead", node: "a", incarnation: 2, from: "x" }, 2), "ignored");
-  assert.equal(t.applyDead({ type: "dead", node: "a", incarnation: 3, from: "x" }, 2), "failed");
+  t.applySuspect(suspect("a", 3, "x"), 1);
+  assert.equal(t.applyDead(dead("a", 2, "x"), 2), "ignored");
+  assert.equal(t.applyDead(dead("a", 3, "x"), 2), "failed");
   assert.equal(t.liveCount, 1);
   // A later sync carrying the old alive record does not bring it back.
   assert.equal(t.applyAlive(alive("a", 3), 3), "ignored");
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 3, from: "x" }, 3),
+    t.applySuspect(suspect("a", 3, "x"), 3),
     "ignored",
   );
   assert.equal(t.applyDead({ type: "leave", node: "a", incarnation: 3 }, 3), "ignored");
@@ -69,23 +77,23 @@ Deno.test("member table: dead/left beat suspect and alive at equal incarnation; 
   assert.equal(t.applyDead({ type: "leave", node: "a", incarnation: 4 }, 5), "left");
   assert.equal(t.get("a")!.state, "left");
   // Dead members we never knew are not learnt.
-  assert.equal(t.applyDead({ type: "dead", node: "b", incarnation: 1, from: "x" }, 5), "ignored");
+  assert.equal(t.applyDead(dead("b", 1, "x"), 5), "ignored");
   assert.equal(t.get("b"), undefined);
 });
 
 Deno.test("member table: messages contradicting our own record ask for a refutation", () => {
   const t = table();
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "self", incarnation: 5, from: "x" }, 1),
+    t.applySuspect(suspect("self", 5, "x"), 1),
     "refute",
   );
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "self", incarnation: 4, from: "x" }, 1),
+    t.applySuspect(suspect("self", 4, "x"), 1),
     "ignored",
   );
-  assert.equal(t.applyDead({ type: "dead", node: "self", incarnation: 5, from: "x" }, 1), "refute");
+  assert.equal(t.applyDead(dead("self", 5, "x"), 1), "refute");
   assert.equal(
-    t.applyDead({ type: "dead", node: "self", incarnation: 5, from: "x" }, 1, true),
+    t.applyDead(dead("self", 5, "x"), 1, true),
     "ignored",
   );
   assert.equal(t.applyAlive({ ...alive("self", 6), gossipAddr: "h:0" }, 1), "refute");
@@ -99,7 +107,7 @@ Deno.test("member table: tombstones are reaped after the interval, live members 
   const t = table();
   t.applyAlive(alive("a", 1), 0);
   t.applyAlive(alive("b", 1), 0);
-  t.applyDead({ type: "dead", node: "a", incarnation: 1, from: "x" }, 100);
+  t.applyDead(dead("a", 1, "x"), 100);
   t.applyDead({ type: "leave", node: "b", incarnation: 1 }, 200);
   assert.deepEqual(t.reap(150, 100), []);
   assert.deepEqual(t.reap(250, 100), ["a"]);
@@ -129,18 +137,18 @@ Deno.test("member table: a suspicion of a newer incarnation starts a new episode
   const t = table();
   t.applyAlive(alive("a", 1), 0);
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 1, from: "x" }, 1),
+    t.applySuspect(suspect("a", 1, "x"), 1),
     "suspected",
   );
   // "a" refuted (incarnation 2) but we missed it; now someone suspects incarnation 2.
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "y" }, 5),
+    t.applySuspect(suspect("a", 2, "y"), 5),
     "suspected",
   );
   assert.equal(t.get("a")!.incarnation, 2);
   assert.equal(t.get("a")!.stateChangedAt, 5);
   assert.equal(
-    t.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "z" }, 6),
+    t.applySuspect(suspect("a", 2, "z"), 6),
     "confirm",
   );
 });
@@ -162,14 +170,14 @@ Deno.test("member table: records share one interned identity; changing one membe
   assert.equal(a1.gossipAddr, "h:a");
   // State and the state-change time (whole milliseconds) are per record.
   assert.equal(
-    t1.applySuspect({ type: "suspect", node: "a", incarnation: 2, from: "x" }, 7.6),
+    t1.applySuspect(suspect("a", 2, "x"), 7.6),
     "suspected",
   );
   assert.equal(a1.state, "suspect");
   assert.equal(a1.stateChangedAt, 8);
   assert.equal(a2.state, "alive");
   assert.equal(a2.stateChangedAt, 2);
-  assert.equal(t1.applyDead({ type: "dead", node: "a", incarnation: 2, from: "x" }, 9), "failed");
+  assert.equal(t1.applyDead(dead("a", 2, "x"), 9), "failed");
   assert.equal(a1.live, false);
   assert.equal(a2.live, true);
 });
@@ -197,7 +205,7 @@ Deno.test("member table: preload adds alive members in bulk, the ring sorted as 
   assert.equal(bulk.preload(seeds, 2), 0, "known members are not re-added");
   // Preloaded members follow the normal precedence rules afterwards.
   assert.equal(
-    bulk.applySuspect({ type: "suspect", node: ids[5], incarnation: 0, from: "x" }, 3),
+    bulk.applySuspect(suspect(ids[5], 0, "x"), 3),
     "suspected",
   );
   assert.equal(bulk.applyAlive(alive(ids[5], 1), 4), "recovered");
@@ -212,9 +220,9 @@ Deno.test("member table: a live member's id at another address is a conflict; a 
   assert.equal(t.get("a")!.incarnation, 1);
   assert.equal(t.applyAlive({ ...alive("a", 1), gossipAddr: "h:other" }, 2), "conflict");
   assert.equal(t.applyAlive({ ...alive("a", 0), gossipAddr: "h:other" }, 2), "ignored", "stale");
-  t.applySuspect({ type: "suspect", node: "a", incarnation: 1, from: "x" }, 3);
+  t.applySuspect(suspect("a", 1, "x"), 3);
   assert.equal(t.applyAlive(elsewhere, 4), "conflict", "a suspect is still live");
-  t.applyDead({ type: "dead", node: "a", incarnation: 1, from: "x" }, 5);
+  t.applyDead(dead("a", 1, "x"), 5);
   assert.equal(t.applyAlive(elsewhere, 6), "rejoined", "restarted elsewhere after its death");
   assert.equal(t.get("a")!.gossipAddr, "h:other");
   // Our own id at another address: a conflict, not a refutation (no war of incarnations).
