@@ -30,7 +30,7 @@
  * @module
  */
 
-export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/rpc/errors.ts";
+export { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "./src/errors.ts";
 export {
   type BidiStreamHandler,
   type CallContext,

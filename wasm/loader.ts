@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { RpcError } from "../src/rpc/errors.ts";
+import { RpcError } from "../src/errors.ts";
 import { decodeBase64 } from "./base64.ts";
 import { CORE_WASM_BASE64 } from "./core_wasm.ts";
 

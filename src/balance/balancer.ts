@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import {
   type Block,
   blockRegistry,

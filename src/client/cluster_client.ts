@@ -9,7 +9,7 @@
  * @module
  */
 
-import { RpcError, type RpcErrorCode } from "../rpc/errors.ts";
+import { RpcError, type RpcErrorCode } from "../errors.ts";
 import { RpcClient } from "../rpc/client.ts";
 import type { DevCa } from "../rpc/certs.ts";
 import type { ClusterEvent, ClusterEventType } from "../membership/types.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import { RpcServer } from "../rpc/server.ts";
 import type { RpcServerOptions } from "../rpc/types.ts";
 import type { FilterInput } from "../registry/filter.ts";

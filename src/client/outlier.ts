@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 
 /** Options of {@linkcode OutlierDetector}. */
 export interface OutlierOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import type { RpcClient } from "../rpc/client.ts";
 
 /** Opens a connection to `host:port`. */

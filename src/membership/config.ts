@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import type { Keyring } from "./keyring.ts";
 import type { Clock, Transport } from "./transport.ts";
 import type { Tags } from "./types.ts";

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 
 /** Version byte at the front of every sealed packet. */
 const SEAL_VERSION = 1;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import {
   ByteWriter,
   decodePushPull,

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { RPC_ERROR_CODES, RpcError } from "../rpc/errors.ts";
+import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
 import type { PacketHandler, StreamHandler, Transport } from "./transport.ts";
 
 /** Options of {@linkcode UdpTransport.bind}. */

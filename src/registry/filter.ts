@@ -22,7 +22,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import type { Tags } from "../membership/types.ts";
 
 /** One condition on a node's tags. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/errors.ts";
+import { RpcError } from "../errors.ts";
 import type {
   ClusterEvent,
   ClusterEventType,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 
 /** Bytes of the server's challenge nonce. */
 export const NONCE_BYTES = 32;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 
 /** A certificate authority as PEM text; share it across processes so they trust each other. */
 export interface DevCa {

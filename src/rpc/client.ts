@@ -8,8 +8,9 @@ import { importSecret } from "./auth.ts";
 import { defaultDevCa } from "./certs.ts";
 import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
 import { PayloadCodec } from "./codec.ts";
-import { RpcError } from "./errors.ts";
-import { checkInt, DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
+import { RpcError } from "../errors.ts";
+import { checkInt } from "../options.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
 import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
 import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
 

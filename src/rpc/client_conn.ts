@@ -7,7 +7,7 @@
 
 import { prove, type SecretKey } from "./auth.ts";
 import type { PayloadCodec } from "./codec.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";

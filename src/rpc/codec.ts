@@ -8,7 +8,7 @@
 
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { EncodedPayload } from "./encoded.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { F } from "./frames.ts";
 
 const EMPTY = new Uint8Array(0);

@@ -7,7 +7,7 @@
 
 import type { SecretKey } from "./auth.ts";
 import type { PayloadCodec } from "./codec.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import type { CallContext, FallbackHandler, RpcServerStats } from "./types.ts";
 
 /** How a registered handler is called. */

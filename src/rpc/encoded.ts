@@ -6,7 +6,7 @@
  */
 
 import { Decoder } from "@msgpack/msgpack";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 
 const decoder = new Decoder();
 

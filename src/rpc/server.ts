@@ -8,7 +8,8 @@ import { importSecret } from "./auth.ts";
 import { defaultDevCa, issueDevCertificate } from "./certs.ts";
 import { PayloadCodec } from "./codec.ts";
 import { type HandlerEntry, KIND, type ServerShared } from "./context.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
+import { checkInt } from "../options.ts";
 import { encodeUtf8, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
 import { ServerConnection } from "./server_conn.ts";
 import type {
@@ -26,24 +27,6 @@ import type {
 /** Default largest frame: 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const MAX_FRAME_LIMIT = 0xffff_ffff - 16;
-
-/** Checks that `v` is an integer in [min, max]; returns it or `fallback` when undefined. */
-export function checkInt(
-  name: string,
-  v: number | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (v === undefined) return fallback;
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RpcError(
-      "invalid_argument",
-      `${name} must be an integer in [${min}, ${max}], got ${v}`,
-    );
-  }
-  return v;
-}
 
 /** Checks a method name: 1..255 UTF-8 bytes. */
 export function checkMethod(method: string): void {

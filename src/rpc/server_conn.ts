@@ -8,7 +8,7 @@
 
 import { newNonce, verifyProof } from "./auth.ts";
 import { connectionLost, type ServerCallContext, type ServerShared } from "./context.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { FrameError, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { FrameReader } from "./reader.ts";
 import { ServerLane } from "./server_lane.ts";

@@ -6,7 +6,7 @@
  */
 
 import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { F, FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";

@@ -8,7 +8,7 @@
  */
 
 import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { FRAME_FIXED, FrameError, parseRequestHead, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import type { Frame, FrameReader } from "./reader.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { RPC_ERROR_CODES, RpcError } from "./errors.ts";
+import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
 import { decodeUtf8, encodeUtf8, RPC_CLOSE_CODES } from "./frames.ts";
 
 const MAX_MESSAGE_BYTES = 4096;

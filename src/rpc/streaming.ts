@@ -10,7 +10,7 @@
 import type { ClientConnection, ClientShared } from "./client_conn.ts";
 import { requestHead } from "./client_conn.ts";
 import { KIND } from "./context.ts";
-import { RpcError } from "./errors.ts";
+import { RpcError } from "../errors.ts";
 import { FRAME_FIXED, FrameError, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import { type Frame, FrameReader } from "./reader.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { RpcError } from "../../rpc/errors.ts";
+import { RpcError } from "../../errors.ts";
 import type { Clock, PacketHandler, StreamHandler, Transport } from "../transport.ts";
 import { NodeClock, type SimNodeState, VirtualClock } from "./virtual_clock.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { RpcError } from "../../rpc/errors.ts";
+import { RpcError } from "../../errors.ts";
 import type { ClusterEvent, ClusterEventType, Member } from "../types.ts";
 import type { Clock, Transport } from "../transport.ts";
 import { ClusterMembership, preloadMembers } from "../membership.ts";
