@@ -75,7 +75,13 @@ export {
   type WorkerRegistryOptions,
 } from "./src/registry/mod.ts";
 export {
+  formatHostPort,
+  type HostPort,
+  isWildcard,
   parseHostPort,
+  requireHostPort,
+} from "./src/addr.ts";
+export {
   UdpTransport,
   type UdpTransportOptions,
   type UdpTransportStats,

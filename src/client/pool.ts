@@ -8,6 +8,7 @@
  */
 
 import { RpcError } from "../errors.ts";
+import { type HostPort, requireHostPort } from "../addr.ts";
 import type { RpcClient } from "../rpc/client.ts";
 
 /** Opens a connection to `host:port`. */
@@ -36,19 +37,9 @@ interface Entry {
   retiring?: string;
 }
 
-/** Splits `host:port` (IPv6 in brackets allowed). */
-export function splitHostPort(addr: string): { hostname: string; port: number } {
-  const i = addr.lastIndexOf(":");
-  const port = Number(addr.slice(i + 1));
-  let hostname = addr.slice(0, i);
-  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
-  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new RpcError(
-      "invalid_argument",
-      `invalid address ${JSON.stringify(addr)}: want host:port`,
-    );
-  }
-  return { hostname, port };
+/** Splits `host:port` (IPv6 in brackets allowed); `invalid_argument` when malformed. */
+export function splitHostPort(addr: string): HostPort {
+  return requireHostPort("address", addr);
 }
 
 /** Pooled connections keyed by address, with an idle sweep. */

@@ -15,6 +15,7 @@
  * @module
  */
 import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
+import { formatHostPort as formatAddr, parseHostPort } from "../addr.ts";
 import type { PacketHandler, StreamHandler, Transport } from "./transport.ts";
 
 /** Options of {@linkcode UdpTransport.bind}. */
@@ -63,33 +64,6 @@ const DEFAULT_MAX_STREAM = 16 * 1024 * 1024;
 /** Largest datagram the socket can hand us; anything above maxPacketSize is counted and dropped. */
 const STATUS_OK = 0;
 const STATUS_ERROR = 1;
-
-/** Splits `host:port` (IPv6 as `[::1]:7946`); `undefined` when malformed. */
-export function parseHostPort(addr: string): { hostname: string; port: number } | undefined {
-  if (typeof addr !== "string") return undefined;
-  let host: string;
-  let portText: string;
-  if (addr.startsWith("[")) {
-    const end = addr.indexOf("]:");
-    if (end < 0) return undefined;
-    host = addr.slice(1, end);
-    portText = addr.slice(end + 2);
-  } else {
-    const i = addr.lastIndexOf(":");
-    if (i <= 0) return undefined;
-    host = addr.slice(0, i);
-    portText = addr.slice(i + 1);
-    if (host.includes(":")) return undefined;
-  }
-  if (!/^\d{1,5}$/.test(portText)) return undefined;
-  const port = Number(portText);
-  if (port < 1 || port > 65535 || host.length === 0) return undefined;
-  return { hostname: host, port };
-}
-
-function formatAddr(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-}
 
 async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array | undefined> {
   const buf = new Uint8Array(n);
