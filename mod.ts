@@ -39,11 +39,14 @@ export {
   createDevCa,
   defaultDevCa,
   type DevCa,
+  devCertificateNames,
   EncodedPayload,
+  explainTlsFailure,
   type FallbackHandler,
   type FallbackOptions,
   type Handler,
   issueDevCertificate,
+  loadDevCa,
   type RegisterOptions,
   RPC_ALPN,
   RPC_CLOSE_CODES,
@@ -53,9 +56,11 @@ export {
   RpcServer,
   type RpcServerOptions,
   type RpcServerStats,
+  saveDevCa,
   type ServerStreamHandler,
   type TlsConfig,
 } from "./src/rpc/mod.ts";
+export { missingNetApis, type NetApi, requireNetApis } from "./src/net_api.ts";
 export { Keyring, KEYRING_OVERHEAD } from "./src/membership/keyring.ts";
 export {
   describeFilter,
@@ -74,6 +79,7 @@ export {
   WorkerRegistry,
   type WorkerRegistryOptions,
 } from "./src/registry/mod.ts";
+export { advertiseHostFor, checkAdvertiseHost, type InterfaceAddress } from "./src/advertise.ts";
 export {
   formatHostPort,
   type HostPort,
@@ -98,6 +104,9 @@ export {
   type EjectionTarget,
   type ForwardOptions,
   type ForwardUnknownOptions,
+  type Leavable,
+  leaveOnSignals,
+  type LeaveOnSignalsOptions,
   Node,
   type NodeOptions,
   OutlierDetector,

@@ -25,3 +25,4 @@ export { Node, type NodeOptions } from "./node.ts";
 export { type Connector } from "./pool.ts";
 export { type EjectionTarget, OutlierDetector, type OutlierOptions } from "./outlier.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+export { type Leavable, leaveOnSignals, type LeaveOnSignalsOptions } from "./lifecycle.ts";

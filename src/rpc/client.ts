@@ -4,6 +4,7 @@
  * @module
  */
 
+import { requireNetApis } from "../net_api.ts";
 import { importSecret } from "./auth.ts";
 import { defaultDevCa } from "./certs.ts";
 import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
@@ -67,9 +68,10 @@ export class RpcClient {
    * Connects to a server and completes the secret challenge.
    *
    * @throws {RpcError} `unavailable` (unreachable, timeout), `unauthenticated` (secret rejected),
-   * `invalid_argument` (bad options)
+   * `invalid_argument` (bad options), `failed_precondition` (Deno without `--unstable-net`)
    */
   static async connect(options: RpcClientOptions): Promise<RpcClient> {
+    requireNetApis("RpcClient.connect", ["quic"]);
     if (!options || typeof options.hostname !== "string" || options.hostname === "") {
       throw new RpcError("invalid_argument", "RpcClient.connect: hostname is required");
     }

@@ -11,7 +11,11 @@ export {
   createDevCa,
   defaultDevCa,
   type DevCa,
+  devCertificateNames,
+  explainTlsFailure,
   issueDevCertificate,
+  loadDevCa,
+  saveDevCa,
   type TlsConfig,
 } from "./certs.ts";
 export { RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";

@@ -5,7 +5,8 @@
  */
 
 import { importSecret } from "./auth.ts";
-import { defaultDevCa, issueDevCertificate } from "./certs.ts";
+import { defaultDevCa, devCertificateNames, issueDevCertificate } from "./certs.ts";
+import { requireNetApis } from "../net_api.ts";
 import { PayloadCodec } from "./codec.ts";
 import { type HandlerEntry, KIND, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
@@ -208,15 +209,17 @@ export class RpcServer {
    * Binds the endpoint and starts accepting connections.
    *
    * @throws {RpcError} `unavailable` when the address cannot be bound; `invalid_argument` for a
-   * bad secret or unusable TLS material
+   * bad secret or unusable TLS material; `failed_precondition` without `--unstable-net`
    */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new RpcError("invalid_argument", "RpcServer already started");
+    requireNetApis("RpcServer.start", ["quic"]);
     this.#state = "starting";
     const o = this.#opts;
-    const tls = o.tls ?? await issueDevCertificate(o.devCa ?? await defaultDevCa());
-    if (o.secret !== undefined) this.#shared.key = await importSecret(o.secret);
     const hostname = o.hostname ?? "127.0.0.1";
+    const tls = o.tls ??
+      await issueDevCertificate(o.devCa ?? await defaultDevCa(), devCertificateNames([hostname]));
+    if (o.secret !== undefined) this.#shared.key = await importSecret(o.secret);
     try {
       this.#endpoint = new Deno.QuicEndpoint({ hostname, port: o.port ?? 0 });
     } catch (e) {
