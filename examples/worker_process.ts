@@ -31,6 +31,10 @@ export interface SpawnOptions {
   delayMs?: number;
   /** How long to wait for the ready line. Default 30 000 ms. */
   readyTimeoutMs?: number;
+  /** RPC port; 0 (default) picks a free one. A restart at the same address passes the old one. */
+  rpcPort?: number;
+  /** Gossip port; 0 (default) picks a free one. */
+  gossipPort?: number;
 }
 
 /** Writes a development CA to a private temporary file for child processes. */
@@ -176,6 +180,7 @@ export class WorkerProcess {
     const args = ["--id", o.id, "--ca", o.caFile];
     for (const s of o.seeds) args.push("--seed", s);
     args.push("--tags", o.tags ?? "role=worker", "--delay-ms", String(o.delayMs ?? 1));
+    args.push("--rpc-port", String(o.rpcPort ?? 0), "--gossip-port", String(o.gossipPort ?? 0));
     return new WorkerProcess(
       await ReadyProcess.start<WorkerInfo>(script, args, `worker ${o.id}`, o.readyTimeoutMs),
     );
