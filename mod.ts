@@ -98,6 +98,8 @@ export {
   type EjectionTarget,
   type ForwardOptions,
   type ForwardUnknownOptions,
+  type HedgingOptions,
+  LatencyWindow,
   Node,
   type NodeOptions,
   OutlierDetector,

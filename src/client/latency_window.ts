@@ -27,7 +27,11 @@ export class LatencyWindow {
   #sinceSort = 0;
   #sorted: Float64Array | undefined;
 
-  /** @param size how many recent samples to keep (default 256) */
+  /**
+   * Creates an empty window.
+   *
+   * @param size how many recent samples to keep (default 256)
+   */
   constructor(size = 256) {
     this.size = size;
     this.#ring = new Float64Array(size);
