@@ -41,6 +41,8 @@ Deno.test({
       devCa: ca,
     });
     const procs: ReadyProcess<WorkerInfo>[] = [];
+    let stop = false;
+    let loops: Promise<void>[] = [];
     try {
       procs.push(
         ...await Promise.all(
@@ -50,14 +52,14 @@ Deno.test({
       await waitFor(() => director.registry.workers("role=worker").length === 3, "3 workers");
       const old = procs[1].ready;
 
-      let stop = false;
       let ok = 0;
       const failures: unknown[] = [];
       let slowest = 0;
       let killedAt = Infinity;
       let slowestAfterKill = 0;
-      const loops = Array.from({ length: 32 }, async (_, i) => {
-        while (!stop) {
+      loops = Array.from({ length: 32 }, async (_, i) => {
+        // Bounded: a client that fails fast must not spin the test forever.
+        while (!stop && failures.length < 1000) {
           const t = performance.now();
           try {
             await director.client.callWorker("compute", { n: i }, {
@@ -117,6 +119,8 @@ Deno.test({
         `calls stalled ${slowestAfterKill.toFixed(0)} ms`,
       );
     } finally {
+      stop = true;
+      await Promise.all(loops);
       await Promise.all(procs.map((p) => p.stop()));
       await director.stop();
       await Deno.remove(caFile);
