@@ -94,7 +94,9 @@ export interface ClusterClientOptions {
   /**
    * A probe unanswered this long means the worker process is gone (killed, or replaced by a new
    * process at the same address): the connection is evicted and its calls fail with
-   * `unavailable` (idempotent ones fail over), ms. Default 500.
+   * `unavailable` (idempotent ones fail over), ms. Default 750. A worker whose event loop is
+   * blocked longer than `livenessProbeAfterMs + livenessProbeTimeoutMs` while calls are
+   * outstanding is treated as gone: raise both for handlers that block that long.
    */
   livenessProbeTimeoutMs?: number;
   /**
@@ -423,7 +425,7 @@ export class ClusterClient {
     const probeTimeoutMs = checkDurationMs(
       "livenessProbeTimeoutMs",
       o.livenessProbeTimeoutMs,
-      500,
+      750,
       1,
     );
     const shareEndpoint = checkBoolean("shareEndpoint", o.shareEndpoint, true);
