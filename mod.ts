@@ -104,6 +104,8 @@ export {
   type EjectionTarget,
   type ForwardOptions,
   type ForwardUnknownOptions,
+  type HedgingOptions,
+  LatencyWindow,
   type Leavable,
   leaveOnSignals,
   type LeaveOnSignalsOptions,

@@ -124,6 +124,14 @@ export class RpcClient {
     return this.#closed;
   }
 
+  /**
+   * Whether a usable connection is open now: `false` before the first connect, after the
+   * connection was lost or the server sent GOAWAY (the next call reconnects).
+   */
+  get connected(): boolean {
+    return this.#conn !== undefined && this.#conn.usable && this.#conn.error === undefined;
+  }
+
   /** Connection counters. */
   stats(): RpcClientStats {
     return { ...this.#stats, pendingCalls: this.#conn?.pendingCalls ?? 0 };
