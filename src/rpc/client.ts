@@ -10,7 +10,7 @@ import { ClientConnection, type ClientShared, type ConnectSettings } from "./cli
 import { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import { checkInt } from "../options.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
 import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
 import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
 
@@ -80,7 +80,7 @@ export class RpcClient {
       options.maxFrameBytes,
       DEFAULT_MAX_FRAME_BYTES,
       64,
-      0xffff_ffff - 16,
+      MAX_FRAME_LIMIT,
     );
     const connectTimeoutMs = checkInt(
       "connectTimeoutMs",

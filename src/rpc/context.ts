@@ -10,12 +10,9 @@ import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import type { CallContext, FallbackHandler, RpcServerStats } from "./types.ts";
 
-/** How a registered handler is called. */
-export const KIND = { UNARY: 0, SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
-
 /** A registered handler and its kind. */
 export interface HandlerEntry {
-  /** One of {@linkcode KIND}. */
+  /** One of `KIND` (frames.ts). */
   kind: number;
   /** The handler function (its type depends on `kind`). */
   fn: (...args: never[]) => unknown;

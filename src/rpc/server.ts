@@ -7,10 +7,11 @@
 import { importSecret } from "./auth.ts";
 import { defaultDevCa, issueDevCertificate } from "./certs.ts";
 import { PayloadCodec } from "./codec.ts";
-import { type HandlerEntry, KIND, type ServerShared } from "./context.ts";
+import type { HandlerEntry, ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
 import { checkInt } from "../options.ts";
-import { encodeUtf8, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+import { encodeUtf8, KIND, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
 import type {
   BidiStreamHandler,
@@ -23,10 +24,6 @@ import type {
   RpcServerStats,
   ServerStreamHandler,
 } from "./types.ts";
-
-/** Default largest frame: 16 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-const MAX_FRAME_LIMIT = 0xffff_ffff - 16;
 
 /** Checks a method name: 1..255 UTF-8 bytes. */
 export function checkMethod(method: string): void {

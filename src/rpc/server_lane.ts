@@ -5,9 +5,17 @@
  * @module
  */
 
-import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
+import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { F, FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
+import {
+  F,
+  FRAME_FIXED,
+  FrameError,
+  KIND,
+  parseRequestHead,
+  type RequestHead,
+  T,
+} from "./frames.ts";
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";

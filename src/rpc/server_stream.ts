@@ -7,9 +7,9 @@
  * @module
  */
 
-import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
+import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { FRAME_FIXED, FrameError, parseRequestHead, T } from "./frames.ts";
+import { FRAME_FIXED, FrameError, KIND, parseRequestHead, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import type { Frame, FrameReader } from "./reader.ts";
 import type { LaneHost } from "./server_lane.ts";

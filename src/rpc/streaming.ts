@@ -9,9 +9,8 @@
 
 import type { ClientConnection, ClientShared } from "./client_conn.ts";
 import { requestHead } from "./client_conn.ts";
-import { KIND } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { FRAME_FIXED, FrameError, T } from "./frames.ts";
+import { FRAME_FIXED, FrameError, KIND, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import { type Frame, FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";
