@@ -44,6 +44,7 @@ export {
   type FallbackOptions,
   type Handler,
   issueDevCertificate,
+  type PayloadLimitOptions,
   type RegisterOptions,
   RPC_ALPN,
   RPC_CLOSE_CODES,

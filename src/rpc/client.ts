@@ -8,6 +8,7 @@ import { importSecret } from "./auth.ts";
 import { defaultDevCa } from "./certs.ts";
 import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
 import { PayloadCodec } from "./codec.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 import { RpcError } from "../errors.ts";
 import { checkInt } from "../options.ts";
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
@@ -92,6 +93,7 @@ export class RpcClient {
     if (options.endpoint !== undefined && !(options.endpoint instanceof Deno.QuicEndpoint)) {
       throw new RpcError("invalid_argument", "RpcClient.connect: endpoint must be a QuicEndpoint");
     }
+    const limits = new PayloadLimits(options);
     const caCerts = options.caCerts ?? [(options.devCa ?? await defaultDevCa()).certPem];
     const key = options.secret === undefined ? undefined : await importSecret(options.secret);
     const client = new RpcClient(
@@ -105,7 +107,7 @@ export class RpcClient {
         zeroRtt: options.zeroRtt ?? true,
         key,
       },
-      { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() },
+      { codec: new PayloadCodec(limits), maxFrameBytes, heads: new Map() },
       options.endpoint,
     );
     try {

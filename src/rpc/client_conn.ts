@@ -341,7 +341,8 @@ export class ClientConnection {
           ? this.#shared.codec.keep(flags, body)
           : this.#shared.codec.decode(flags, body);
       } catch (e) {
-        p.reject(new RpcError("internal", (e as Error).message));
+        // The server sent what this client refuses to decode: not the caller's argument.
+        p.reject(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
         return;
       }
       p.resolve(v);

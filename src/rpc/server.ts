@@ -7,6 +7,7 @@
 import { importSecret } from "./auth.ts";
 import { defaultDevCa, issueDevCertificate } from "./certs.ts";
 import { PayloadCodec } from "./codec.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 import type { HandlerEntry, ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
 import { checkInt } from "../options.ts";
@@ -81,7 +82,7 @@ export class RpcServer {
     this.#shared = {
       handlers: new Map(),
       fallback: undefined,
-      codec: new PayloadCodec(),
+      codec: new PayloadCodec(new PayloadLimits(options)),
       maxFrameBytes: checkInt(
         "maxFrameBytes",
         options.maxFrameBytes,
@@ -114,6 +115,7 @@ export class RpcServer {
         protocolErrors: 0,
         authFailures: 0,
         rejectedCalls: 0,
+        invalidPayloads: 0,
       },
       draining: false,
       onCallDone: () => {},

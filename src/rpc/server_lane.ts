@@ -148,6 +148,7 @@ export class ServerLane {
         ? shared.codec.keep(flags, payload)
         : shared.codec.decode(flags, payload);
     } catch (e) {
+      shared.stats.invalidPayloads++;
       return this.#sendError(id, e);
     }
     const timeoutMs = head.timeoutMs;

@@ -73,6 +73,7 @@ export async function serveStream(
       ? shared.codec.decode(open.flags, body.subarray(head.payloadStart))
       : undefined;
   } catch (e) {
+    shared.stats.invalidPayloads++;
     return refuse(e as RpcError);
   }
 
@@ -136,7 +137,14 @@ export async function serveStream(
         protocolError = new FrameError(`unexpected frame type ${f.type} in a request stream`);
         throw new RpcError("invalid_argument", protocolError.message);
       }
-      yield shared.codec.decode(f.flags, f.body);
+      let v: unknown;
+      try {
+        v = shared.codec.decode(f.flags, f.body);
+      } catch (e) {
+        shared.stats.invalidPayloads++;
+        throw e;
+      }
+      yield v;
     }
   }
   const send = async (source: AsyncIterable<unknown>) => {

@@ -130,9 +130,16 @@ class StreamCall {
     return f;
   }
 
-  /** Decodes a message body. */
+  /**
+   * Decodes a message body; a body this client refuses to decode fails the call with `internal`
+   * (the server's fault, not the caller's argument).
+   */
   decode(f: Frame): unknown {
-    return this.#shared.codec.decode(f.flags, f.body);
+    try {
+      return this.#shared.codec.decode(f.flags, f.body);
+    } catch (e) {
+      throw this.fail(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
+    }
   }
 
   /** Sends every item of `requests`, then `END`; stops early when the call finishes. */

@@ -5,6 +5,7 @@
  */
 
 import type { DevCa, TlsConfig } from "./certs.ts";
+import type { PayloadLimitOptions } from "./payload_limits.ts";
 
 /** What a handler sees about the call it serves. */
 export interface CallContext {
@@ -69,8 +70,13 @@ export type BidiStreamHandler = (
   ctx: CallContext,
 ) => AsyncIterable<unknown>;
 
-/** Options of {@linkcode RpcServer}. Every field has a documented default. */
-export interface RpcServerOptions {
+/**
+ * Options of {@linkcode RpcServer}. Every field has a documented default. `maxPayloadDepth`
+ * (default 100) and `maxPayloadElements` (default 1,000,000 array elements plus map entries)
+ * bound what one request may make the decoder build; a request over them gets
+ * `invalid_argument` and is counted in `invalidPayloads`.
+ */
+export interface RpcServerOptions extends PayloadLimitOptions {
   /** Address to bind (default `"127.0.0.1"`). */
   hostname?: string;
   /** UDP port; 0 picks an ephemeral port, readable from `addr` after `start()` (default 0). */
@@ -115,6 +121,11 @@ export interface RpcServerStats {
   authFailures: number;
   /** Calls refused with `resource_exhausted` (too large or too many). */
   rejectedCalls: number;
+  /**
+   * Requests and streamed messages refused with `invalid_argument` because their payload or
+   * metadata was not valid MessagePack or broke `maxPayloadDepth` / `maxPayloadElements`.
+   */
+  invalidPayloads: number;
 }
 
 /** Per-call options of {@linkcode RpcClient} methods. */
@@ -132,8 +143,12 @@ export interface CallOptions {
   encoded?: boolean;
 }
 
-/** Options of {@linkcode RpcClient.connect}. */
-export interface RpcClientOptions {
+/**
+ * Options of {@linkcode RpcClient.connect}. `maxPayloadDepth` (default 100) and
+ * `maxPayloadElements` (default 1,000,000) bound what one response may make the decoder build;
+ * a response over them fails its call with `internal` ("response payload rejected: …").
+ */
+export interface RpcClientOptions extends PayloadLimitOptions {
   /** Server host name or IP literal. */
   hostname: string;
   /** Server UDP port. */
