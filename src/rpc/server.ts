@@ -10,7 +10,14 @@ import { PayloadCodec } from "./codec.ts";
 import { PayloadLimits } from "./payload_limits.ts";
 import type { HandlerEntry, ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { checkInt } from "../options.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkInt,
+  checkPlainObject,
+  checkString,
+} from "../options.ts";
+import { checkPems, checkSecret } from "./rpc_options.ts";
 import { encodeUtf8, KIND, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
@@ -69,9 +76,14 @@ export class RpcServer {
    * @throws {RpcError} `invalid_argument` for out-of-range options
    */
   constructor(options: RpcServerOptions = {}) {
+    checkPlainObject("RpcServer options", options);
     this.#opts = options;
+    checkString("hostname", options.hostname, undefined);
     checkInt("port", options.port, 0, 0, 65535);
-    this.#drainTimeoutMs = checkInt("drainTimeoutMs", options.drainTimeoutMs, 5000, 0, 3_600_000);
+    checkSecret("secret", options.secret);
+    checkPems("tls", options.tls, ["certPem", "keyPem"]);
+    checkPems("devCa", options.devCa, ["certPem", "keyPem"]);
+    this.#drainTimeoutMs = checkDurationMs("drainTimeoutMs", options.drainTimeoutMs, 5000);
     this.#maxStreams = checkInt(
       "maxStreamsPerConnection",
       options.maxStreamsPerConnection,
@@ -97,15 +109,9 @@ export class RpcServer {
         1,
         1 << 30,
       ),
-      maxConnectionAgeMs: checkInt(
-        "maxConnectionAgeMs",
-        options.maxConnectionAgeMs,
-        0,
-        0,
-        2 ** 31 - 1,
-      ),
+      maxConnectionAgeMs: checkDurationMs("maxConnectionAgeMs", options.maxConnectionAgeMs, 0),
       drainTimeoutMs: 0,
-      authTimeoutMs: checkInt("authTimeoutMs", options.authTimeoutMs, 10_000, 1, 3_600_000),
+      authTimeoutMs: checkDurationMs("authTimeoutMs", options.authTimeoutMs, 10_000, 1),
       key: undefined,
       stats: {
         connections: 0,
@@ -128,7 +134,7 @@ export class RpcServer {
    * {@linkcode EncodedPayload} (wire bytes, not decoded), as with a fallback.
    */
   register(method: string, handler: Handler, options: RegisterOptions = {}): this {
-    return this.#add(method, KIND.UNARY, handler, options.encoded ?? false);
+    return this.#add(method, KIND.UNARY, handler, checkBoolean("encoded", options?.encoded, false));
   }
 
   /** Registers a server-streaming handler: one request, an async iterable of responses. */
@@ -176,7 +182,8 @@ export class RpcServer {
     if (this.#shared.fallback) {
       throw new RpcError("invalid_argument", "a fallback handler is already registered");
     }
-    this.#shared.fallback = { fn: handler, encoded: options.encoded ?? false };
+    const encoded = checkBoolean("encoded", options?.encoded, false);
+    this.#shared.fallback = { fn: handler, encoded };
     return this;
   }
 

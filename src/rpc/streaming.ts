@@ -15,6 +15,7 @@ import { Inbox } from "./inbox.ts";
 import { type Frame, FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";
 import type { CallOptions } from "./types.ts";
+import { checkCallOptions } from "./rpc_options.ts";
 import { FrameWriter } from "./writer.ts";
 
 const INBOX_FRAMES = 16;
@@ -77,6 +78,7 @@ class StreamCall {
     request: unknown,
     options: CallOptions | undefined,
   ): Promise<StreamCall> {
+    if (options !== undefined) checkCallOptions(options);
     if (options?.signal?.aborted) throw new RpcError("cancelled", "call cancelled");
     const { head, flags } = requestHead(shared, method, options?.timeoutMs, options?.meta);
     const full = new Uint8Array(1 + head.length);
