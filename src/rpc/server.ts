@@ -6,6 +6,7 @@
 
 import { importSecret } from "./auth.ts";
 import { defaultDevCa, issueDevCertificate } from "./certs.ts";
+import { ByteBudget } from "./budget.ts";
 import { PayloadCodec } from "./codec.ts";
 import { PayloadLimits } from "./payload_limits.ts";
 import type { HandlerEntry, ServerShared } from "./context.ts";
@@ -19,7 +20,16 @@ import {
 } from "../options.ts";
 import { checkPems, checkSecret } from "./rpc_options.ts";
 import { encodeUtf8, KIND, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
-import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
+import {
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_BUFFERED_BYTES_TOTAL,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_LANES,
+  DEFAULT_MAX_STREAMS,
+  MAX_FRAME_LIMIT,
+} from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
 import type {
   BidiStreamHandler,
@@ -62,6 +72,8 @@ export class RpcServer {
   #shared: ServerShared;
   #drainTimeoutMs: number;
   #maxStreams: number;
+  #maxConnections: number;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #endpoint: Deno.QuicEndpoint | undefined;
   #listener: Deno.QuicListener | undefined;
   #acceptLoop: Promise<void> | undefined;
@@ -87,20 +99,58 @@ export class RpcServer {
     this.#maxStreams = checkInt(
       "maxStreamsPerConnection",
       options.maxStreamsPerConnection,
-      1024,
+      DEFAULT_MAX_STREAMS,
       1,
       1 << 20,
+    );
+    this.#maxConnections = checkInt(
+      "maxConnections",
+      options.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+      1,
+      1 << 24,
+    );
+    const maxFrameBytes = checkInt(
+      "maxFrameBytes",
+      options.maxFrameBytes,
+      DEFAULT_MAX_FRAME_BYTES,
+      64,
+      MAX_FRAME_LIMIT,
     );
     this.#shared = {
       handlers: new Map(),
       fallback: undefined,
       codec: new PayloadCodec(new PayloadLimits(options)),
-      maxFrameBytes: checkInt(
-        "maxFrameBytes",
-        options.maxFrameBytes,
-        DEFAULT_MAX_FRAME_BYTES,
-        64,
-        MAX_FRAME_LIMIT,
+      maxFrameBytes,
+      // Room for at least one largest frame, so that every frame can be received alone.
+      maxBufferedBytes: checkInt(
+        "maxBufferedBytesPerConnection",
+        options.maxBufferedBytesPerConnection,
+        Math.max(DEFAULT_MAX_BUFFERED_BYTES, maxFrameBytes + 4),
+        maxFrameBytes + 4,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      bufferBudget: new ByteBudget(
+        checkInt(
+          "maxBufferedBytes",
+          options.maxBufferedBytes,
+          Math.max(DEFAULT_MAX_BUFFERED_BYTES_TOTAL, maxFrameBytes + 4),
+          maxFrameBytes + 4,
+          Number.MAX_SAFE_INTEGER,
+        ),
+      ),
+      maxLanes: checkInt(
+        "maxLanesPerConnection",
+        options.maxLanesPerConnection,
+        DEFAULT_MAX_LANES,
+        1,
+        1 << 20,
+      ),
+      frameTimeoutMs: checkDurationMs(
+        "frameTimeoutMs",
+        options.frameTimeoutMs,
+        DEFAULT_FRAME_TIMEOUT_MS,
+        1,
       ),
       maxCalls: checkInt(
         "maxConcurrentCallsPerConnection",
@@ -122,6 +172,11 @@ export class RpcServer {
         authFailures: 0,
         rejectedCalls: 0,
         invalidPayloads: 0,
+        refusedConnections: 0,
+        preAuthViolations: 0,
+        refusedLanes: 0,
+        bufferLimitRejects: 0,
+        frameTimeouts: 0,
       },
       draining: false,
       onCallDone: () => {},
@@ -241,6 +296,8 @@ export class RpcServer {
         cert: tls.certPem,
         key: tls.keyPem,
         maxConcurrentBidirectionalStreams: this.#maxStreams,
+        // Nothing uses unidirectional streams; unread, each could buffer a receive window.
+        maxConcurrentUnidirectionalStreams: 0,
       });
     } catch (e) {
       this.#endpoint.close();
@@ -253,12 +310,24 @@ export class RpcServer {
     this.#addr = { hostname: a.hostname, port: a.port };
     this.#state = "running";
     this.#acceptLoop = this.#accept(this.#listener);
+    // Stalled frames are found by a sweep rather than a timer per partial frame.
+    const frameTimeoutMs = this.#shared.frameTimeoutMs;
+    const sweeper = this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.#conns) c.sweep(now, frameTimeoutMs);
+    }, Math.min(1000, Math.max(10, frameTimeoutMs >> 2)));
+    Deno.unrefTimer(sweeper);
   }
 
   async #accept(listener: Deno.QuicListener): Promise<void> {
     try {
       for await (const incoming of listener) {
         if (this.#shared.draining) {
+          incoming.refuse();
+          continue;
+        }
+        if (this.#conns.size >= this.#maxConnections) {
+          this.#shared.stats.refusedConnections++;
           incoming.refuse();
           continue;
         }
@@ -269,6 +338,7 @@ export class RpcServer {
           conn = incoming.accept({
             zeroRtt: true,
             maxConcurrentBidirectionalStreams: this.#maxStreams,
+            maxConcurrentUnidirectionalStreams: 0,
           });
         } catch {
           continue;
@@ -298,6 +368,7 @@ export class RpcServer {
     }
     this.#state = "closing";
     this.#shared.draining = true;
+    clearInterval(this.#sweeper);
     try {
       this.#listener?.stop();
     } catch { /* already stopped */ }

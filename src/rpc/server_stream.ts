@@ -98,9 +98,10 @@ export async function serveStream(
     if (f.type !== T.CANCEL) return false;
     abort(new RpcError("cancelled", "cancelled by caller"));
     return true;
-  }, (type) => {
+  }, (type, _flags, _id, _length, overBudget) => {
     if (type !== T.MESSAGE) return false;
     oversize = true;
+    if (overBudget) shared.stats.bufferLimitRejects++;
     return false;
   });
   let protocolError: FrameError | undefined;
@@ -120,7 +121,10 @@ export async function serveStream(
       } catch (e) {
         if (e instanceof FrameError) {
           if (oversize) {
-            throw new RpcError("resource_exhausted", "request message exceeds maxFrameBytes");
+            throw new RpcError(
+              "resource_exhausted",
+              "request message exceeds maxFrameBytes or this connection's buffer budget",
+            );
           }
           protocolError = e;
           throw new RpcError("invalid_argument", e.message);
