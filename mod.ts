@@ -47,6 +47,7 @@ export {
   type Handler,
   issueDevCertificate,
   loadDevCa,
+  type PayloadLimitOptions,
   type RegisterOptions,
   RPC_ALPN,
   RPC_CLOSE_CODES,

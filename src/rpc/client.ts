@@ -9,9 +9,19 @@ import { importSecret } from "./auth.ts";
 import { defaultDevCa } from "./certs.ts";
 import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
 import { PayloadCodec } from "./codec.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 import { RpcError } from "../errors.ts";
-import { checkInt } from "../options.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkInt,
+  checkPlainObject,
+  checkString,
+  checkStringArray,
+  invalidOption,
+} from "../options.ts";
+import { checkCallOptions, checkPems, checkSecret } from "./rpc_options.ts";
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
 import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
 import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
 
@@ -72,28 +82,31 @@ export class RpcClient {
    */
   static async connect(options: RpcClientOptions): Promise<RpcClient> {
     requireNetApis("RpcClient.connect", ["quic"]);
-    if (!options || typeof options.hostname !== "string" || options.hostname === "") {
-      throw new RpcError("invalid_argument", "RpcClient.connect: hostname is required");
+    checkPlainObject("RpcClient.connect options", options);
+    if (options.hostname === undefined) {
+      throw invalidOption("hostname", "a host name or IP literal (required)", undefined);
     }
+    checkString("hostname", options.hostname, undefined);
+    if (options.port === undefined) throw invalidOption("port", "a port (required)", undefined);
     const port = checkInt("port", options.port, -1, 1, 65535);
+    checkSecret("secret", options.secret);
+    checkPems("devCa", options.devCa, ["certPem"]);
+    if (options.caCerts !== undefined) checkStringArray("caCerts", options.caCerts, []);
+    checkString("serverName", options.serverName, undefined);
+    const zeroRtt = checkBoolean("zeroRtt", options.zeroRtt, true);
     const lanes = checkInt("lanes", options.lanes, 4, 1, 64);
     const maxFrameBytes = checkInt(
       "maxFrameBytes",
       options.maxFrameBytes,
       DEFAULT_MAX_FRAME_BYTES,
       64,
-      0xffff_ffff - 16,
+      MAX_FRAME_LIMIT,
     );
-    const connectTimeoutMs = checkInt(
-      "connectTimeoutMs",
-      options.connectTimeoutMs,
-      5000,
-      1,
-      600_000,
-    );
+    const connectTimeoutMs = checkDurationMs("connectTimeoutMs", options.connectTimeoutMs, 5000, 1);
     if (options.endpoint !== undefined && !(options.endpoint instanceof Deno.QuicEndpoint)) {
-      throw new RpcError("invalid_argument", "RpcClient.connect: endpoint must be a QuicEndpoint");
+      throw invalidOption("endpoint", "a Deno.QuicEndpoint", options.endpoint);
     }
+    const limits = new PayloadLimits(options);
     const caCerts = options.caCerts ?? [(options.devCa ?? await defaultDevCa()).certPem];
     const key = options.secret === undefined ? undefined : await importSecret(options.secret);
     const client = new RpcClient(
@@ -104,10 +117,10 @@ export class RpcClient {
         serverName: options.serverName,
         lanes,
         connectTimeoutMs,
-        zeroRtt: options.zeroRtt ?? true,
+        zeroRtt,
         key,
       },
-      { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() },
+      { codec: new PayloadCodec(limits), maxFrameBytes, heads: new Map() },
       options.endpoint,
     );
     try {
@@ -144,6 +157,13 @@ export class RpcClient {
    * `not_found`, `deadline_exceeded`, `cancelled`, `resource_exhausted`, `unavailable`
    */
   call<T = unknown>(method: string, request: unknown, options?: CallOptions): Promise<T> {
+    if (options !== undefined) {
+      try {
+        checkCallOptions(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const c = this.#conn;
     if (c !== undefined && c.usable) return c.call(method, request, options) as Promise<T>;
     return this.#connectFor(options).then((c) => c.call(method, request, options) as Promise<T>);

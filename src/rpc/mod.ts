@@ -19,6 +19,7 @@ export {
   type TlsConfig,
 } from "./certs.ts";
 export { RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+export type { PayloadLimitOptions } from "./payload_limits.ts";
 export type {
   BidiStreamHandler,
   CallContext,
