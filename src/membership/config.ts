@@ -99,7 +99,10 @@ export interface MembershipConfig extends Partial<MembershipTimings>, Partial<Me
   keyring?: Keyring;
   /** Lifeguard (awareness, confirmation-shrunk suspicion, buddy system); default true. */
   lifeguard?: boolean;
-  /** Starting incarnation; default 0 (refutation raises it past any stale record anyway). */
+  /**
+   * Starting incarnation, 0..2^32−1; default 0 (refutation raises it past any stale record
+   * anyway). Incarnations wrap around as serial numbers (see `incarnation.ts`).
+   */
   incarnation?: number;
   /** Per-subscriber event buffer when `subscribe()` is called without one; default 1024. */
   eventBufferSize?: number;
@@ -341,8 +344,8 @@ export function resolveConfig(config: MembershipConfig = {}): ResolvedConfig {
   if (
     config.incarnation !== undefined &&
     (!Number.isInteger(config.incarnation) || config.incarnation < 0 ||
-      config.incarnation > 0xffff_fff0)
-  ) throw invalid("incarnation must be an integer in 0..2^32-16");
+      config.incarnation > 0xffff_ffff)
+  ) throw invalid("incarnation must be an integer in 0..2^32-1");
   return out;
 }
 

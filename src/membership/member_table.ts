@@ -1,7 +1,8 @@
 /**
  * Every member this node knows, and SWIM's precedence rules for updating them.
  *
- * Rules (SWIM paper, memberlist): a higher incarnation always wins; at equal incarnation
+ * Rules (SWIM paper, memberlist): a higher incarnation (in serial-number order, see
+ * `incarnation.ts`) always wins; at equal incarnation
  * dead/left beat suspect, which beats alive. Only the member itself raises its incarnation, so a
  * message that would change our own record is answered with a refutation instead. Dead and left
  * members stay as tombstones until reaped, so a stale alive record from a later sync (same or
@@ -14,6 +15,7 @@
  */
 import type { AliveMessage, DeadMessage, LeaveMessage, SuspectMessage } from "./codec.ts";
 import { STATE_CODES as STATES, STATE_NUMBERS as STATE_CODE } from "./codec.ts";
+import { compareIncarnation } from "./incarnation.ts";
 import { internIdentity, type MemberIdentity, sameTags } from "./intern.ts";
 import type { MemberState, Tags } from "./types.ts";
 
@@ -132,6 +134,8 @@ export interface MemberSeed {
 /**
  * What an update did:
  * - `ignored`: stale or redundant, nothing changed;
+ * - `implausible`: an incarnation 2^30 or more ahead of the one held (forged; see
+ *   `incarnation.ts`): nothing changed, the caller counts it;
  * - `conflict`: the member's id at another gossip address while it is live (or our own id
  *   elsewhere): two processes claim one id; nothing changed;
  * - `refute`: it contradicts our own record: raise our incarnation and broadcast alive;
@@ -143,6 +147,7 @@ export interface MemberSeed {
  */
 export type UpdateOutcome =
   | "ignored"
+  | "implausible"
   | "conflict"
   | "refute"
   | "joined"
@@ -304,19 +309,23 @@ export class MemberTable {
       // Our id at another address: another process claims it (memberlist's rule). Refuting
       // would start a war of incarnations in which the cluster flips between the two.
       if (m.gossipAddr !== rec.gossipAddr) return "conflict";
-      if (m.incarnation > rec.incarnation) return "refute";
+      const order = compareIncarnation(m.incarnation, rec.incarnation);
+      if (order === "implausible") return "implausible";
+      if (order === "newer") return "refute";
       if (
-        m.incarnation === rec.incarnation &&
+        order === "equal" &&
         (m.gossipAddr !== rec.gossipAddr || m.rpcAddr !== rec.rpcAddr ||
           !sameTags(m.tags, rec.tags))
       ) return "refute";
       return "ignored";
     }
-    if (m.incarnation < rec.incarnation) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     // A live member's address only changes after it is dead or left (a restart elsewhere is
     // accepted once the old process is declared failed); otherwise two processes share an id.
     if (m.gossipAddr !== rec.gossipAddr && rec.live) return "conflict";
-    if (m.incarnation === rec.incarnation) return "ignored";
+    if (order === "equal") return "ignored";
     const prev = rec.state;
     const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
     rec.incarnation = m.incarnation;
@@ -333,14 +342,17 @@ export class MemberTable {
   applySuspect(m: SuspectMessage, now: number): UpdateOutcome {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
-    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec === undefined) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     if (rec.state === "dead" || rec.state === "left") return "ignored";
     if (m.node === this.localId) return "refute";
     // Only a suspicion of the same incarnation confirms the running one. A suspicion of a newer
     // incarnation (the member refuted, we missed the refutation, and it is suspected again) is a
     // new episode with a fresh timer: counting it as a confirmation would let the stale timer
     // declare the new incarnation dead moments after it was first suspected.
-    if (rec.state === "suspect" && m.incarnation === rec.incarnation) return "confirm";
+    if (rec.state === "suspect" && order === "equal") return "confirm";
     rec.incarnation = m.incarnation;
     this.#setState(rec, "suspect", now);
     return "suspected";
@@ -350,7 +362,10 @@ export class MemberTable {
   applyDead(m: DeadMessage | LeaveMessage, now: number, leaving = false): UpdateOutcome {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
-    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec === undefined) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     if (rec.state === "dead" || rec.state === "left") return "ignored";
     if (m.node === this.localId) return leaving ? "ignored" : "refute";
     rec.incarnation = m.incarnation;

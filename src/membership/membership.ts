@@ -42,6 +42,7 @@ import {
 } from "./config.ts";
 import type { ProtocolHost } from "./context.ts";
 import { EventHub } from "./events.ts";
+import { laterIncarnation, nextIncarnation } from "./incarnation.ts";
 import type { Keyring } from "./keyring.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
 import { Monitors, type PhiDetector } from "./monitors.ts";
@@ -108,6 +109,11 @@ export interface MembershipStats {
    * processes claim one id. The record already held is kept; the message is dropped.
    */
   idConflicts: number;
+  /**
+   * Suspect, dead or alive messages dropped for an incarnation 2^30 or more ahead of the one
+   * held (forged: incarnations are compared as serial numbers, see `incarnation.ts`).
+   */
+  droppedIncarnation: number;
   /** Push-pull exchanges completed (started here). */
   pushPulls: number;
   /** Push-pull exchanges that failed. */
@@ -240,6 +246,7 @@ export class ClusterMembership implements MembershipView {
     confirmations: 0,
     refutations: 0,
     idConflicts: 0,
+    droppedIncarnation: 0,
   };
 
   /**
@@ -465,7 +472,7 @@ export class ClusterMembership implements MembershipView {
     }
     this.#state = "leaving";
     const local = this.#table.local;
-    local.incarnation++;
+    local.incarnation = nextIncarnation(local.incarnation);
     const msg: LeaveMessage = { type: "leave", node: this.localId, incarnation: local.incarnation };
     // Pick the peers while this node is still on the live ring: once it is "left", a two-node
     // cluster has a ring of one and no one would hear the leave (it would be seen as a failure).
@@ -525,7 +532,7 @@ export class ClusterMembership implements MembershipView {
     const t = this.#validateTags(tags);
     const local = this.#table.local;
     local.tags = t;
-    local.incarnation++;
+    local.incarnation = nextIncarnation(local.incarnation);
     if (this.running) this.#broadcastLocalAlive();
   }
 
@@ -715,6 +722,9 @@ export class ClusterMembership implements MembershipView {
     switch (outcome) {
       case "ignored":
         return;
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
       case "conflict":
         this.#stats.idConflicts++;
         return;
@@ -745,6 +755,9 @@ export class ClusterMembership implements MembershipView {
     if (!this.running) return;
     const outcome = this.#table.applySuspect(m, this.clock.now());
     switch (outcome) {
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
       case "refute":
         if (this.#state === "running") this.#refute(m.incarnation);
         return;
@@ -776,6 +789,9 @@ export class ClusterMembership implements MembershipView {
     const outcome = this.#table.applyDead(m, this.clock.now(), this.#state === "leaving");
     const rec = this.#table.last.record;
     switch (outcome) {
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
       case "refute":
         this.#refute(m.incarnation);
         return;
@@ -992,7 +1008,8 @@ export class ClusterMembership implements MembershipView {
   #refute(incarnation: number): void {
     if (this.#state !== "running") return;
     const local = this.#table.local;
-    local.incarnation = Math.max(local.incarnation, incarnation) + 1;
+    // Serial-number order: the refutation of 0xFFFFFFFF is 0, which every member sees as newer.
+    local.incarnation = nextIncarnation(laterIncarnation(local.incarnation, incarnation));
     this.#stats.refutations++;
     this.#awareness.apply(1);
     this.#broadcastLocalAlive();
