@@ -31,6 +31,7 @@ import {
   writeMessage,
 } from "./codec.ts";
 import {
+  checkAdvertiseAddr,
   failureDetectionBoundMs,
   MAX_ADDR_BYTES,
   type MembershipConfig,
@@ -376,7 +377,24 @@ export class ClusterMembership implements MembershipView {
       throw new RpcError("unavailable", `membership could not bind: ${String(e)}`, { cause: e });
     }
     const local = this.#table.local;
-    if (local.gossipAddr === "") local.gossipAddr = this.#transport.localAddr;
+    if (local.gossipAddr === "") {
+      try {
+        // Bound to a wildcard without advertiseAddr: refused, since nobody could reach
+        // 0.0.0.0 (memberlist guesses an interface; an explicit address is less surprising).
+        checkAdvertiseAddr(`${this.config.optionPrefix}advertiseAddr`, this.#transport.localAddr);
+      } catch (e) {
+        this.#state = "new";
+        if (this.#options.transport === undefined) await this.#transport.close();
+        this.#transport = undefined;
+        throw new RpcError(
+          "invalid_argument",
+          `${(e as Error).message} (bindHost ${
+            JSON.stringify(this.#options.bindHost)
+          } is a wildcard: set advertiseAddr)`,
+        );
+      }
+      local.gossipAddr = this.#transport.localAddr;
+    }
     if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
       throw new RpcError("invalid_argument", "gossip address too long");
     }
