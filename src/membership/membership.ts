@@ -53,7 +53,7 @@ import { PushPull } from "./push_pull.ts";
 import { Suspicion } from "./suspicion.ts";
 import type { Clock, Transport } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
-import { UdpTransport } from "./udp_transport.ts";
+import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
 
 /** Counters and gauges of one {@linkcode ClusterMembership}. Counters only grow. */
 export interface MembershipStats {
@@ -139,6 +139,12 @@ export interface MembershipStats {
   partitionsDetected: number;
   /** Partitions healed. */
   partitionsHealed: number;
+  /** Reliable-channel (TCP) streams refused at accept (caps reached, none evictable); 0 for other transports. */
+  streamsRefused: number;
+  /** Reliable-channel streams closed before their header to make room; 0 for other transports. */
+  streamsEvicted: number;
+  /** Reliable-channel streams closed for not sending their header in time; 0 for other transports. */
+  streamHeaderTimeouts: number;
 }
 
 /** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
@@ -632,6 +638,8 @@ export class ClusterMembership implements MembershipView {
   stats(): MembershipStats {
     const p = this.#prober.counters;
     const pp = this.#pushPull.counters;
+    const t = this.#transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
+    const ts = typeof t?.stats === "function" ? t.stats() : undefined;
     return {
       ...this.#stats,
       eventsEmitted: this.#events.emitted,
@@ -656,6 +664,9 @@ export class ClusterMembership implements MembershipView {
       liveMembers: this.#table.liveCount,
       partitionsDetected: this.#partition.detected,
       partitionsHealed: this.#partition.healed,
+      streamsRefused: ts?.streamsRefused ?? 0,
+      streamsEvicted: ts?.streamsEvicted ?? 0,
+      streamHeaderTimeouts: ts?.streamHeaderTimeouts ?? 0,
     };
   }
 
