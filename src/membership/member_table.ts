@@ -134,6 +134,7 @@ export interface MemberSeed {
 /**
  * What an update did:
  * - `ignored`: stale or redundant, nothing changed;
+ * - `full`: a new member while the table holds `maxMembers` records: refused, counted;
  * - `implausible`: an incarnation 2^30 or more ahead of the one held (forged; see
  *   `incarnation.ts`): nothing changed, the caller counts it;
  * - `conflict`: the member's id at another gossip address while it is live (or our own id
@@ -148,6 +149,7 @@ export interface MemberSeed {
 export type UpdateOutcome =
   | "ignored"
   | "implausible"
+  | "full"
   | "conflict"
   | "refute"
   | "joined"
@@ -190,8 +192,17 @@ export class MemberTable {
   /** This node's id. */
   readonly localId: string;
   readonly #members = new Map<string, MemberRecord>();
-  /** Sorted ids of live (alive or suspect) members, this node included. */
-  readonly #ring: string[] = [];
+  /**
+   * Ids of live (alive or suspect) members, this node included; sorted lazily: additions are
+   * appended and the ring is sorted on the next ordered read (TimSort on a mostly sorted array
+   * is linear), so a sync adding 10,000 members sorts once instead of splicing per id.
+   */
+  #ring: string[] = [];
+  #ringSorted = true;
+  /** Most records held (tombstones included); new members past it are refused. */
+  readonly maxMembers: number;
+  /** New members refused because the table was full. */
+  refusedFull = 0;
   /** Ids that became dead/left, in order (may contain stale entries; checked on reap). */
   #tombstones: string[] = [];
   #tombHead = 0;
@@ -203,8 +214,9 @@ export class MemberTable {
   readonly last: UpdateDetail = { record: undefined, previousTags: {}, previousState: undefined };
 
   /** Creates the table holding only the local member. */
-  constructor(local: MemberRecord) {
+  constructor(local: MemberRecord, maxMembers = Infinity) {
     this.localId = local.id;
+    this.maxMembers = maxMembers;
     this.#members.set(local.id, local);
     this.#ringAdd(local.id);
   }
@@ -226,6 +238,15 @@ export class MemberTable {
 
   /** Sorted live ids (do not mutate). */
   get ring(): readonly string[] {
+    return this.#sortedRing();
+  }
+
+  #sortedRing(): string[] {
+    if (!this.#ringSorted) {
+      // Default sort orders by UTF-16 code units, as `<` does in lowerBound.
+      this.#ring.sort();
+      this.#ringSorted = true;
+    }
     return this.#ring;
   }
 
@@ -239,17 +260,18 @@ export class MemberTable {
     return this.#members.values();
   }
 
+  /** Adds a live id (callers guarantee it is not on the ring: only a state change adds it). */
   #ringAdd(id: string): void {
-    const i = lowerBound(this.#ring, id);
-    if (this.#ring[i] !== id) {
-      this.#ring.splice(i, 0, id);
-      this.version++;
-      this.stateVersion++;
-    }
+    const ring = this.#ring;
+    if (this.#ringSorted && ring.length > 0 && ring[ring.length - 1] > id) this.#ringSorted = false;
+    ring.push(id);
+    this.version++;
+    this.stateVersion++;
   }
 
   #ringRemove(id: string): void {
-    const i = lowerBound(this.#ring, id);
+    const ring = this.#sortedRing();
+    const i = lowerBound(ring, id);
     if (this.#ring[i] === id) {
       this.#ring.splice(i, 1);
       this.version++;
@@ -293,6 +315,10 @@ export class MemberTable {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
     if (rec === undefined) {
+      if (this.#members.size >= this.maxMembers) {
+        this.refusedFull++;
+        return "full";
+      }
       const created = this.#insertAlive(
         m.node,
         m.gossipAddr,
@@ -391,8 +417,7 @@ export class MemberTable {
       added++;
     }
     if (added > 0) {
-      // Default sort orders by UTF-16 code units, as `<` does in lowerBound.
-      this.#ring.sort();
+      this.#ringSorted = false;
       this.version++;
       this.stateVersion++;
     }
@@ -430,13 +455,14 @@ export class MemberTable {
    * The `k` live successors of `id` on the ring of sorted ids, wrapping around (excluding `id`).
    */
   successors(id: string, k: number): string[] {
-    const n = this.#ring.length;
+    const ring = this.#sortedRing();
+    const n = ring.length;
     const out: string[] = [];
     if (n === 0) return out;
-    let i = lowerBound(this.#ring, id);
-    if (this.#ring[i] === id) i++;
+    let i = lowerBound(ring, id);
+    if (ring[i] === id) i++;
     for (let step = 0; step < n && out.length < k; step++) {
-      const cand = this.#ring[(i + step) % n];
+      const cand = ring[(i + step) % n];
       if (cand !== id) out.push(cand);
     }
     return out;
@@ -447,7 +473,9 @@ export class MemberTable {
    * `random` (rejection sampling, O(k) for large rings).
    */
   randomLive(k: number, random: () => number, exclude?: string): MemberRecord[] {
-    const n = this.#ring.length;
+    // Sorted, so the same random draws pick the same members (the simulator replays seeds).
+    const ring = this.#sortedRing();
+    const n = ring.length;
     const out: MemberRecord[] = [];
     if (k <= 0 || n <= 1) return out;
     const eligible = n - 1 - (exclude !== undefined && exclude !== this.localId &&
@@ -458,7 +486,7 @@ export class MemberTable {
     if (want <= 0) return out;
     if (want * 3 >= n) {
       // Small ring: partial Fisher-Yates over a copy.
-      const ids = this.#ring.filter((x) => x !== this.localId && x !== exclude);
+      const ids = ring.filter((x) => x !== this.localId && x !== exclude);
       for (let i = 0; i < want; i++) {
         const j = i + Math.floor(random() * (ids.length - i));
         const t = ids[i];
@@ -469,7 +497,7 @@ export class MemberTable {
       return out;
     }
     for (let tries = 0; out.length < want && tries < want * 20; tries++) {
-      const id = this.#ring[Math.floor(random() * n)];
+      const id = ring[Math.floor(random() * n)];
       if (id === this.localId || id === exclude) continue;
       const rec = this.#members.get(id)!;
       if (!out.includes(rec)) out.push(rec);
