@@ -144,6 +144,8 @@ export {
   ClusterMembership,
   type ClusterMembershipOptions,
   failureDetectionBoundMs,
+  type JoinState,
+  type JoinStatus,
   type MembershipConfig,
   type MembershipStats,
   type MembershipSwitches,
