@@ -82,8 +82,11 @@ export class Node {
    * @returns the running node
    * @throws {RpcError} `invalid_argument` for a bad option (naming it), an advertised wildcard, or
    *   a wildcard bind with no routable interface address; `failed_precondition` when Deno runs
-   *   without `--unstable-net`; `unavailable` when a port cannot be bound or no seed answered
-   *   within the profile's `bootstrapTimeoutMs` (everything started is stopped again)
+   *   without `--unstable-net`; `unauthenticated`/`invalid_argument` when a seed refuses this
+   *   node for good (wrong gossip key or label, not this protocol); `unavailable` when a port
+   *   cannot be bound, or with `requireJoin` when no seed answered within `joinWaitMs` (everything
+   *   started is stopped again). Without `requireJoin`, seeds that are not up yet are retried in
+   *   the background and `ready` turns true once one answers.
    */
   static async start(options: NodeOptions = {}): Promise<Node> {
     requireNetApis("Node.start");
@@ -142,6 +145,7 @@ export class Node {
         profile: options.profile,
         label: options.label,
         keyring: options.keyring,
+        seeds: o.seeds,
       });
       await membership.start();
       registry = new WorkerRegistry(membership, {
@@ -158,9 +162,10 @@ export class Node {
         secret: options.client?.secret ?? options.secret,
         serverName: options.client?.serverName ?? options.serverName,
       });
-      if (o.seeds.length > 0) await membership.join(o.seeds);
+      await waitForFirstJoin(membership, o.joinWaitMs ?? membership.config.bootstrapTimeoutMs, o);
       const node = new Node(server, membership, registry, client);
-      node.#setJoined();
+      if (membership.joined) node.#setJoined();
+      else membership.whenJoined().then(() => node.#setJoined(), () => {});
       if (options.leaveOnSignals) {
         node.#removeSignalListeners = leaveOnSignals(
           node,
@@ -295,5 +300,32 @@ export class Node {
     await this.client.close();
     this.registry.close();
     await this.server.close();
+  }
+}
+
+/**
+ * Waits up to `waitMs` for the membership's background join. A refusal that retrying cannot fix
+ * (wrong gossip key or label, a seed port that is not this protocol) rejects at once; running out
+ * of time rejects only with `requireJoin`, otherwise the join goes on in the background.
+ */
+async function waitForFirstJoin(
+  membership: ClusterMembership,
+  waitMs: number,
+  o: { seeds: readonly string[]; requireJoin: boolean },
+): Promise<void> {
+  if (membership.joined || waitMs <= 0 && !o.requireJoin) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)));
+  try {
+    const joined = await Promise.race([membership.whenJoined().then(() => true), timedOut]);
+    if (!joined && o.requireJoin) {
+      throw new RpcError(
+        "unavailable",
+        `no seed of ${JSON.stringify(o.seeds)} answered within ${waitMs} ms (joinWaitMs); ` +
+          `check that a seed is running and reachable on its gossip port (UDP and TCP)`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }

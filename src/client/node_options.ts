@@ -27,6 +27,7 @@ import { parseHostPort, requireHostPort } from "../addr.ts";
 import { checkAdvertiseHost } from "../advertise.ts";
 import {
   checkBoolean,
+  checkDurationMs,
   checkInt,
   checkNumber,
   checkPlainObject,
@@ -68,8 +69,24 @@ export interface NodeOptions {
   rpcAdvertise?: string;
   /** The gossip `host:port` other nodes use, when it differs from `advertise` + the bound port. */
   gossipAdvertise?: string;
-  /** Gossip addresses (`host:port`, IPv6 as `[addr]:port`) of nodes to join. Default `[]`. */
+  /**
+   * Gossip addresses (`host:port`, IPv6 as `[addr]:port`) of nodes to join; a host name may
+   * resolve to several addresses (a Kubernetes headless service) and is resolved again on every
+   * attempt. The node keeps retrying in the background with backoff (serf's `retry_join`) until
+   * one answers; an answer from this node itself never counts. Default `[]`: a new cluster.
+   */
   seeds?: readonly string[];
+  /**
+   * How long `Node.start` waits for the first join before it returns anyway (the join goes on in
+   * the background; `ready` stays false until it succeeds). 0 returns at once. Default: the
+   * profile's `bootstrapTimeoutMs` (LAN 10 s, LOCAL 3 s).
+   */
+  joinWaitMs?: number;
+  /**
+   * Fail `Node.start` (`unavailable`, everything started is stopped) when no seed answered within
+   * `joinWaitMs`, instead of returning a node that goes on joining. Default `false`.
+   */
+  requireJoin?: boolean;
   /** This node's tags, e.g. `{role: "worker", zone: "eu-1"}`. Default `{}`. */
   tags?: Tags;
   /** Membership timing profile. Default `"LAN"`; `"LOCAL"` for tests and demos. */
@@ -141,6 +158,10 @@ export interface ResolvedNodeOptions {
   rpcAdvertise: string | undefined;
   gossipAdvertise: string | undefined;
   seeds: string[];
+  /** How long start waits for the first join, ms (undefined: the profile's bootstrap timeout). */
+  joinWaitMs: number | undefined;
+  /** Whether start fails when not joined within the wait. */
+  requireJoin: boolean;
 }
 
 function stripBrackets(host: string): string {
@@ -209,6 +230,10 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
   }
   const seeds = checkStringArray("seeds", options.seeds, []);
   seeds.forEach((s, i) => requireHostPort(`seeds[${i}]`, s));
+  const joinWaitMs = options.joinWaitMs === undefined
+    ? undefined
+    : checkDurationMs("joinWaitMs", options.joinWaitMs, 0);
+  const requireJoin = checkBoolean("requireJoin", options.requireJoin, false);
   if (options.tags !== undefined) {
     for (const [k, v] of Object.entries(checkPlainObject("tags", options.tags))) {
       if (typeof v !== "string") throw invalidOption(`tags.${k}`, "a string", v);
@@ -252,5 +277,7 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     rpcAdvertise: options.rpcAdvertise,
     gossipAdvertise: options.gossipAdvertise,
     seeds,
+    joinWaitMs,
+    requireJoin,
   };
 }
