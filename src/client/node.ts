@@ -24,6 +24,7 @@ import { NodeRegistry } from "../registry/node_registry.ts";
 import { WorkerRegistry } from "../registry/worker_registry.ts";
 import type { FilterInput } from "../registry/filter.ts";
 import { ClusterClient, type ClusterClientOptions } from "./cluster_client.ts";
+import { serveAdmin } from "./admin.ts";
 
 /** Options of {@linkcode Node.start}. Every field has a documented default. */
 export interface NodeOptions {
@@ -171,7 +172,9 @@ export class Node {
       });
       const seeds = [...(options.seeds ?? [])];
       if (seeds.length > 0) await membership.join(seeds);
-      return new Node(server, membership, registry, client);
+      const node = new Node(server, membership, registry, client);
+      serveAdmin(node); // the read-only $cluster.* methods tools look through (admin.ts)
+      return node;
     } catch (e) {
       await client?.close();
       registry?.close();
