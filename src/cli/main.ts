@@ -25,6 +25,8 @@ import { agentCommand } from "./agent.ts";
 import { caCommand } from "./ca.ts";
 import { callCommand } from "./call.ts";
 import { type Io, processIo, UsageError } from "./common.ts";
+
+export type { Io } from "./common.ts";
 import { keygenCommand } from "./keygen.ts";
 import { membersCommand } from "./members.ts";
 import { monitorCommand } from "./monitor.ts";
