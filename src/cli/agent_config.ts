@@ -232,16 +232,23 @@ export async function resolveAgentConfig(p: Parsed, io: Io): Promise<AgentConfig
 
 /** Host and gossip port of a `--bind`/`--advertise` value (`HOST` or `HOST:PORT`). */
 function hostAndPort(flag: string, text: string): { host: string; port?: number } {
-  const hp = parseHostPort(text);
-  if (hp) return { host: hp.hostname, port: hp.port };
-  if (/:\d*$/.test(text) && !text.includes("]") && text.split(":").length === 2) {
-    return { host: text.split(":")[0], port: port(flag, text.split(":")[1]) };
-  }
-  const host = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  if (host === "" || /\s/.test(host)) {
-    throw new UsageError(`${flag} must be HOST or HOST:PORT, got '${text}'`);
-  }
-  return { host };
+  const bad = () => new UsageError(`${flag} must be HOST or HOST:PORT, got '${text}'`);
+  let host = text, portText: string | undefined;
+  if (text.startsWith("[")) {
+    // [v6] or [v6]:port
+    const end = text.indexOf("]");
+    if (end < 0) throw bad();
+    host = text.slice(1, end);
+    const rest = text.slice(end + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) throw bad();
+      portText = rest.slice(1);
+    }
+  } else if (text.split(":").length === 2) {
+    [host, portText] = text.split(":");
+  } // else a name, an IPv4 address or a bare IPv6 address
+  if (host === "" || /[\s\[\]]/.test(host)) throw bad();
+  return portText === undefined ? { host } : { host, port: port(flag, portText) };
 }
 
 /** What `Node.start` gets for addresses. */

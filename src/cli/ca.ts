@@ -83,6 +83,10 @@ export async function caCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError(`unknown 'ca' subcommand '${sub}' (create or issue)`);
   }
   const keyPath = keyPathFor(certPath);
+  for (const path of force ? [] : [keyPath, certPath]) {
+    const exists = await Deno.lstat(path).then(() => true, () => false);
+    if (exists) throw new UsageError(`'${path}' already exists (pass --force to replace it)`);
+  }
   // The key first: a half-written pair never leaves a certificate without its key.
   await writeNew(keyPath, keyPem, 0o600, force);
   await writeNew(certPath, certPem, 0o644, force);
