@@ -10,8 +10,10 @@ import {
   type AdminHealth,
   type AdminMembers,
   type AdminStats,
+  CallMeter,
   latencyQuantile,
 } from "../src/client/admin.ts";
+import { observeSingle } from "../src/rpc/call_observer.ts";
 import { startCluster, stopAll, waitFor } from "./client_helpers.ts";
 
 function connectTo(node: Node, secret?: string): Promise<RpcClient> {
@@ -56,7 +58,8 @@ Deno.test("admin: $cluster.members, stats and health answer a plain RpcClient wi
     assert.equal(stats.id, "seed");
     assert.equal(stats.served.calls, 5);
     assert.equal(stats.served.errors, 0);
-    assert.equal(stats.served.latencyCounts.reduce((a, b) => a + b, 0), 5);
+    const timed = stats.served.latencyCounts.reduce((a, b) => a + b, 0);
+    assert.ok(timed >= 1 && timed <= 5, `timed ${timed}`); // latency is sampled
     assert.equal(stats.served.latencyCounts.length, stats.served.latencyBoundsMs.length + 1);
     assert.equal(stats.membership.liveMembers, 2);
     assert.ok(stats.server.callsTotal >= 6);
@@ -186,6 +189,29 @@ Deno.test("admin: $cluster.* names are reserved for user handlers", async () => 
     (e) => RpcError.is(e, "invalid_argument"),
   );
   server.register("$other", () => 1); // only the $cluster. prefix is reserved
+});
+
+Deno.test("admin: every call is counted, durations are sampled at high rates", async () => {
+  const meter = new CallMeter();
+  const sync = observeSingle("sync", (r: unknown) => r, meter.record);
+  for (let i = 0; i < 100_000; i++) sync(i);
+  let s = meter.snapshot();
+  assert.equal(s.calls, 100_000);
+  const timed = s.latencyCounts.reduce((a, b) => a + b, 0);
+  assert.ok(timed > 0 && timed < 100_000 / 16, `timed ${timed} of 100000 back-to-back calls`);
+
+  const spaced = new CallMeter();
+  const fails = observeSingle("fails", async (): Promise<never> => {
+    await new Promise((r) => setTimeout(r, 12));
+    throw new RpcError("internal", "no");
+  }, spaced.record);
+  for (let i = 0; i < 5; i++) await assert.rejects(fails());
+  s = spaced.snapshot();
+  assert.equal(s.calls, 5);
+  assert.equal(s.errors, 5);
+  // Calls more than 10 ms apart are all timed, and land in the 12 ms area of the histogram.
+  assert.equal(s.latencyCounts.reduce((a, b) => a + b, 0), 5);
+  assert.ok(latencyQuantile(s.latencyBoundsMs, s.latencyCounts, 0.5)! >= 12);
 });
 
 Deno.test("admin: latencyQuantile reads a histogram's bucket bounds", () => {

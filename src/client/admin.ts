@@ -65,7 +65,10 @@ export interface AdminMembers {
   members: AdminMember[];
 }
 
-/** The calls a node's user handlers served (admin calls excluded), cumulative since start. */
+/**
+ * The calls a node's user handlers served (admin calls excluded), cumulative since start.
+ * Latency is sampled: at high rates about a thousand calls a second per handler are timed.
+ */
 export interface ServedCallStats {
   /** Handler calls finished. */
   calls: number;
@@ -73,7 +76,7 @@ export interface ServedCallStats {
   errors: number;
   /** Upper bounds of the latency buckets, ms; a last, unbounded bucket follows them. */
   latencyBoundsMs: number[];
-  /** Calls per latency bucket (`latencyBoundsMs.length + 1` entries). */
+  /** Timed calls per latency bucket (`latencyBoundsMs.length + 1` entries). */
   latencyCounts: number[];
 }
 
@@ -135,9 +138,10 @@ export class CallMeter {
   #counts = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
 
   /** Records one finished call (the observer the RPC server reports to). */
-  readonly record = (_method: string, durationMs: number, error: unknown): void => {
+  readonly record = (_method: string, durationMs: number | undefined, error: unknown): void => {
     this.#calls++;
     if (error !== undefined) this.#errors++;
+    if (durationMs === undefined) return;
     // Binary search for the first bound >= durationMs.
     let lo = 0, hi = LATENCY_BOUNDS_MS.length;
     while (lo < hi) {

@@ -123,7 +123,7 @@ export class RpcServer {
         if (!server.#reserved.has(method)) entry.fn = observed(method, entry, observer);
       }
       const fb = server.#shared.fallback;
-      if (fb) fb.fn = observeSingle(undefined, fb.fn, observer) as FallbackHandler;
+      if (fb) fb.fn = observeSingle(undefined, fb.fn, observer);
     };
   }
 
@@ -240,9 +240,7 @@ export class RpcServer {
     if (this.#shared.fallback) {
       throw new RpcError("invalid_argument", "a fallback handler is already registered");
     }
-    const fn = this.#observer
-      ? observeSingle(undefined, handler, this.#observer) as FallbackHandler
-      : handler;
+    const fn = this.#observer ? observeSingle(undefined, handler, this.#observer) : handler;
     this.#shared.fallback = { fn, encoded: options.encoded ?? false };
     return this;
   }
