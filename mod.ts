@@ -120,6 +120,15 @@ export {
   type WorkerCallStats,
   type WorkerStreamOptions,
 } from "./src/client/mod.ts";
+export {
+  ADMIN_METHODS,
+  type AdminEvent,
+  type AdminHealth,
+  type AdminMember,
+  type AdminMembers,
+  type AdminStats,
+  type ServedCallStats,
+} from "./src/client/admin.ts";
 export * from "./src/membership/sim/mod.ts";
 export type { Clock, PacketHandler, StreamHandler, Transport } from "./src/membership/transport.ts";
 export {

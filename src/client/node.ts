@@ -24,6 +24,7 @@ import { advertiseHostFor } from "../advertise.ts";
 import { RpcError } from "../errors.ts";
 import { requireNetApis } from "../net_api.ts";
 import { ClusterClient } from "./cluster_client.ts";
+import { serveAdmin } from "./admin.ts";
 import { leaveOnSignals } from "./lifecycle.ts";
 import { type NodeOptions, resolveNodeOptions } from "./node_options.ts";
 
@@ -164,6 +165,7 @@ export class Node {
       });
       await waitForFirstJoin(membership, o.joinWaitMs ?? membership.config.bootstrapTimeoutMs, o);
       const node = new Node(server, membership, registry, client);
+      serveAdmin(node); // the read-only $cluster.* methods tools look through (admin.ts)
       if (membership.joined) node.#setJoined();
       else membership.whenJoined().then(() => node.#setJoined(), () => {});
       if (options.leaveOnSignals) {

@@ -32,6 +32,7 @@ import {
   MAX_FRAME_LIMIT,
 } from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
+import { type CallObserver, observeSingle, observeStream } from "./call_observer.ts";
 import type {
   BidiStreamHandler,
   ClientStreamHandler,
@@ -49,6 +50,47 @@ export function checkMethod(method: string): void {
   if (typeof method !== "string" || method.length === 0 || encodeUtf8(method).length > 255) {
     throw new RpcError("invalid_argument", `method name must be 1..255 bytes, got '${method}'`);
   }
+}
+
+/**
+ * Method names starting with this are reserved for the read-only admin service every `Node`
+ * serves (`$cluster.members`, `$cluster.stats`, …); user handlers cannot take them.
+ */
+export const RESERVED_METHOD_PREFIX = "$cluster.";
+
+let addReserved: (server: RpcServer, method: string, kind: number, fn: HandlerEntry["fn"]) => void;
+let setObserver: (server: RpcServer, observer: CallObserver) => void;
+
+/**
+ * Registers a handler under a reserved (`$cluster.`) name, for the admin service; not part of
+ * the public API. Reserved handlers are not observed.
+ */
+export function registerReserved(
+  server: RpcServer,
+  method: string,
+  kind: "unary" | "serverStream",
+  fn: Handler | ServerStreamHandler,
+): void {
+  addReserved(server, method, kind === "unary" ? KIND.UNARY : KIND.SERVER, fn);
+}
+
+/**
+ * Reports every call of the server's user handlers (registered before or after) to `observer`;
+ * for the admin service's call meter, not part of the public API. One observer per server.
+ */
+export function observeServerCalls(server: RpcServer, observer: CallObserver): void {
+  setObserver(server, observer);
+}
+
+function observed(
+  method: string,
+  entry: HandlerEntry,
+  observer: CallObserver,
+): HandlerEntry["fn"] {
+  const fn = entry.fn as (...args: unknown[]) => unknown;
+  return (entry.kind === KIND.SERVER || entry.kind === KIND.BIDI)
+    ? observeStream(method, fn as (...args: unknown[]) => AsyncIterable<unknown>, observer)
+    : observeSingle(method, fn, observer);
 }
 
 /**
@@ -81,6 +123,27 @@ export class RpcServer {
   #conns = new Set<ServerConnection>();
   #addr: { hostname: string; port: number } | undefined;
   #state: "new" | "starting" | "running" | "closing" | "closed" = "new";
+  #observer: CallObserver | undefined;
+  #reserved = new Set<string>();
+
+  static {
+    addReserved = (server, method, kind, fn) => {
+      if (!method.startsWith(RESERVED_METHOD_PREFIX)) {
+        throw new RpcError("internal", `'${method}' is not a reserved method name`);
+      }
+      server.#reserved.add(method);
+      server.#add(method, kind, fn, false, true);
+    };
+    setObserver = (server, observer) => {
+      if (server.#observer) throw new RpcError("internal", "RpcServer already has an observer");
+      server.#observer = observer;
+      for (const [method, entry] of server.#shared.handlers) {
+        if (!server.#reserved.has(method)) entry.fn = observed(method, entry, observer);
+      }
+      const fb = server.#shared.fallback;
+      if (fb) fb.fn = observeSingle(undefined, fb.fn, observer);
+    };
+  }
 
   /**
    * Creates a server; nothing is bound until `start()`.
@@ -239,19 +302,34 @@ export class RpcServer {
       throw new RpcError("invalid_argument", "a fallback handler is already registered");
     }
     const encoded = checkBoolean("encoded", options?.encoded, false);
-    this.#shared.fallback = { fn: handler, encoded };
+    const fn = this.#observer ? observeSingle(undefined, handler, this.#observer) : handler;
+    this.#shared.fallback = { fn, encoded };
     return this;
   }
 
-  #add(method: string, kind: number, fn: HandlerEntry["fn"], encoded = false): this {
+  #add(
+    method: string,
+    kind: number,
+    fn: HandlerEntry["fn"],
+    encoded = false,
+    reserved = false,
+  ): this {
     checkMethod(method);
+    if (!reserved && method.startsWith(RESERVED_METHOD_PREFIX)) {
+      throw new RpcError(
+        "invalid_argument",
+        `method '${method}' is reserved: names starting with '${RESERVED_METHOD_PREFIX}' belong to the admin service every Node serves; choose another name`,
+      );
+    }
     if (typeof fn !== "function") {
       throw new RpcError("invalid_argument", `handler for '${method}' must be a function`);
     }
     if (this.#shared.handlers.has(method)) {
       throw new RpcError("invalid_argument", `method '${method}' is already registered`);
     }
-    this.#shared.handlers.set(method, { kind, fn, encoded });
+    const entry: HandlerEntry = { kind, fn, encoded };
+    if (this.#observer && !reserved) entry.fn = observed(method, entry, this.#observer);
+    this.#shared.handlers.set(method, entry);
     return this;
   }
 
