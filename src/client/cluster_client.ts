@@ -19,6 +19,7 @@ import { ConnectionPool, type Connector, type PooledConnection } from "./pool.ts
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { OutlierDetector, type OutlierOptions } from "./outlier.ts";
 import { tickNow } from "./tick_clock.ts";
+import { type ClientInterceptor, type ClientNext, composeClientInterceptors } from "./intercept.ts";
 
 /** Options of {@linkcode ClusterClient}. Every field has a documented default. */
 export interface ClusterClientOptions {
@@ -58,6 +59,11 @@ export interface ClusterClientOptions {
   now?: () => number;
   /** Replaces how connections are opened (tests, custom transports). */
   connect?: Connector;
+  /**
+   * Middleware around `callWorker`, first outermost (default: none). More can be added with
+   * `use()`.
+   */
+  interceptors?: readonly ClientInterceptor[];
 }
 
 /** Options of one {@linkcode ClusterClient.callWorker}. */
@@ -126,6 +132,8 @@ export interface WorkerCallStats {
   failures: number;
   /** Attempts in flight now. */
   active: number;
+  /** Milliseconds spent in finished attempts (their sum; mean latency = Δtotal / Δcalls). */
+  totalMs: number;
 }
 
 /** Counters of a {@linkcode ClusterClient}. */
@@ -208,6 +216,8 @@ export class ClusterClient {
   #endpoints = new Map<"v4" | "v6", Deno.QuicEndpoint>();
   #stats = { calls: 0, failed: 0, retries: 0, budgetExhausted: 0 };
   #perWorker = new Map<string, WorkerCallStats>();
+  #interceptors: ClientInterceptor[] = [];
+  #chain: ClientNext | undefined;
   #onGone = (e: CustomEvent<ClusterEvent>): void => {
     const ev = e.detail;
     if (!("node" in ev)) return;
@@ -256,6 +266,24 @@ export class ClusterClient {
         }));
     this.#pool = new ConnectionPool(connect, options.idleTimeoutMs ?? 30_000);
     for (const t of GONE_EVENTS) registry.membership.addEventListener(t, this.#onGone);
+    for (const i of options.interceptors ?? []) this.use(i);
+  }
+
+  /**
+   * Adds an interceptor of `callWorker` inside those already installed.
+   *
+   * @throws {RpcError} `invalid_argument` when `interceptor` is not a function
+   */
+  use(interceptor: ClientInterceptor): this {
+    if (typeof interceptor !== "function") {
+      throw new RpcError("invalid_argument", "interceptors: each interceptor must be a function");
+    }
+    this.#interceptors.push(interceptor);
+    this.#chain = composeClientInterceptors(
+      this.#interceptors,
+      (c) => this.#callWorker(c.method, c.request, c.options),
+    );
+    return this;
   }
 
   /**
@@ -266,10 +294,20 @@ export class ClusterClient {
    *   chosen worker is unreachable and the call is not idempotent (or failover is exhausted);
    *   `deadline_exceeded`, `cancelled`, or whatever the handler threw
    */
-  async callWorker<T = unknown>(
+  callWorker<T = unknown>(
     method: string,
     request: unknown,
     options: WorkerCallOptions = {},
+  ): Promise<T> {
+    const chain = this.#chain;
+    if (chain === undefined) return this.#callWorker<T>(method, request, options);
+    return chain({ method, request, options }) as Promise<T>;
+  }
+
+  async #callWorker<T>(
+    method: string,
+    request: unknown,
+    options: WorkerCallOptions,
   ): Promise<T> {
     this.#checkOpen();
     const filter = options.filter ?? this.#defaultFilter;
@@ -447,7 +485,7 @@ export class ClusterClient {
 
   #workerStats(id: string): WorkerCallStats {
     let s = this.#perWorker.get(id);
-    if (!s) this.#perWorker.set(id, s = { calls: 0, failures: 0, active: 0 });
+    if (!s) this.#perWorker.set(id, s = { calls: 0, failures: 0, active: 0, totalMs: 0 });
     return s;
   }
 
@@ -514,6 +552,7 @@ export class ClusterClient {
   ): RpcError | undefined {
     ws.active--;
     const end = tickNow();
+    ws.totalMs += end - t0;
     if (conn) this.#pool.release(conn, end);
     let e: RpcError | undefined;
     let failure = false;

@@ -24,6 +24,9 @@ import { NodeRegistry } from "../registry/node_registry.ts";
 import { WorkerRegistry } from "../registry/worker_registry.ts";
 import type { FilterInput } from "../registry/filter.ts";
 import { ClusterClient, type ClusterClientOptions } from "./cluster_client.ts";
+import { defaultLogger, type Logger } from "../logger.ts";
+import { type NodeObserver, observe, type ObserveOptions } from "../observe/observer.ts";
+import { logMembership } from "../observe/member_log.ts";
 
 /** Options of {@linkcode Node.start}. Every field has a documented default. */
 export interface NodeOptions {
@@ -71,6 +74,16 @@ export interface NodeOptions {
   server?: Partial<RpcServerOptions>;
   /** More cluster client settings, passed through. */
   client?: Partial<ClusterClientOptions>;
+  /**
+   * Serve `/metrics`, `/healthz`, `/readyz` and the status page on this HTTP port (see
+   * `observe()`). Default: no HTTP server.
+   */
+  http?: ObserveOptions;
+  /**
+   * Where member state changes, dropped datagrams, handler errors and authentication failures
+   * are logged. Default: warnings and errors as JSON lines on stderr; `silentLogger` silences.
+   */
+  logger?: Logger;
 }
 
 /**
@@ -101,7 +114,10 @@ export class Node {
   readonly registry: WorkerRegistry;
   /** Load-balanced calls to other nodes. */
   readonly client: ClusterClient;
+  /** The HTTP observer, when started with the `http` option. */
+  observer: NodeObserver | undefined;
   #stopped = false;
+  #stopLog: (() => void) | undefined;
 
   private constructor(
     server: RpcServer,
@@ -124,6 +140,7 @@ export class Node {
    *   `bootstrapTimeoutMs` (everything started is stopped again); `invalid_argument` for bad options
    */
   static async start(options: NodeOptions = {}): Promise<Node> {
+    const logger = options.logger ?? defaultLogger();
     const hostname = options.hostname ?? "127.0.0.1";
     const server = new RpcServer({
       ...options.server,
@@ -132,6 +149,7 @@ export class Node {
       tls: options.tls,
       devCa: options.devCa,
       secret: options.secret,
+      logger: options.server?.logger ?? logger,
     });
     for (const [method, handler] of Object.entries(options.handlers ?? {})) {
       server.register(method, handler);
@@ -143,6 +161,7 @@ export class Node {
     let membership: ClusterMembership | undefined;
     let registry: WorkerRegistry | undefined;
     let client: ClusterClient | undefined;
+    let stopLog: (() => void) | undefined;
     try {
       membership = new ClusterMembership({
         ...options.membership,
@@ -170,9 +189,15 @@ export class Node {
         secret: options.client?.secret ?? options.secret,
       });
       const seeds = [...(options.seeds ?? [])];
+      stopLog = logMembership(membership, logger);
       if (seeds.length > 0) await membership.join(seeds);
-      return new Node(server, membership, registry, client);
+      const node = new Node(server, membership, registry, client);
+      node.#stopLog = stopLog;
+      if (options.http) node.observer = observe(node, options.http);
+      return node;
     } catch (e) {
+      stopLog?.();
+      logger.error("node start failed", { error: (e as Error)?.message ?? String(e) });
       await client?.close();
       registry?.close();
       await membership?.shutdown().catch(() => {});
@@ -254,5 +279,7 @@ export class Node {
     await this.client.close();
     this.registry.close();
     await this.server.close();
+    this.#stopLog?.();
+    await this.observer?.close();
   }
 }

@@ -7,11 +7,13 @@
 import { importSecret } from "./auth.ts";
 import { defaultDevCa, issueDevCertificate } from "./certs.ts";
 import { PayloadCodec } from "./codec.ts";
-import { type HandlerEntry, KIND, type ServerShared } from "./context.ts";
+import { type HandlerEntry, KIND, RateLimitedLog, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
 import { checkInt } from "../options.ts";
 import { encodeUtf8, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
 import { ServerConnection } from "./server_conn.ts";
+import { composeServerInterceptors, type ServerInterceptor } from "./intercept.ts";
+import { silentLogger } from "../logger.ts";
 import type {
   BidiStreamHandler,
   ClientStreamHandler,
@@ -61,6 +63,7 @@ export class RpcServer {
   #listener: Deno.QuicListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #conns = new Set<ServerConnection>();
+  #interceptors: ServerInterceptor[] = [];
   #addr: { hostname: string; port: number } | undefined;
   #state: "new" | "starting" | "running" | "closing" | "closed" = "new";
 
@@ -120,7 +123,10 @@ export class RpcServer {
       },
       draining: false,
       onCallDone: () => {},
+      intercept: undefined,
+      log: new RateLimitedLog(options.logger ?? silentLogger),
     };
+    for (const i of options.interceptors ?? []) this.use(i);
     this.#shared.drainTimeoutMs = this.#drainTimeoutMs;
   }
 
@@ -191,6 +197,26 @@ export class RpcServer {
     }
     this.#shared.handlers.set(method, { kind, fn, encoded });
     return this;
+  }
+
+  /**
+   * Adds a unary-call interceptor inside those already installed (callable while running; calls
+   * already started keep the chain they started with).
+   *
+   * @throws {RpcError} `invalid_argument` when `interceptor` is not a function
+   */
+  use(interceptor: ServerInterceptor): this {
+    if (typeof interceptor !== "function") {
+      throw new RpcError("invalid_argument", "interceptors: each interceptor must be a function");
+    }
+    this.#interceptors.push(interceptor);
+    this.#shared.intercept = composeServerInterceptors(this.#interceptors);
+    return this;
+  }
+
+  /** Whether the server is running and accepting calls (false before start and once draining). */
+  get accepting(): boolean {
+    return this.#state === "running" && !this.#shared.draining;
   }
 
   /** The bound address; valid after `start()`. */

@@ -93,6 +93,10 @@ export class ServerConnection implements StreamHost {
   #protocolError(e: FrameError): void {
     if (this.#isClosed) return;
     this.#shared.stats.protocolErrors++;
+    this.#shared.log.limited("warn", "protocol", "rpc protocol error, connection closed", {
+      remote: this.remoteAddr,
+      error: e.message,
+    });
     this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, `protocol error: ${e.message}`.slice(0, 120));
   }
 
@@ -130,6 +134,9 @@ export class ServerConnection implements StreamHost {
       return true;
     }
     this.#shared.stats.authFailures++;
+    this.#shared.log.limited("warn", "auth", "rpc authentication failed", {
+      remote: this.remoteAddr,
+    });
     const err = new RpcError("unauthenticated", "wrong or missing cluster secret");
     writer.frame(T.ERROR, 0, 0, undefined, errorBody(err), true);
     // Let the ERROR frame leave before the close discards unsent stream data; a 0-RTT

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Logger } from "../logger.ts";
+import type { ServerInterceptor } from "./intercept.ts";
 import type { DevCa, TlsConfig } from "./certs.ts";
 
 /** What a handler sees about the call it serves. */
@@ -97,6 +99,16 @@ export interface RpcServerOptions {
   maxConnectionAgeMs?: number;
   /** Concurrent QUIC streams a client may open: lanes + streaming calls (default 1024). */
   maxStreamsPerConnection?: number;
+  /**
+   * Middleware around unary handlers, first outermost (default: none — handlers are called
+   * directly). More can be added with `use()`.
+   */
+  interceptors?: readonly ServerInterceptor[];
+  /**
+   * Where handler errors (not `RpcError`s), authentication failures and protocol errors are
+   * logged, rate-limited (default: silent).
+   */
+  logger?: Logger;
 }
 
 /** Counters of an {@linkcode RpcServer}. */
