@@ -96,17 +96,46 @@ export function snakeCase(key: string): string {
   return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
+/**
+ * Exports the counters of `stats` that have no family of their own: the known counters (in
+ * `counters`) as `rpcnet_<layer>_<snake>_total`, anything else (added to a layer after this
+ * file was written) as `untyped`, so it is visible without a change here.
+ */
 function rest(
   layer: string,
   stats: object,
   used: ReadonlySet<string>,
+  counters: ReadonlySet<string>,
   out: MetricFamily[],
 ): void {
   for (const [k, v] of Object.entries(stats)) {
     if (used.has(k) || typeof v !== "number") continue;
-    out.push(one(`rpcnet_${layer}_${snakeCase(k)}`, `${layer} stats().${k}`, "untyped", v));
+    if (counters.has(k)) {
+      out.push(
+        one(`rpcnet_${layer}_${snakeCase(k)}_total`, `${layer} stats().${k}.`, "counter", v),
+      );
+    } else {
+      out.push(one(`rpcnet_${layer}_${snakeCase(k)}`, `${layer} stats().${k}.`, "untyped", v));
+    }
   }
 }
+
+const MEMBERSHIP_COUNTERS = new Set([
+  "unknownMessages",
+  "handlerErrors",
+  "eventsEmitted",
+  "eventsDropped",
+  "nacksReceived",
+  "pingReqsServed",
+  "reliablePings",
+  "heartbeats",
+  "phiProbes",
+  "idConflicts",
+  "broadcastsPruned",
+  "partitionsDetected",
+  "partitionsHealed",
+]);
+const SERVER_COUNTERS = new Set(["protocolErrors", "authFailures", "rejectedCalls"]);
 
 const MEMBERSHIP_USED = new Set([
   "packetsIn",
@@ -225,7 +254,7 @@ function membershipFamilies(src: NonNullable<MetricSources["membership"]>, out: 
       user: s.userBroadcastQueue,
     }),
   );
-  rest("membership", s, MEMBERSHIP_USED, out);
+  rest("membership", s, MEMBERSHIP_USED, MEMBERSHIP_COUNTERS, out);
 }
 
 const SERVER_USED = new Set(["connections", "connectionsTotal", "activeCalls", "callsTotal"]);
@@ -253,10 +282,19 @@ function serverFamilies(src: NonNullable<MetricSources["server"]>, out: MetricFa
       s.callsTotal,
     ),
   );
-  rest("rpc_server", s, SERVER_USED, out);
+  rest("rpc_server", s, SERVER_USED, SERVER_COUNTERS, out);
 }
 
-const CLIENT_USED = new Set(["calls", "perWorker", "connections", "failed"]);
+const CLIENT_USED = new Set([
+  "calls",
+  "perWorker",
+  "connections",
+  "failed",
+  "retries",
+  "budgetExhausted",
+  "ejections",
+  "evictions",
+]);
 
 function clientFamilies(src: NonNullable<MetricSources["client"]>, out: MetricFamily[]) {
   const s = src.stats();
@@ -317,12 +355,7 @@ function clientFamilies(src: NonNullable<MetricSources["client"]>, out: MetricFa
       samples: active,
     },
   );
-  rest(
-    "client",
-    s,
-    new Set([...CLIENT_USED, "retries", "budgetExhausted", "ejections", "evictions"]),
-    out,
-  );
+  rest("client", s, CLIENT_USED, new Set(), out);
 }
 
 function callFamilies(side: "server" | "client", calls: CallMetrics, out: MetricFamily[]) {
