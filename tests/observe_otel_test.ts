@@ -69,10 +69,22 @@ Deno.test("OTEL_DENO=true exports rpcnet metrics and linked spans over OTLP to a
     assert.ok(got.metrics.includes(name), `${name} exported; got ${[...new Set(got.metrics)]}`);
   }
   // Each client span's child is a server span of the same trace (traceparent in metadata).
-  const clients = got.spans.filter((s) => s.name === "rpcnet.client/echo");
-  const servers = got.spans.filter((s) => s.name === "rpcnet.server/echo");
+  const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const direct = got.spans.filter((s) => s.traceId !== TRACE);
+  const clients = direct.filter((s) => s.name === "rpcnet.client/echo");
+  const servers = direct.filter((s) => s.name === "rpcnet.server/echo");
   assert.equal(clients.length, 3);
   assert.equal(servers.length, 3);
+  // caller (span 00f067aa0ba902b7) → director server span → director client span → worker
+  // server span, all in the caller's trace.
+  const viaDirector = got.spans.filter((s) => s.traceId === TRACE);
+  assert.equal(viaDirector.length, 3, JSON.stringify(viaDirector));
+  const dServer = viaDirector.find((s) => s.parentSpanId === "00f067aa0ba902b7");
+  assert.equal(dServer?.name, "rpcnet.server/echo");
+  const dClient = viaDirector.find((s) => s.parentSpanId === dServer.spanId);
+  assert.equal(dClient?.name, "rpcnet.client/echo");
+  const wServer = viaDirector.find((s) => s.parentSpanId === dClient.spanId);
+  assert.equal(wServer?.name, "rpcnet.server/echo");
   for (const c of clients) {
     const child = servers.find((s) => s.parentSpanId === c.spanId);
     assert.ok(child, `a server span under client span ${c.spanId}`);
