@@ -39,11 +39,15 @@ export {
   createDevCa,
   defaultDevCa,
   type DevCa,
+  devCertificateNames,
   EncodedPayload,
+  explainTlsFailure,
   type FallbackHandler,
   type FallbackOptions,
   type Handler,
   issueDevCertificate,
+  loadDevCa,
+  type PayloadLimitOptions,
   type RegisterOptions,
   RPC_ALPN,
   RPC_CLOSE_CODES,
@@ -53,9 +57,11 @@ export {
   RpcServer,
   type RpcServerOptions,
   type RpcServerStats,
+  saveDevCa,
   type ServerStreamHandler,
   type TlsConfig,
 } from "./src/rpc/mod.ts";
+export { missingNetApis, type NetApi, requireNetApis } from "./src/net_api.ts";
 export { Keyring, KEYRING_OVERHEAD } from "./src/membership/keyring.ts";
 export {
   describeFilter,
@@ -74,6 +80,7 @@ export {
   WorkerRegistry,
   type WorkerRegistryOptions,
 } from "./src/registry/mod.ts";
+export { advertiseHostFor, checkAdvertiseHost, type InterfaceAddress } from "./src/advertise.ts";
 export {
   formatHostPort,
   type HostPort,
@@ -98,6 +105,11 @@ export {
   type EjectionTarget,
   type ForwardOptions,
   type ForwardUnknownOptions,
+  type HedgingOptions,
+  LatencyWindow,
+  type Leavable,
+  leaveOnSignals,
+  type LeaveOnSignalsOptions,
   Node,
   type NodeOptions,
   OutlierDetector,
@@ -132,6 +144,8 @@ export {
   ClusterMembership,
   type ClusterMembershipOptions,
   failureDetectionBoundMs,
+  type JoinState,
+  type JoinStatus,
   type MembershipConfig,
   type MembershipStats,
   type MembershipSwitches,

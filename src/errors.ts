@@ -4,7 +4,11 @@
  * @module
  */
 
-/** The machine-readable reason an RPC (or a cluster operation) failed. */
+/**
+ * The machine-readable reason an RPC (or a cluster operation) failed. `failed_precondition`: the
+ * runtime or the system is not in a state the operation needs (e.g. Deno started without
+ * `--unstable-net`); retrying will not help until that is fixed.
+ */
 export type RpcErrorCode =
   | "unavailable"
   | "deadline_exceeded"
@@ -13,7 +17,8 @@ export type RpcErrorCode =
   | "invalid_argument"
   | "resource_exhausted"
   | "unauthenticated"
-  | "internal";
+  | "internal"
+  | "failed_precondition";
 
 /** Every code an {@linkcode RpcError} may carry, in wire order (index = wire number). */
 export const RPC_ERROR_CODES: readonly RpcErrorCode[] = [
@@ -25,6 +30,8 @@ export const RPC_ERROR_CODES: readonly RpcErrorCode[] = [
   "resource_exhausted",
   "unauthenticated",
   "internal",
+  // Appended: the index is the wire number, so new codes only ever go at the end.
+  "failed_precondition",
 ];
 
 /**

@@ -65,7 +65,6 @@ Deno.test({
         () => events.some((e) => e.type === "NodeFailed" && e.node.id === "w2"),
         "NodeFailed for w2",
       );
-      const callsToW2 = director.client.stats().perWorker.w2.calls;
       const okAtFailure = ok;
       await waitFor(() => ok > okAtFailure + 300, "load to continue after the failure");
       stop = true;
@@ -74,8 +73,8 @@ Deno.test({
       const pinnedError = await pinned;
       assert.ok(RpcError.is(pinnedError, "unavailable"), `pinned call: ${pinnedError}`);
       assert.deepEqual(idempotentFailures, [], "no idempotent call may fail");
-      // After NodeFailed, w2 receives nothing more.
-      assert.equal(director.client.stats().perWorker.w2.calls, callsToW2);
+      // After NodeFailed, w2 receives nothing more: its counters were pruned, not recreated.
+      assert.ok(!("w2" in director.client.stats().perWorker), "w2 pruned and not called again");
       assert.equal(director.registry.workers("role=worker").length, 2);
       const stats = director.client.stats();
       assert.ok(stats.perWorker.w1.calls > 0 && stats.perWorker.w3.calls > 0);

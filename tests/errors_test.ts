@@ -8,5 +8,8 @@ Deno.test("RpcError carries its code and is recognised by RpcError.is", () => {
   assert.ok(RpcError.is(e, "deadline_exceeded"));
   assert.ok(!RpcError.is(e, "internal"));
   assert.ok(!RpcError.is(new Error("x")));
-  assert.equal(new Set(RPC_ERROR_CODES).size, 8);
+  assert.equal(new Set(RPC_ERROR_CODES).size, 9);
+  // The index is the wire number: new codes are appended, older ones keep their number.
+  assert.equal(RPC_ERROR_CODES.indexOf("internal"), 7);
+  assert.equal(RPC_ERROR_CODES.indexOf("failed_precondition"), 8);
 });

@@ -11,8 +11,16 @@
 import { RpcError } from "../errors.ts";
 import { RpcServer } from "../rpc/server.ts";
 import type { RpcServerOptions } from "../rpc/types.ts";
-import type { FilterInput } from "../registry/filter.ts";
-import type { ClusterClient } from "./cluster_client.ts";
+import { checkFilter, type FilterInput } from "../registry/filter.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkPlainObject,
+  checkString,
+  checkStringArray,
+  invalidOption,
+} from "../options.ts";
+import { ClusterClient } from "./cluster_client.ts";
 import type { EncodedPayload } from "../rpc/encoded.ts";
 
 /** How one forwarded method is routed. */
@@ -66,6 +74,19 @@ function hasKeys(meta: Record<string, string>): boolean {
   return false;
 }
 
+/** Checks one method's routing options; `prefix` names them as the user wrote them. */
+function checkForward(prefix: string, v: unknown): ForwardOptions {
+  const o = checkPlainObject(prefix === "" ? "forward options" : prefix, v) as ForwardOptions;
+  const name = (k: string) => prefix === "" ? k : `${prefix}.${k}`;
+  if (o.filter !== undefined) checkFilter(name("filter"), o.filter);
+  checkBoolean(name("idempotent"), o.idempotent, false);
+  if (o.timeoutMs !== undefined) checkDurationMs(name("timeoutMs"), o.timeoutMs, 0);
+  if (o.key !== undefined && typeof o.key !== "function") {
+    throw invalidOption(name("key"), "a function of the request", o.key);
+  }
+  return o;
+}
+
 /**
  * Accepts calls and forwards them to workers.
  *
@@ -108,11 +129,16 @@ export class Director {
     client: ClusterClient,
     options: { filter?: FilterInput; idempotent?: boolean; ownsServer?: boolean } = {},
   ) {
+    const o = checkPlainObject("Director options", options);
+    if (!(server instanceof RpcServer)) throw invalidOption("rpcServer", "an RpcServer", server);
+    if (!(client instanceof ClusterClient)) {
+      throw invalidOption("client", "a ClusterClient", client);
+    }
     this.server = server;
     this.client = client;
-    this.#filter = options.filter ?? "role=worker";
-    this.#idempotent = options.idempotent ?? false;
-    this.#ownsServer = options.ownsServer ?? false;
+    this.#filter = o.filter === undefined ? "role=worker" : checkFilter("filter", o.filter);
+    this.#idempotent = checkBoolean("idempotent", o.idempotent, false);
+    this.#ownsServer = checkBoolean("ownsServer", o.ownsServer, false);
   }
 
   /**
@@ -121,20 +147,37 @@ export class Director {
    * @returns the running director
    */
   static async start(options: DirectorOptions): Promise<Director> {
+    checkPlainObject("Director.start options", options);
+    if (!(options.client instanceof ClusterClient)) {
+      throw invalidOption("client", "a ClusterClient", options.client);
+    }
+    if (options.rpcServer !== undefined && !(options.rpcServer instanceof RpcServer)) {
+      throw invalidOption("rpcServer", "an RpcServer", options.rpcServer);
+    }
+    const forwardUnknown = checkBoolean("forwardUnknown", options.forwardUnknown, true);
+    const allow = options.allow === undefined
+      ? undefined
+      : checkStringArray("allow", options.allow, []);
+    const methods = options.methods ?? [];
+    if (Array.isArray(methods)) checkStringArray("methods", methods, []);
+    else {
+      for (const [m, o] of Object.entries(checkPlainObject("methods", methods))) {
+        checkForward(`methods.${m}`, o);
+      }
+    }
     const server = options.rpcServer ?? new RpcServer(options.server);
     const director = new Director(server, options.client, {
       filter: options.filter,
       idempotent: options.idempotent,
       ownsServer: !options.rpcServer,
     });
-    const methods = options.methods ?? [];
     if (Array.isArray(methods)) { for (const m of methods) director.forward(m); }
     else {
       for (const [m, o] of Object.entries(methods as Record<string, ForwardOptions>)) {
         director.forward(m, o);
       }
     }
-    if (options.forwardUnknown ?? true) director.forwardUnknown({ allow: options.allow });
+    if (forwardUnknown) director.forwardUnknown({ allow });
     if (!options.rpcServer) await server.start();
     return director;
   }
@@ -155,6 +198,8 @@ export class Director {
    * bytes; only a `key` function makes the director decode the request (to compute the key).
    */
   forward(method: string, options: ForwardOptions = {}): this {
+    checkString("method", method, "");
+    checkForward("", options);
     const filter = options.filter ?? this.#filter;
     const idempotent = options.idempotent ?? this.#idempotent;
     const keyOf = options.key;
@@ -184,7 +229,10 @@ export class Director {
    * @throws {RpcError} `invalid_argument` when the server already has a fallback
    */
   forwardUnknown(options: ForwardUnknownOptions = {}): this {
-    const allow = options.allow === undefined ? undefined : new Set(options.allow);
+    checkPlainObject("forwardUnknown options", options);
+    const allow = options.allow === undefined
+      ? undefined
+      : new Set(checkStringArray("allow", options.allow, []));
     const filter = this.#filter;
     const idempotent = this.#idempotent;
     this.server.registerFallback((method, request, ctx) => {
@@ -206,6 +254,8 @@ export class Director {
 
   /** Forwards a server-streaming method to one worker. */
   forwardServerStream(method: string, options: ForwardOptions = {}): this {
+    checkString("method", method, "");
+    checkForward("", options);
     const filter = options.filter ?? this.#filter;
     this.#methods.add(method);
     this.server.registerServerStream(method, (request, ctx) => {

@@ -11,6 +11,7 @@ export {
   ClusterClient,
   type ClusterClientOptions,
   type ClusterClientStats,
+  type HedgingOptions,
   type WorkerCallOptions,
   type WorkerCallStats,
   type WorkerStreamOptions,
@@ -22,6 +23,8 @@ export {
   type ForwardUnknownOptions,
 } from "./director.ts";
 export { Node, type NodeOptions } from "./node.ts";
+export { LatencyWindow } from "./latency_window.ts";
 export { type Connector } from "./pool.ts";
 export { type EjectionTarget, OutlierDetector, type OutlierOptions } from "./outlier.ts";
 export { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+export { type Leavable, leaveOnSignals, type LeaveOnSignalsOptions } from "./lifecycle.ts";

@@ -7,84 +7,30 @@
  */
 
 import { RpcServer } from "../rpc/server.ts";
-import type { DevCa, TlsConfig } from "../rpc/certs.ts";
+import { defaultDevCa, devCertificateNames, issueDevCertificate } from "../rpc/certs.ts";
 import type {
   BidiStreamHandler,
   ClientStreamHandler,
   Handler,
-  RpcServerOptions,
   ServerStreamHandler,
 } from "../rpc/types.ts";
-import { ClusterMembership, type ClusterMembershipOptions } from "../membership/membership.ts";
-import type { Profile } from "../membership/config.ts";
-import type { Keyring } from "../membership/keyring.ts";
+import { ClusterMembership } from "../membership/membership.ts";
+import { UdpTransport } from "../membership/udp_transport.ts";
 import type { Tags } from "../membership/types.ts";
-import type { StrategyName } from "../balance/balancer.ts";
 import { NodeRegistry } from "../registry/node_registry.ts";
 import { WorkerRegistry } from "../registry/worker_registry.ts";
-import type { FilterInput } from "../registry/filter.ts";
-import { ClusterClient, type ClusterClientOptions } from "./cluster_client.ts";
-import { defaultLogger, type Logger } from "../logger.ts";
-import { type NodeObserver, observe, type ObserveOptions } from "../observe/observer.ts";
-import { logMembership } from "../observe/member_log.ts";
+import { formatHostPort, parseHostPort } from "../addr.ts";
+import { advertiseHostFor } from "../advertise.ts";
+import { RpcError } from "../errors.ts";
+import { requireNetApis } from "../net_api.ts";
+import { ClusterClient } from "./cluster_client.ts";
+import { leaveOnSignals } from "./lifecycle.ts";
+import { type NodeOptions, resolveNodeOptions } from "./node_options.ts";
 
-/** Options of {@linkcode Node.start}. Every field has a documented default. */
-export interface NodeOptions {
-  /** Unique node id. Default: a random UUID. */
-  id?: string;
-  /** Address both sockets bind to and advertise. Default `"127.0.0.1"`. */
-  hostname?: string;
-  /** RPC (QUIC/UDP) port; 0 picks one. Default 0. */
-  rpcPort?: number;
-  /** Gossip (UDP) port; 0 picks one. Default 0. */
-  gossipPort?: number;
-  /** Gossip addresses (`host:port`) of nodes to join; empty starts a new cluster. Default `[]`. */
-  seeds?: readonly string[];
-  /** This node's tags, e.g. `{role: "worker", zone: "eu-1"}`. Default `{}`. */
-  tags?: Tags;
-  /** Membership timing profile. Default `"LAN"`; `"LOCAL"` for tests and demos. */
-  profile?: Profile;
-  /** Cluster label: nodes with another label ignore this one's gossip. */
-  label?: string;
-  /** Gossip encryption keys. Default: none (plaintext gossip). */
-  keyring?: Keyring;
-  /** Cluster secret for RPC connections (server requires it, client proves it). */
-  secret?: string | Uint8Array;
-  /** Development CA for the RPC certificate and for trusting other nodes. */
-  devCa?: DevCa;
-  /** Production certificate of this node's RPC server. */
-  tls?: TlsConfig;
-  /** CA certificates to trust when calling other nodes (with `tls`). */
-  caCerts?: string[];
-  /** Balancing strategy of `node.client`. Default `"least_connections"`. */
-  strategy?: StrategyName;
-  /** Seed of random strategies (deterministic tests). */
-  seed?: number;
-  /** Leave suspect nodes out of selection. Default `false`. */
-  excludeSuspect?: boolean;
-  /** Whether this node may select itself. Default `true`. */
-  includeLocal?: boolean;
-  /** Filter of calls that give none. Default: every node serving RPC. */
-  defaultFilter?: FilterInput;
-  /** Handlers registered before the node becomes visible to others. */
-  handlers?: Readonly<Record<string, Handler>>;
-  /** More membership settings (timing knobs), passed through. */
-  membership?: Partial<ClusterMembershipOptions>;
-  /** More RPC server settings, passed through. */
-  server?: Partial<RpcServerOptions>;
-  /** More cluster client settings, passed through. */
-  client?: Partial<ClusterClientOptions>;
-  /**
-   * Serve `/metrics`, `/healthz`, `/readyz` and the status page on this HTTP port (see
-   * `observe()`). Default: no HTTP server.
-   */
-  http?: ObserveOptions;
-  /**
-   * Where member state changes, dropped datagrams, handler errors and authentication failures
-   * are logged. Default: warnings and errors as JSON lines on stderr; `silentLogger` silences.
-   */
-  logger?: Logger;
-}
+export type { NodeOptions } from "./node_options.ts";
+import { defaultLogger } from "../logger.ts";
+import { type NodeObserver, observe } from "../observe/observer.ts";
+import { logMembership } from "../observe/member_log.ts";
 
 /**
  * A cluster node: RPC server + SWIM membership + registries + client.
@@ -118,6 +64,9 @@ export class Node {
   observer: NodeObserver | undefined;
   #stopped = false;
   #stopLog: (() => void) | undefined;
+  #joined = false;
+  #readyWaiters = new Set<() => void>();
+  #removeSignalListeners: (() => void) | undefined;
 
   private constructor(
     server: RpcServer,
@@ -133,46 +82,79 @@ export class Node {
   }
 
   /**
-   * Starts the RPC server, then membership advertising the server's address, then joins seeds.
+   * Starts the RPC server (handlers registered first), then membership advertising the server's
+   * address, then joins the seeds. See {@linkcode NodeOptions} for bind and advertise addresses.
    *
    * @returns the running node
-   * @throws {RpcError} `unavailable` when no seed answered within the profile's
-   *   `bootstrapTimeoutMs` (everything started is stopped again); `invalid_argument` for bad options
+   * @throws {RpcError} `invalid_argument` for a bad option (naming it), an advertised wildcard, or
+   *   a wildcard bind with no routable interface address; `failed_precondition` when Deno runs
+   *   without `--unstable-net`; `unauthenticated`/`invalid_argument` when a seed refuses this
+   *   node for good (wrong gossip key or label, not this protocol); `unavailable` when a port
+   *   cannot be bound, or with `requireJoin` when no seed answered within `joinWaitMs` (everything
+   *   started is stopped again). Without `requireJoin`, seeds that are not up yet are retried in
+   *   the background and `ready` turns true once one answers.
    */
   static async start(options: NodeOptions = {}): Promise<Node> {
     const logger = options.logger ?? defaultLogger();
-    const hostname = options.hostname ?? "127.0.0.1";
+    requireNetApis("Node.start");
+    const o = resolveNodeOptions(options);
+    const advertise = o.advertise ?? advertiseHostFor(o.bind, o.advertiseOption);
+    const rpcAdvertiseHost = o.rpcAdvertise === undefined
+      ? advertise
+      : o.rpcAdvertise.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    const tls = options.tls ?? await issueDevCertificate(
+      options.devCa ?? await defaultDevCa(),
+      devCertificateNames([rpcAdvertiseHost, advertise, o.bind, options.serverName]),
+    );
     const server = new RpcServer({
       ...options.server,
-      hostname,
-      port: options.rpcPort ?? 0,
-      tls: options.tls,
-      devCa: options.devCa,
+      hostname: o.bind,
+      port: o.rpcPort,
+      tls,
       secret: options.secret,
       logger: options.server?.logger ?? logger,
     });
-    for (const [method, handler] of Object.entries(options.handlers ?? {})) {
-      server.register(method, handler);
+    for (const [method, h] of Object.entries(options.handlers ?? {})) server.register(method, h);
+    for (const [method, h] of Object.entries(options.serverStreams ?? {})) {
+      server.registerServerStream(method, h);
+    }
+    for (const [method, h] of Object.entries(options.clientStreams ?? {})) {
+      server.registerClientStream(method, h);
+    }
+    for (const [method, h] of Object.entries(options.bidiStreams ?? {})) {
+      server.registerBidiStream(method, h);
     }
     await server.start();
-    const rpcAddr = `${
-      server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr.hostname
-    }:${server.addr.port}`;
+    const rpcAddr = o.rpcAdvertise ?? formatHostPort(advertise, server.addr.port);
+    let transport: UdpTransport | undefined;
     let membership: ClusterMembership | undefined;
     let registry: WorkerRegistry | undefined;
     let client: ClusterClient | undefined;
     let stopLog: (() => void) | undefined;
     try {
+      // Bound here (not by the membership) so the advertised gossip address can carry the port
+      // the kernel picked, under the advertised host rather than a wildcard.
+      if (options.membership?.transport === undefined) {
+        transport = await UdpTransport.bind({ hostname: o.bind, port: o.gossipPort });
+      }
+      const gossipAdvertise = o.gossipAdvertise ??
+        options.membership?.advertiseAddr ??
+        (transport
+          ? formatHostPort(advertise, parseHostPort(transport.localAddr)!.port)
+          : undefined);
       membership = new ClusterMembership({
         ...options.membership,
+        transport: options.membership?.transport ?? transport,
+        advertiseAddr: gossipAdvertise,
         id: options.id,
-        bindHost: hostname,
-        bindPort: options.gossipPort ?? 0,
+        bindHost: o.bind,
+        bindPort: o.gossipPort,
         rpcAddr,
         tags: options.tags ?? {},
         profile: options.profile,
         label: options.label,
         keyring: options.keyring,
+        seeds: o.seeds,
       });
       await membership.start();
       registry = new WorkerRegistry(membership, {
@@ -187,23 +169,70 @@ export class Node {
         devCa: options.client?.devCa ?? options.devCa,
         caCerts: options.client?.caCerts ?? options.caCerts,
         secret: options.client?.secret ?? options.secret,
+        serverName: options.client?.serverName ?? options.serverName,
       });
-      const seeds = [...(options.seeds ?? [])];
       stopLog = logMembership(membership, logger);
-      if (seeds.length > 0) await membership.join(seeds);
+      await waitForFirstJoin(membership, o.joinWaitMs ?? membership.config.bootstrapTimeoutMs, o);
       const node = new Node(server, membership, registry, client);
       node.#stopLog = stopLog;
       if (options.http) node.observer = observe(node, options.http);
+      if (membership.joined) node.#setJoined();
+      else membership.whenJoined().then(() => node.#setJoined(), () => {});
+      if (options.leaveOnSignals) {
+        node.#removeSignalListeners = leaveOnSignals(
+          node,
+          options.leaveOnSignals === true ? {} : options.leaveOnSignals,
+        );
+      }
       return node;
     } catch (e) {
       stopLog?.();
       logger.error("node start failed", { error: (e as Error)?.message ?? String(e) });
       await client?.close();
       registry?.close();
-      await membership?.shutdown().catch(() => {});
+      if (membership) await membership.shutdown().catch(() => {});
+      else await transport?.close().catch(() => {});
       await server.close().catch(() => {});
       throw e;
     }
+  }
+
+  #setJoined(): void {
+    this.#joined = true;
+    for (const wake of this.#readyWaiters) wake();
+    this.#readyWaiters.clear();
+  }
+
+  /**
+   * Whether this node is ready for traffic: joined (a seed answered, or it started a new
+   * cluster) and serving RPC, and not leaving or stopped. For readiness probes.
+   */
+  get ready(): boolean {
+    return this.#joined && !this.#stopped && this.membership.running;
+  }
+
+  /**
+   * Resolves once the node is {@linkcode Node.ready}.
+   *
+   * @throws {RpcError} `deadline_exceeded` after `timeoutMs`; `unavailable` when the node stops
+   *   first
+   */
+  whenReady(timeoutMs = 30_000): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    if (this.#stopped) return Promise.reject(new RpcError("unavailable", "node is stopped"));
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(wake);
+        if (this.ready) resolve();
+        else reject(new RpcError("unavailable", "node stopped before it was ready"));
+      };
+      const timer = setTimeout(() => {
+        this.#readyWaiters.delete(wake);
+        reject(new RpcError("deadline_exceeded", `node not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#readyWaiters.add(wake);
+    });
   }
 
   /** This node's id. */
@@ -256,7 +285,7 @@ export class Node {
    */
   async leave(timeoutMs?: number): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
+    this.#stopping();
     try {
       await this.membership.leave(timeoutMs);
     } finally {
@@ -267,12 +296,18 @@ export class Node {
   /** Stops abruptly (no leave message): others detect a failure. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
+    this.#stopping();
     try {
       await this.membership.shutdown();
     } finally {
       await this.#closeRest();
     }
+  }
+
+  #stopping(): void {
+    this.#stopped = true;
+    this.#removeSignalListeners?.();
+    for (const wake of [...this.#readyWaiters]) wake();
   }
 
   async #closeRest(): Promise<void> {
@@ -281,5 +316,32 @@ export class Node {
     await this.server.close();
     this.#stopLog?.();
     await this.observer?.close();
+  }
+}
+
+/**
+ * Waits up to `waitMs` for the membership's background join. A refusal that retrying cannot fix
+ * (wrong gossip key or label, a seed port that is not this protocol) rejects at once; running out
+ * of time rejects only with `requireJoin`, otherwise the join goes on in the background.
+ */
+async function waitForFirstJoin(
+  membership: ClusterMembership,
+  waitMs: number,
+  o: { seeds: readonly string[]; requireJoin: boolean },
+): Promise<void> {
+  if (membership.joined || waitMs <= 0 && !o.requireJoin) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)));
+  try {
+    const joined = await Promise.race([membership.whenJoined().then(() => true), timedOut]);
+    if (!joined && o.requireJoin) {
+      throw new RpcError(
+        "unavailable",
+        `no seed of ${JSON.stringify(o.seeds)} answered within ${waitMs} ms (joinWaitMs); ` +
+          `check that a seed is running and reachable on its gossip port (UDP and TCP)`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }

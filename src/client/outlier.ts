@@ -6,7 +6,13 @@
  * @module
  */
 
-import { RpcError } from "../errors.ts";
+import {
+  checkDurationMs,
+  checkInt,
+  checkNumber,
+  checkPlainObject,
+  invalidOption,
+} from "../options.ts";
 
 /** Options of {@linkcode OutlierDetector}. */
 export interface OutlierOptions {
@@ -69,32 +75,45 @@ export class OutlierDetector {
    * @param target applies ejections (the balancer)
    * @param now the target's clock, in milliseconds
    * @param options thresholds and back-off
+   * @param optionName how the options are named in errors (`outlier` in `ClusterClient`)
    * @throws {RpcError} `invalid_argument` for nonsensical options
    */
-  constructor(target: EjectionTarget, now: () => number, options: OutlierOptions = {}) {
-    this.consecutiveFailures = options.consecutiveFailures ?? 5;
-    this.baseEjectionMs = options.baseEjectionMs ?? 1000;
-    this.maxEjectionMs = options.maxEjectionMs ?? Math.max(30_000, this.baseEjectionMs);
-    this.maxEjectionPercent = options.maxEjectionPercent ?? 50;
-    if (!Number.isInteger(this.consecutiveFailures) || this.consecutiveFailures < 1) {
-      throw new RpcError(
-        "invalid_argument",
-        `outlier consecutiveFailures must be an integer >= 1, got ${this.consecutiveFailures}`,
+  constructor(
+    target: EjectionTarget,
+    now: () => number,
+    options: OutlierOptions = {},
+    optionName = "outlier",
+  ) {
+    const o = checkPlainObject(optionName, options);
+    const name = (k: string) => `${optionName}.${k}`;
+    this.consecutiveFailures = checkInt(
+      name("consecutiveFailures"),
+      o.consecutiveFailures,
+      5,
+      1,
+      1_000_000,
+    );
+    this.baseEjectionMs = checkDurationMs(name("baseEjectionMs"), o.baseEjectionMs, 1000, 1);
+    this.maxEjectionMs = checkDurationMs(
+      name("maxEjectionMs"),
+      o.maxEjectionMs,
+      Math.max(30_000, this.baseEjectionMs),
+      1,
+    );
+    if (this.maxEjectionMs < this.baseEjectionMs) {
+      throw invalidOption(
+        name("maxEjectionMs"),
+        `>= ${name("baseEjectionMs")} (${this.baseEjectionMs})`,
+        this.maxEjectionMs,
       );
     }
-    if (!(this.baseEjectionMs > 0) || !(this.maxEjectionMs >= this.baseEjectionMs)) {
-      throw new RpcError(
-        "invalid_argument",
-        `outlier ejection must satisfy 0 < baseEjectionMs <= maxEjectionMs, got ` +
-          `${this.baseEjectionMs} and ${this.maxEjectionMs}`,
-      );
-    }
-    if (!(this.maxEjectionPercent >= 0 && this.maxEjectionPercent <= 100)) {
-      throw new RpcError(
-        "invalid_argument",
-        `outlier maxEjectionPercent must be in [0, 100], got ${this.maxEjectionPercent}`,
-      );
-    }
+    this.maxEjectionPercent = checkNumber(
+      name("maxEjectionPercent"),
+      o.maxEjectionPercent,
+      50,
+      0,
+      100,
+    );
     this.#target = target;
     this.#now = now;
   }
@@ -135,6 +154,20 @@ export class OutlierDetector {
     this.#totalEjections++;
     this.#target.eject(id, h.ejectedUntil);
     return h.ejectedUntil;
+  }
+
+  /**
+   * Ejects `id` at once, without waiting for a streak: the failure is certain to repeat (the
+   * worker rejected this client's secret). Bounded by `maxEjectionPercent` like every ejection.
+   *
+   * @param poolSize how many workers the selection is among
+   * @returns the ejection's end (target clock), or `undefined` when not ejected
+   */
+  ejectNow(id: string, poolSize: number): number | undefined {
+    let h = this.#health.get(id);
+    if (!h) this.#health.set(id, h = { consecutive: 0, ejections: 0, ejectedUntil: 0 });
+    h.consecutive = Math.max(h.consecutive, this.consecutiveFailures);
+    return this.failure(id, poolSize);
   }
 
   /** Whether `id` is currently ejected. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { RpcError } from "../errors.ts";
+import { checkDurationMs, checkNumber, checkPlainObject, invalidOption } from "../options.ts";
 
 /** Options of {@linkcode RetryBudget}; defaults match Finagle's `RetryBudget()`. */
 export interface RetryBudgetOptions {
@@ -51,26 +51,18 @@ export class RetryBudget {
   /**
    * Creates an empty budget.
    *
+   * @param options window, floor and percentage
+   * @param optionName how the options are named in errors (`retryBudget` in `ClusterClient`)
    * @throws {RpcError} `invalid_argument` for a negative or non-finite option
    */
-  constructor(options: RetryBudgetOptions = {}) {
-    this.ttlMs = options.ttlMs ?? 10_000;
-    this.minRetriesPerSec = options.minRetriesPerSec ?? 10;
-    this.percentCanRetry = options.percentCanRetry ?? 0.2;
-    if (!(this.ttlMs > 0) || !Number.isFinite(this.ttlMs)) {
-      throw new RpcError("invalid_argument", `retry budget ttlMs must be > 0, got ${this.ttlMs}`);
-    }
-    if (!(this.minRetriesPerSec >= 0) || !Number.isFinite(this.minRetriesPerSec)) {
-      throw new RpcError(
-        "invalid_argument",
-        `retry budget minRetriesPerSec must be >= 0, got ${this.minRetriesPerSec}`,
-      );
-    }
-    if (!(this.percentCanRetry >= 0 && this.percentCanRetry <= 1)) {
-      throw new RpcError(
-        "invalid_argument",
-        `retry budget percentCanRetry must be in [0, 1], got ${this.percentCanRetry}`,
-      );
+  constructor(options: RetryBudgetOptions = {}, optionName = "") {
+    const name = (k: string) => optionName === "" ? k : `${optionName}.${k}`;
+    const o = checkPlainObject(optionName === "" ? "RetryBudget options" : optionName, options);
+    this.ttlMs = checkDurationMs(name("ttlMs"), o.ttlMs, 10_000, 1);
+    this.minRetriesPerSec = checkNumber(name("minRetriesPerSec"), o.minRetriesPerSec, 10, 0, 1e9);
+    this.percentCanRetry = checkNumber(name("percentCanRetry"), o.percentCanRetry, 0.2, 0, 1);
+    if (o.now !== undefined && typeof o.now !== "function") {
+      throw invalidOption(name("now"), "a function returning milliseconds", o.now);
     }
     this.#now = options.now ?? (() => performance.now());
     this.#bucketMs = this.ttlMs / BUCKETS;

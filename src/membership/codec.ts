@@ -184,7 +184,8 @@ export const STATE_NUMBERS: Readonly<Record<MemberState, number>> = {
 };
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a string that starts with U+FEFF keeps it (found by the fuzz target).
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY_TAGS: Tags = Object.freeze({});
 
 /** A growable byte buffer writer; reuse one with {@linkcode ByteWriter.reset} to avoid garbage. */

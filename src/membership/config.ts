@@ -5,7 +5,18 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
-import type { Keyring } from "./keyring.ts";
+import { isWildcard, requireHostPort } from "../addr.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkInt,
+  checkNumber,
+  checkPlainObject,
+  checkString,
+  checkStringArray,
+  invalidOption,
+} from "../options.ts";
+import { Keyring } from "./keyring.ts";
 import type { Clock, Transport } from "./transport.ts";
 import type { Tags } from "./types.ts";
 
@@ -65,6 +76,32 @@ export interface MembershipTimings {
   userBroadcastReserve: number;
   /** Most membership broadcasts queued; the most-sent are pruned past it. Default 4096. */
   maxBroadcastQueue: number;
+  /**
+   * How often a member declared dead is tried again with a push-pull (serf's reconnect), so a
+   * partition heals once the network is back. LAN 10000, WAN 30000, LOCAL 1000.
+   */
+  reconnectIntervalMs: number;
+  /**
+   * How long a member declared dead stays on the reconnect list (kept apart from the gossip
+   * tombstone, which is reaped after `reapIntervalMs`). Default 86400000 (24 h, serf's).
+   */
+  reconnectTimeoutMs: number;
+  /** Background join (`seeds` option): first retry delay, doubled per failure. LAN 1000, WAN 2000, LOCAL 200. */
+  retryJoinIntervalMs: number;
+  /** Background join: longest delay between attempts. LAN 30000, WAN 60000, LOCAL 5000. */
+  retryJoinMaxIntervalMs: number;
+  /** Background join: attempts before giving up; 0 (default) retries until joined or shut down. */
+  retryJoinMax: number;
+  /**
+   * Most member records held, tombstones included; records of new members past it are dropped
+   * and counted (`droppedTableFull`). Default 16384.
+   */
+  maxMembers: number;
+  /**
+   * Most member records one push-pull may carry; a larger sync is refused whole and counted
+   * (`droppedSyncs`). Default 16384.
+   */
+  maxSyncRecords: number;
 }
 
 /** Boolean knobs of the protocol. */
@@ -85,7 +122,11 @@ export interface MembershipConfig extends Partial<MembershipTimings>, Partial<Me
   bindHost?: string;
   /** Port the default UDP transport binds; default 0 (any free port). */
   bindPort?: number;
-  /** Gossip address advertised to others; default the transport's local address. */
+  /**
+   * Gossip address advertised to others (`host:port`, IPv6 in brackets); default the transport's
+   * local address. Must not be a wildcard: bind `0.0.0.0`/`::` with `bindHost` and advertise a
+   * routable address here.
+   */
   advertiseAddr?: string;
   /** The node's RPC (QUIC) address, disseminated with its member record; default empty. */
   rpcAddr?: string;
@@ -99,7 +140,10 @@ export interface MembershipConfig extends Partial<MembershipTimings>, Partial<Me
   keyring?: Keyring;
   /** Lifeguard (awareness, confirmation-shrunk suspicion, buddy system); default true. */
   lifeguard?: boolean;
-  /** Starting incarnation; default 0 (refutation raises it past any stale record anyway). */
+  /**
+   * Starting incarnation, 0..2^32−1; default 0 (refutation raises it past any stale record
+   * anyway). Incarnations wrap around as serial numbers (see `incarnation.ts`).
+   */
   incarnation?: number;
   /** Per-subscriber event buffer when `subscribe()` is called without one; default 1024. */
   eventBufferSize?: number;
@@ -111,6 +155,24 @@ export interface MembershipConfig extends Partial<MembershipTimings>, Partial<Me
   random?: () => number;
   /** Called with the payload of every user broadcast received (see `broadcast()`). */
   onUserMessage?: (payload: Uint8Array, from: string) => void;
+  /**
+   * Gossip addresses (`host:port`, IPv6 in brackets; host names are resolved again on every
+   * attempt, to all their A/AAAA records) to join in the background once started: retried with
+   * backoff (`retryJoinIntervalMs` doubling up to `retryJoinMaxIntervalMs`, `retryJoinMax`
+   * attempts) until one answers. Also re-joined while the view is partitioned. An empty list
+   * (default) starts a new cluster. See `ClusterMembership.whenJoined()`.
+   */
+  seeds?: readonly string[];
+  /**
+   * Resolves a seed host name to IP addresses; default: IP literals as-is, `localhost` (and
+   * `*.localhost`) to `127.0.0.1` and `::1`, anything else with `Deno.resolveDns` (A and AAAA).
+   */
+  resolveHost?: (hostname: string) => Promise<string[]>;
+  /**
+   * Prefix for option names in error messages, for callers that nest these options (e.g.
+   * `"membership."`); default empty.
+   */
+  optionPrefix?: string;
 }
 
 /** The timings of each named profile. */
@@ -140,6 +202,13 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     maxTagsBytes: 512,
     userBroadcastReserve: 256,
     maxBroadcastQueue: 4096,
+    reconnectIntervalMs: 10_000,
+    reconnectTimeoutMs: 86_400_000,
+    retryJoinIntervalMs: 1000,
+    retryJoinMaxIntervalMs: 30_000,
+    retryJoinMax: 0,
+    maxMembers: 16_384,
+    maxSyncRecords: 16_384,
   },
   WAN: {
     probeIntervalMs: 5000,
@@ -166,6 +235,13 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     maxTagsBytes: 512,
     userBroadcastReserve: 256,
     maxBroadcastQueue: 4096,
+    reconnectIntervalMs: 30_000,
+    reconnectTimeoutMs: 86_400_000,
+    retryJoinIntervalMs: 2000,
+    retryJoinMaxIntervalMs: 60_000,
+    retryJoinMax: 0,
+    maxMembers: 16_384,
+    maxSyncRecords: 16_384,
   },
   LOCAL: {
     probeIntervalMs: 200,
@@ -192,6 +268,13 @@ export const PROFILES: Readonly<Record<Profile, Readonly<MembershipTimings>>> = 
     maxTagsBytes: 512,
     userBroadcastReserve: 256,
     maxBroadcastQueue: 4096,
+    reconnectIntervalMs: 1000,
+    reconnectTimeoutMs: 86_400_000,
+    retryJoinIntervalMs: 200,
+    retryJoinMaxIntervalMs: 5000,
+    retryJoinMax: 0,
+    maxMembers: 16_384,
+    maxSyncRecords: 16_384,
   },
 };
 
@@ -205,6 +288,8 @@ export interface ResolvedConfig extends MembershipTimings, MembershipSwitches {
   label: string;
   /** Default per-subscriber event buffer. */
   eventBufferSize: number;
+  /** Prefix of option names in error messages. */
+  optionPrefix: string;
 }
 
 /** Largest node id, UTF-8 bytes. */
@@ -227,6 +312,37 @@ const INTEGER_KNOBS: readonly (keyof MembershipTimings)[] = [
   "maxTagsBytes",
   "userBroadcastReserve",
   "maxBroadcastQueue",
+  "retryJoinMax",
+  "maxMembers",
+  "maxSyncRecords",
+];
+
+/** Knobs that must be > 0 (the others may be 0). */
+const POSITIVE_KNOBS: readonly (keyof MembershipTimings)[] = [
+  "probeIntervalMs",
+  "probeTimeoutMs",
+  "gossipIntervalMs",
+  "retransmitMult",
+  "suspicionMult",
+  "suspicionMaxTimeoutMult",
+  "awarenessMaxMultiplier",
+  "pushPullIntervalMs",
+  "pushPullTimeoutMs",
+  "bootstrapTimeoutMs",
+  "reapIntervalMs",
+  "heartbeatIntervalMs",
+  "phiThreshold",
+  "phiMinStdDeviationMs",
+  "phiMaxSampleSize",
+  "stableAfterMs",
+  "maxTagsBytes",
+  "maxBroadcastQueue",
+  "reconnectIntervalMs",
+  "reconnectTimeoutMs",
+  "retryJoinIntervalMs",
+  "retryJoinMaxIntervalMs",
+  "maxMembers",
+  "maxSyncRecords",
 ];
 
 const encoder = new TextEncoder();
@@ -236,114 +352,153 @@ export function utf8Length(s: string): number {
   return encoder.encode(s).length;
 }
 
-function invalid(message: string): RpcError {
-  return new RpcError("invalid_argument", `membership config: ${message}`);
+function checkFunction(name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== "function") throw invalidOption(name, "a function", v);
+}
+
+function checkMethods(name: string, v: unknown, methods: readonly string[]): void {
+  if (v === undefined) return;
+  if (
+    typeof v !== "object" || v === null ||
+    methods.some((m) => typeof (v as Record<string, unknown>)[m] !== "function")
+  ) throw invalidOption(name, `an object with ${methods.join(", ")} methods`, v);
 }
 
 /**
- * Merges `config` over its profile's defaults and validates every knob.
+ * Checks a gossip address to advertise: `host:port`, not a wildcard (`0.0.0.0`/`::` binds every
+ * interface but nobody can reach it there).
+ *
+ * @throws {RpcError} `invalid_argument` naming option `name` and the fix.
+ */
+export function checkAdvertiseAddr(name: string, addr: unknown): string {
+  const hp = requireHostPort(name, addr);
+  if (isWildcard(hp.hostname)) {
+    throw new RpcError(
+      "invalid_argument",
+      `${name}: ${
+        JSON.stringify(addr)
+      } is a wildcard address, which no other node can reach: advertise this host's routable address (e.g. "10.0.0.5:${hp.port}" or "[fd00::5]:${hp.port}")`,
+    );
+  }
+  if (utf8Length(addr as string) > MAX_ADDR_BYTES) {
+    throw invalidOption(name, `at most ${MAX_ADDR_BYTES} bytes`, addr);
+  }
+  return addr as string;
+}
+
+/**
+ * Checks a seed list: an array of `host:port` strings (IPv6 in brackets).
+ *
+ * @throws {RpcError} `invalid_argument` naming the option (and the index of a bad entry).
+ */
+export function checkSeeds(name: string, seeds: unknown): string[] {
+  const list = checkStringArray(name, seeds, []);
+  list.forEach((s, i) => requireHostPort(`${name}[${i}]`, s));
+  return list;
+}
+
+/**
+ * Merges `config` over its profile's defaults and validates every option. Every error is
+ * `invalid_argument` naming the option as written (with `optionPrefix` in front).
  *
  * @throws {RpcError} `invalid_argument` naming the offending option.
  */
 export function resolveConfig(config: MembershipConfig = {}): ResolvedConfig {
-  if (config === null || typeof config !== "object") throw invalid("config must be an object");
-  const profile = config.profile ?? "LAN";
+  const c = checkPlainObjectLike("options", config);
+  const prefix = checkString("optionPrefix", c.optionPrefix, "", true);
+  const name = (k: string) => prefix + k;
+  const profile = (c.profile ?? "LAN") as Profile;
   const base = PROFILES[profile];
-  if (!base) throw invalid(`unknown profile ${JSON.stringify(profile)} (LAN, WAN or LOCAL)`);
+  if (typeof profile !== "string" || !Object.hasOwn(PROFILES, profile)) {
+    throw invalidOption(name("profile"), `"LAN", "WAN" or "LOCAL"`, c.profile);
+  }
   const out = { ...base } as ResolvedConfig;
   for (const key of Object.keys(base) as (keyof MembershipTimings)[]) {
-    const v = config[key];
-    if (v === undefined) continue;
-    if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw invalid(`${key} must be a finite number, got ${String(v)}`);
+    const v = c[key];
+    const min = POSITIVE_KNOBS.includes(key) ? (INTEGER_KNOBS.includes(key) ? 1 : 1e-9) : 0;
+    if (key.endsWith("Ms")) {
+      // Timers cannot hold 2^31 ms or more (they would fire at once): refused, not clamped.
+      out[key] = checkDurationMs(name(key), v, base[key], min);
+    } else if (INTEGER_KNOBS.includes(key)) {
+      out[key] = checkInt(name(key), v, base[key], min, 2 ** 31 - 1);
+    } else {
+      out[key] = checkNumber(name(key), v, base[key], min, 1e9);
     }
-    if (INTEGER_KNOBS.includes(key) && !Number.isInteger(v)) {
-      throw invalid(`${key} must be an integer, got ${v}`);
-    }
-    out[key] = v;
   }
-  const positive: (keyof MembershipTimings)[] = [
-    "probeIntervalMs",
-    "probeTimeoutMs",
-    "gossipIntervalMs",
-    "retransmitMult",
-    "suspicionMult",
-    "suspicionMaxTimeoutMult",
-    "awarenessMaxMultiplier",
-    "pushPullIntervalMs",
-    "pushPullTimeoutMs",
-    "bootstrapTimeoutMs",
-    "reapIntervalMs",
-    "heartbeatIntervalMs",
-    "phiThreshold",
-    "phiMinStdDeviationMs",
-    "phiMaxSampleSize",
-    "stableAfterMs",
-    "maxTagsBytes",
-    "maxBroadcastQueue",
-  ];
-  for (const key of positive) {
-    if (!(out[key] > 0)) throw invalid(`${key} must be > 0, got ${out[key]}`);
-  }
-  for (
-    const key of [
-      "indirectChecks",
-      "gossipNodes",
-      "monitoredMembers",
-      "suspicionConfirmations",
-    ] as const
-  ) {
-    if (out[key] < 0) throw invalid(`${key} must be >= 0, got ${out[key]}`);
-  }
-  if (out.phiAcceptablePauseMs < 0) throw invalid("phiAcceptablePauseMs must be >= 0");
-  if (out.userBroadcastReserve < 0) throw invalid("userBroadcastReserve must be >= 0");
   if (out.probeTimeoutMs > out.probeIntervalMs) {
-    throw invalid(
-      `probeTimeoutMs (${out.probeTimeoutMs}) must not exceed probeIntervalMs (${out.probeIntervalMs})`,
+    throw invalidOption(
+      name("probeTimeoutMs"),
+      `at most probeIntervalMs (${out.probeIntervalMs})`,
+      out.probeTimeoutMs,
     );
   }
-  if (out.suspicionMaxTimeoutMult < 1) throw invalid("suspicionMaxTimeoutMult must be >= 1");
   if (out.maxTagsBytes > 1024) {
-    throw invalid("maxTagsBytes must be <= 1024 (tags ride in one datagram)");
+    throw invalidOption(
+      name("maxTagsBytes"),
+      "at most 1024 (tags ride in one datagram)",
+      out.maxTagsBytes,
+    );
   }
-  if (out.userBroadcastReserve > 1024) throw invalid("userBroadcastReserve must be <= 1024");
+  if (out.userBroadcastReserve > 1024) {
+    throw invalidOption(name("userBroadcastReserve"), "at most 1024", out.userBroadcastReserve);
+  }
+  if (out.retryJoinMaxIntervalMs < out.retryJoinIntervalMs) {
+    throw invalidOption(
+      name("retryJoinMaxIntervalMs"),
+      `at least retryJoinIntervalMs (${out.retryJoinIntervalMs})`,
+      out.retryJoinMaxIntervalMs,
+    );
+  }
   out.profile = profile;
-  out.reliableProbeFallback = config.reliableProbeFallback ?? true;
-  if (typeof out.reliableProbeFallback !== "boolean") {
-    throw invalid("reliableProbeFallback must be a boolean");
+  out.optionPrefix = prefix;
+  out.reliableProbeFallback = checkBoolean(
+    name("reliableProbeFallback"),
+    c.reliableProbeFallback,
+    true,
+  );
+  out.lifeguard = checkBoolean(name("lifeguard"), c.lifeguard, true);
+  out.label = checkString(name("label"), c.label, "", true);
+  if (utf8Length(out.label) > MAX_LABEL_BYTES) {
+    throw invalidOption(name("label"), `at most ${MAX_LABEL_BYTES} bytes`, out.label);
   }
-  out.lifeguard = config.lifeguard ?? true;
-  if (typeof out.lifeguard !== "boolean") throw invalid("lifeguard must be a boolean");
-  out.label = config.label ?? "";
-  if (typeof out.label !== "string" || utf8Length(out.label) > MAX_LABEL_BYTES) {
-    throw invalid(`label must be a string of at most ${MAX_LABEL_BYTES} bytes`);
+  out.eventBufferSize = checkInt(name("eventBufferSize"), c.eventBufferSize, 1024, 1, 2 ** 24);
+  const id = checkString(name("id"), c.id, undefined);
+  if (id !== undefined && utf8Length(id) > MAX_ID_BYTES) {
+    throw invalidOption(name("id"), `at most ${MAX_ID_BYTES} bytes`, id);
   }
-  out.eventBufferSize = config.eventBufferSize ?? 1024;
-  if (!Number.isInteger(out.eventBufferSize) || out.eventBufferSize < 1) {
-    throw invalid("eventBufferSize must be a positive integer");
+  if (c.advertiseAddr !== undefined) checkAdvertiseAddr(name("advertiseAddr"), c.advertiseAddr);
+  const rpcAddr = checkString(name("rpcAddr"), c.rpcAddr, "", true);
+  if (utf8Length(rpcAddr) > MAX_ADDR_BYTES) {
+    throw invalidOption(name("rpcAddr"), `at most ${MAX_ADDR_BYTES} bytes`, rpcAddr);
   }
-  if (config.id !== undefined) {
-    if (typeof config.id !== "string" || config.id.length === 0) {
-      throw invalid("id must be a non-empty string");
-    }
-    if (utf8Length(config.id) > MAX_ID_BYTES) throw invalid(`id exceeds ${MAX_ID_BYTES} bytes`);
+  checkString(name("bindHost"), c.bindHost, undefined);
+  checkInt(name("bindPort"), c.bindPort, 0, 0, 65535);
+  checkInt(name("incarnation"), c.incarnation, 0, 0, 0xffff_ffff);
+  if (c.tags !== undefined) checkPlainObject(name("tags"), c.tags);
+  if (c.keyring !== undefined && !(c.keyring instanceof Keyring)) {
+    throw invalidOption(name("keyring"), "a Keyring (new Keyring([key]))", c.keyring);
   }
-  for (const key of ["advertiseAddr", "rpcAddr"] as const) {
-    const v = config[key];
-    if (v !== undefined && (typeof v !== "string" || utf8Length(v) > MAX_ADDR_BYTES)) {
-      throw invalid(`${key} must be a string of at most ${MAX_ADDR_BYTES} bytes`);
-    }
-  }
-  if (
-    config.bindPort !== undefined &&
-    (!Number.isInteger(config.bindPort) || config.bindPort < 0 || config.bindPort > 65535)
-  ) throw invalid(`bindPort must be an integer in 0..65535, got ${config.bindPort}`);
-  if (
-    config.incarnation !== undefined &&
-    (!Number.isInteger(config.incarnation) || config.incarnation < 0 ||
-      config.incarnation > 0xffff_fff0)
-  ) throw invalid("incarnation must be an integer in 0..2^32-16");
+  checkMethods(name("transport"), c.transport, [
+    "sendPacket",
+    "onPacket",
+    "request",
+    "onRequest",
+    "close",
+  ]);
+  checkMethods(name("clock"), c.clock, ["now", "setTimeout", "clearTimeout"]);
+  checkFunction(name("random"), c.random);
+  checkFunction(name("onUserMessage"), c.onUserMessage);
+  checkFunction(name("resolveHost"), c.resolveHost);
+  if (c.seeds !== undefined) checkSeeds(name("seeds"), c.seeds);
   return out;
+}
+
+/** Like `checkPlainObject`, but accepts objects with any prototype (option bags may be classes). */
+function checkPlainObjectLike(name: string, v: unknown): MembershipConfig {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw invalidOption(name, "an object", v);
+  }
+  return v as MembershipConfig;
 }
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { RpcError } from "../errors.ts";
 import type { Awareness } from "./awareness.ts";
 import type {
   AliveMessage,
@@ -60,4 +61,14 @@ export interface ProtocolHost {
   reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean>;
   /** Whether the node is still running. */
   readonly running: boolean;
+  /**
+   * Handles a suspect or dead verdict learnt from a sync: refuted when it is about us; when we
+   * hold the member alive, pinged (carrying the verdict, so it refutes) and suspected only if
+   * it does not answer; otherwise applied as a suspicion.
+   */
+  verifyVerdict(m: SuspectMessage): void;
+  /** Resolves on a later turn of the event loop (at once when the node shuts down). */
+  yieldNow(): Promise<void>;
+  /** The error to report for a packet `unwrap` refused: what differs (label, keys, protocol). */
+  refusal(packet: Uint8Array, what: string): RpcError;
 }

@@ -1,7 +1,8 @@
 /**
  * Every member this node knows, and SWIM's precedence rules for updating them.
  *
- * Rules (SWIM paper, memberlist): a higher incarnation always wins; at equal incarnation
+ * Rules (SWIM paper, memberlist): a higher incarnation (in serial-number order, see
+ * `incarnation.ts`) always wins; at equal incarnation
  * dead/left beat suspect, which beats alive. Only the member itself raises its incarnation, so a
  * message that would change our own record is answered with a refutation instead. Dead and left
  * members stay as tombstones until reaped, so a stale alive record from a later sync (same or
@@ -14,6 +15,7 @@
  */
 import type { AliveMessage, DeadMessage, LeaveMessage, SuspectMessage } from "./codec.ts";
 import { STATE_CODES as STATES, STATE_NUMBERS as STATE_CODE } from "./codec.ts";
+import { compareIncarnation } from "./incarnation.ts";
 import { internIdentity, type MemberIdentity, sameTags } from "./intern.ts";
 import type { MemberState, Tags } from "./types.ts";
 
@@ -132,6 +134,9 @@ export interface MemberSeed {
 /**
  * What an update did:
  * - `ignored`: stale or redundant, nothing changed;
+ * - `full`: a new member while the table holds `maxMembers` records: refused, counted;
+ * - `implausible`: an incarnation 2^30 or more ahead of the one held (forged; see
+ *   `incarnation.ts`): nothing changed, the caller counts it;
  * - `conflict`: the member's id at another gossip address while it is live (or our own id
  *   elsewhere): two processes claim one id; nothing changed;
  * - `refute`: it contradicts our own record: raise our incarnation and broadcast alive;
@@ -143,6 +148,8 @@ export interface MemberSeed {
  */
 export type UpdateOutcome =
   | "ignored"
+  | "implausible"
+  | "full"
   | "conflict"
   | "refute"
   | "joined"
@@ -185,8 +192,17 @@ export class MemberTable {
   /** This node's id. */
   readonly localId: string;
   readonly #members = new Map<string, MemberRecord>();
-  /** Sorted ids of live (alive or suspect) members, this node included. */
-  readonly #ring: string[] = [];
+  /**
+   * Ids of live (alive or suspect) members, this node included; sorted lazily: additions are
+   * appended and the ring is sorted on the next ordered read (TimSort on a mostly sorted array
+   * is linear), so a sync adding 10,000 members sorts once instead of splicing per id.
+   */
+  #ring: string[] = [];
+  #ringSorted = true;
+  /** Most records held (tombstones included); new members past it are refused. */
+  readonly maxMembers: number;
+  /** New members refused because the table was full. */
+  refusedFull = 0;
   /** Ids that became dead/left, in order (may contain stale entries; checked on reap). */
   #tombstones: string[] = [];
   #tombHead = 0;
@@ -198,8 +214,9 @@ export class MemberTable {
   readonly last: UpdateDetail = { record: undefined, previousTags: {}, previousState: undefined };
 
   /** Creates the table holding only the local member. */
-  constructor(local: MemberRecord) {
+  constructor(local: MemberRecord, maxMembers = Infinity) {
     this.localId = local.id;
+    this.maxMembers = maxMembers;
     this.#members.set(local.id, local);
     this.#ringAdd(local.id);
   }
@@ -221,6 +238,15 @@ export class MemberTable {
 
   /** Sorted live ids (do not mutate). */
   get ring(): readonly string[] {
+    return this.#sortedRing();
+  }
+
+  #sortedRing(): string[] {
+    if (!this.#ringSorted) {
+      // Default sort orders by UTF-16 code units, as `<` does in lowerBound.
+      this.#ring.sort();
+      this.#ringSorted = true;
+    }
     return this.#ring;
   }
 
@@ -234,17 +260,18 @@ export class MemberTable {
     return this.#members.values();
   }
 
+  /** Adds a live id (callers guarantee it is not on the ring: only a state change adds it). */
   #ringAdd(id: string): void {
-    const i = lowerBound(this.#ring, id);
-    if (this.#ring[i] !== id) {
-      this.#ring.splice(i, 0, id);
-      this.version++;
-      this.stateVersion++;
-    }
+    const ring = this.#ring;
+    if (this.#ringSorted && ring.length > 0 && ring[ring.length - 1] > id) this.#ringSorted = false;
+    ring.push(id);
+    this.version++;
+    this.stateVersion++;
   }
 
   #ringRemove(id: string): void {
-    const i = lowerBound(this.#ring, id);
+    const ring = this.#sortedRing();
+    const i = lowerBound(ring, id);
     if (this.#ring[i] === id) {
       this.#ring.splice(i, 1);
       this.version++;
@@ -288,6 +315,10 @@ export class MemberTable {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
     if (rec === undefined) {
+      if (this.#members.size >= this.maxMembers) {
+        this.refusedFull++;
+        return "full";
+      }
       const created = this.#insertAlive(
         m.node,
         m.gossipAddr,
@@ -304,19 +335,23 @@ export class MemberTable {
       // Our id at another address: another process claims it (memberlist's rule). Refuting
       // would start a war of incarnations in which the cluster flips between the two.
       if (m.gossipAddr !== rec.gossipAddr) return "conflict";
-      if (m.incarnation > rec.incarnation) return "refute";
+      const order = compareIncarnation(m.incarnation, rec.incarnation);
+      if (order === "implausible") return "implausible";
+      if (order === "newer") return "refute";
       if (
-        m.incarnation === rec.incarnation &&
+        order === "equal" &&
         (m.gossipAddr !== rec.gossipAddr || m.rpcAddr !== rec.rpcAddr ||
           !sameTags(m.tags, rec.tags))
       ) return "refute";
       return "ignored";
     }
-    if (m.incarnation < rec.incarnation) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     // A live member's address only changes after it is dead or left (a restart elsewhere is
     // accepted once the old process is declared failed); otherwise two processes share an id.
     if (m.gossipAddr !== rec.gossipAddr && rec.live) return "conflict";
-    if (m.incarnation === rec.incarnation) return "ignored";
+    if (order === "equal") return "ignored";
     const prev = rec.state;
     const changed = m.rpcAddr !== rec.rpcAddr || !sameTags(m.tags, rec.tags);
     rec.incarnation = m.incarnation;
@@ -333,14 +368,17 @@ export class MemberTable {
   applySuspect(m: SuspectMessage, now: number): UpdateOutcome {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
-    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec === undefined) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     if (rec.state === "dead" || rec.state === "left") return "ignored";
     if (m.node === this.localId) return "refute";
     // Only a suspicion of the same incarnation confirms the running one. A suspicion of a newer
     // incarnation (the member refuted, we missed the refutation, and it is suspected again) is a
     // new episode with a fresh timer: counting it as a confirmation would let the stale timer
     // declare the new incarnation dead moments after it was first suspected.
-    if (rec.state === "suspect" && m.incarnation === rec.incarnation) return "confirm";
+    if (rec.state === "suspect" && order === "equal") return "confirm";
     rec.incarnation = m.incarnation;
     this.#setState(rec, "suspect", now);
     return "suspected";
@@ -350,7 +388,10 @@ export class MemberTable {
   applyDead(m: DeadMessage | LeaveMessage, now: number, leaving = false): UpdateOutcome {
     const rec = this.#members.get(m.node);
     this.#begin(rec);
-    if (rec === undefined || m.incarnation < rec.incarnation) return "ignored";
+    if (rec === undefined) return "ignored";
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return "ignored";
+    if (order === "implausible") return "implausible";
     if (rec.state === "dead" || rec.state === "left") return "ignored";
     if (m.node === this.localId) return leaving ? "ignored" : "refute";
     rec.incarnation = m.incarnation;
@@ -376,8 +417,7 @@ export class MemberTable {
       added++;
     }
     if (added > 0) {
-      // Default sort orders by UTF-16 code units, as `<` does in lowerBound.
-      this.#ring.sort();
+      this.#ringSorted = false;
       this.version++;
       this.stateVersion++;
     }
@@ -415,13 +455,14 @@ export class MemberTable {
    * The `k` live successors of `id` on the ring of sorted ids, wrapping around (excluding `id`).
    */
   successors(id: string, k: number): string[] {
-    const n = this.#ring.length;
+    const ring = this.#sortedRing();
+    const n = ring.length;
     const out: string[] = [];
     if (n === 0) return out;
-    let i = lowerBound(this.#ring, id);
-    if (this.#ring[i] === id) i++;
+    let i = lowerBound(ring, id);
+    if (ring[i] === id) i++;
     for (let step = 0; step < n && out.length < k; step++) {
-      const cand = this.#ring[(i + step) % n];
+      const cand = ring[(i + step) % n];
       if (cand !== id) out.push(cand);
     }
     return out;
@@ -432,7 +473,9 @@ export class MemberTable {
    * `random` (rejection sampling, O(k) for large rings).
    */
   randomLive(k: number, random: () => number, exclude?: string): MemberRecord[] {
-    const n = this.#ring.length;
+    // Sorted, so the same random draws pick the same members (the simulator replays seeds).
+    const ring = this.#sortedRing();
+    const n = ring.length;
     const out: MemberRecord[] = [];
     if (k <= 0 || n <= 1) return out;
     const eligible = n - 1 - (exclude !== undefined && exclude !== this.localId &&
@@ -443,7 +486,7 @@ export class MemberTable {
     if (want <= 0) return out;
     if (want * 3 >= n) {
       // Small ring: partial Fisher-Yates over a copy.
-      const ids = this.#ring.filter((x) => x !== this.localId && x !== exclude);
+      const ids = ring.filter((x) => x !== this.localId && x !== exclude);
       for (let i = 0; i < want; i++) {
         const j = i + Math.floor(random() * (ids.length - i));
         const t = ids[i];
@@ -454,7 +497,7 @@ export class MemberTable {
       return out;
     }
     for (let tries = 0; out.length < want && tries < want * 20; tries++) {
-      const id = this.#ring[Math.floor(random() * n)];
+      const id = ring[Math.floor(random() * n)];
       if (id === this.localId || id === exclude) continue;
       const rec = this.#members.get(id)!;
       if (!out.includes(rec)) out.push(rec);

@@ -8,6 +8,7 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
+import { type HostPort, isWildcard, parseHostPort } from "../addr.ts";
 import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";
@@ -24,13 +25,17 @@ import {
   type LeaveMessage,
   MessageType,
   parseHeader,
+  type PushPullMessage,
   type SuspectMessage,
   tagsEncodedSize,
   type UserMessage,
+  WIRE_VERSION,
   writeHeader,
   writeMessage,
 } from "./codec.ts";
 import {
+  checkAdvertiseAddr,
+  checkSeeds,
   failureDetectionBoundMs,
   MAX_ADDR_BYTES,
   type MembershipConfig,
@@ -42,6 +47,16 @@ import {
 } from "./config.ts";
 import type { ProtocolHost } from "./context.ts";
 import { EventHub } from "./events.ts";
+import { compareIncarnation, laterIncarnation, nextIncarnation } from "./incarnation.ts";
+import {
+  attemptJoin,
+  defaultResolveHost,
+  type JoinState,
+  type JoinStatus,
+  retryJoinDelayMs,
+  type SeedAttempt,
+} from "./join.ts";
+import { ReconnectList } from "./reconnect.ts";
 import type { Keyring } from "./keyring.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
 import { Monitors, type PhiDetector } from "./monitors.ts";
@@ -51,7 +66,7 @@ import { PushPull } from "./push_pull.ts";
 import { Suspicion } from "./suspicion.ts";
 import type { Clock, Transport } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
-import { UdpTransport } from "./udp_transport.ts";
+import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
 
 /** Counters and gauges of one {@linkcode ClusterMembership}. Counters only grow. */
 export interface MembershipStats {
@@ -108,6 +123,15 @@ export interface MembershipStats {
    * processes claim one id. The record already held is kept; the message is dropped.
    */
   idConflicts: number;
+  /**
+   * Suspect, dead or alive messages dropped for an incarnation 2^30 or more ahead of the one
+   * held (forged: incarnations are compared as serial numbers, see `incarnation.ts`).
+   */
+  droppedIncarnation: number;
+  /** New members refused because the table held `maxMembers` records. */
+  droppedTableFull: number;
+  /** Push-pull syncs (requests or replies) refused for carrying more than `maxSyncRecords`. */
+  droppedSyncs: number;
   /** Push-pull exchanges completed (started here). */
   pushPulls: number;
   /** Push-pull exchanges that failed. */
@@ -132,6 +156,31 @@ export interface MembershipStats {
   partitionsDetected: number;
   /** Partitions healed. */
   partitionsHealed: number;
+  /** Members declared dead held on the reconnect list now (see `reconnectTimeoutMs`). */
+  reconnectList: number;
+  /** Reconnect exchanges started with members declared dead. */
+  reconnectAttempts: number;
+  /** Reconnect exchanges that reached the member. */
+  reconnects: number;
+  /** Failed members dropped from the reconnect list (timed out or over the cap). */
+  reconnectsExpired: number;
+  /** Re-joins of the seeds made while the view was partitioned (or this node alone). */
+  seedRejoins: number;
+  /**
+   * Suspect/dead verdicts learnt from a sync about members this node holds alive, checked with
+   * a ping of its own (carrying the verdict, so the member refutes) instead of a suspicion.
+   */
+  verdictChecks: number;
+  /** Join attempts (each over every resolved seed address). */
+  joinAttempts: number;
+  /** 1 once joined (see `whenJoined()`), else 0. */
+  joined: number;
+  /** Reliable-channel (TCP) streams refused at accept (caps reached, none evictable); 0 for other transports. */
+  streamsRefused: number;
+  /** Reliable-channel streams closed before their header to make room; 0 for other transports. */
+  streamsEvicted: number;
+  /** Reliable-channel streams closed for not sending their header in time; 0 for other transports. */
+  streamHeaderTimeouts: number;
 }
 
 /** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
@@ -240,7 +289,22 @@ export class ClusterMembership implements MembershipView {
     confirmations: 0,
     refutations: 0,
     idConflicts: 0,
+    droppedIncarnation: 0,
+    seedRejoins: 0,
+    verdictChecks: 0,
+    joinAttempts: 0,
   };
+  readonly #reconnect: ReconnectList;
+  #reconnectsInFlight = 0;
+  readonly #verifying = new Set<string>();
+  /** Seeds configured or passed to `join()`, re-joined while partitioned. */
+  #seeds: string[] = [];
+  readonly #resolveHost: (hostname: string) => Promise<string[]>;
+  #joinState: JoinState = "idle";
+  #joinError: RpcError | undefined;
+  readonly #joined: Promise<void>;
+  #resolveJoined!: () => void;
+  #rejectJoined!: (e: RpcError) => void;
 
   /**
    * Creates a node (no I/O until {@linkcode ClusterMembership.start}).
@@ -265,7 +329,17 @@ export class ClusterMembership implements MembershipView {
       tags,
       this.clock.now(),
     );
-    this.#table = new MemberTable(local);
+    this.#table = new MemberTable(local, this.config.maxMembers);
+    this.#reconnect = new ReconnectList(this.config.maxMembers);
+    this.#resolveHost = config.resolveHost ?? defaultResolveHost;
+    if (config.seeds !== undefined) {
+      this.#seeds = checkSeeds(`${this.config.optionPrefix}seeds`, config.seeds);
+    }
+    this.#joined = new Promise<void>((resolve, reject) => {
+      this.#resolveJoined = resolve;
+      this.#rejectJoined = reject;
+    });
+    this.#joined.catch(() => {}); // rejections reach whoever awaits whenJoined()
     this.#awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
     this.#events = new EventHub(this.config.eventBufferSize);
     const liveCount = () => this.#table.liveCount;
@@ -303,6 +377,9 @@ export class ClusterMembership implements MembershipView {
       wrap: (body) => this.#wrap(body),
       reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
       unwrap: (packet) => this.#unwrap(packet),
+      verifyVerdict: (m) => this.#verifyVerdict(m),
+      yieldNow: () => this.#sleep(0),
+      refusal: (packet, what) => this.#refusal(packet, what),
     };
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
@@ -369,7 +446,24 @@ export class ClusterMembership implements MembershipView {
       throw new RpcError("unavailable", `membership could not bind: ${String(e)}`, { cause: e });
     }
     const local = this.#table.local;
-    if (local.gossipAddr === "") local.gossipAddr = this.#transport.localAddr;
+    if (local.gossipAddr === "") {
+      try {
+        // Bound to a wildcard without advertiseAddr: refused, since nobody could reach
+        // 0.0.0.0 (memberlist guesses an interface; an explicit address is less surprising).
+        checkAdvertiseAddr(`${this.config.optionPrefix}advertiseAddr`, this.#transport.localAddr);
+      } catch (e) {
+        this.#state = "new";
+        if (this.#options.transport === undefined) await this.#transport.close();
+        this.#transport = undefined;
+        throw new RpcError(
+          "invalid_argument",
+          `${(e as Error).message} (bindHost ${
+            JSON.stringify(this.#options.bindHost)
+          } is a wildcard: set advertiseAddr)`,
+        );
+      }
+      local.gossipAddr = this.#transport.localAddr;
+    }
     if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
       throw new RpcError("invalid_argument", "gossip address too long");
     }
@@ -391,44 +485,110 @@ export class ClusterMembership implements MembershipView {
       () => this.#pushPullTick(),
     );
     this.#loop(() => c.probeIntervalMs, () => this.#maintenanceTick());
+    this.#loop(() => c.reconnectIntervalMs, () => this.#reconnectTick());
+    if (this.#options.seeds !== undefined) {
+      if (this.#seeds.length === 0) this.#markJoined();
+      else void this.#retryJoin();
+    }
   }
 
   /**
-   * Joins a cluster through `seeds` (gossip addresses, `host:port`): a full state exchange with
-   * each until at least one answers. Starts the node first if needed. An empty list (or only our
-   * own address) bootstraps a new cluster and returns 0.
+   * Joins a cluster through `seeds` (gossip addresses `host:port`, IPv6 in brackets; a host name
+   * is resolved again on every attempt, to all its A/AAAA records): a full state exchange with
+   * every resolved address, retried until at least one other node answers or
+   * `bootstrapTimeoutMs` passes. Starts the node first if needed. An empty list bootstraps a new
+   * cluster and returns 0. Reaching only this node itself never counts as joined. For joining in
+   * the background instead, give the `seeds` option and await {@linkcode whenJoined}.
    *
-   * @returns how many seeds answered
-   * @throws {RpcError} `unavailable` when no seed answers within `bootstrapTimeoutMs` (the node
-   * keeps running, and `join` may be retried); `invalid_argument` for a bad seed list.
+   * @returns how many seed addresses answered
+   * @throws {RpcError} `invalid_argument` for a bad seed list (at once), or when a seed is not
+   * this protocol or uses another cluster label; `unauthenticated` when a seed refuses this
+   * node's keyring (both fail fast: retrying cannot fix them); `unavailable` when no seed
+   * answers within `bootstrapTimeoutMs` (the node keeps running, and `join` may be retried).
    */
   async join(seeds: string[]): Promise<number> {
-    if (!Array.isArray(seeds) || seeds.some((s) => typeof s !== "string" || s.length === 0)) {
-      throw new RpcError("invalid_argument", "join(): seeds must be non-empty host:port strings");
-    }
+    const list = checkSeeds("seeds", seeds);
     if (this.#state === "new") await this.start();
     if (!this.running) throw new RpcError("unavailable", "join(): membership is shut down");
-    const targets = [...new Set(seeds)].filter((s) => s !== this.localAddr);
-    if (targets.length === 0) return 0;
+    for (const s of list) if (!this.#seeds.includes(s)) this.#seeds.push(s);
+    if (list.length === 0) {
+      this.#markJoined();
+      return 0;
+    }
+    if (this.#joinState === "idle" || this.#joinState === "failed") this.#joinState = "joining";
     const timeout = this.config.bootstrapTimeoutMs;
     const deadline = this.clock.now() + timeout;
-    let lastError: unknown;
+    let last: SeedAttempt | undefined;
     while (this.running) {
       const remaining = deadline - this.clock.now();
       if (remaining <= 0) break;
-      const results = await Promise.all(
-        targets.map((addr) =>
-          this.#pushPull.exchange(addr, true, remaining, this.#transport!).then(
-            () => 1,
-            (e) => {
-              lastError = e;
-              return 0;
-            },
-          )
-        ),
-      );
-      const ok = results.reduce((a, b) => a + b, 0);
-      if (ok > 0) {
+      last = await this.#joinOnce(list, remaining);
+      if (last.joined > 0) return last.joined;
+      if (last.permanent !== undefined && last.transient === undefined) {
+        throw new RpcError(last.permanent.code, `join(): ${last.permanent.message}`, {
+          cause: last.permanent,
+        });
+      }
+      const left = deadline - this.clock.now();
+      if (left <= 0) break;
+      await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
+    }
+    const err = last?.permanent ?? last?.transient;
+    const why = last?.selfOnly
+      ? ": they resolve only to this node (joining oneself does not count)"
+      : err !== undefined
+      ? `: ${err.message}`
+      : "";
+    throw new RpcError(
+      "unavailable",
+      `join(): no seed of ${list.join(", ")} answered within ${timeout} ms${why}`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * Resolves once this node has joined a cluster: another node answered a join, or the `seeds`
+   * option was an empty list (a new cluster). Use it as a readiness signal.
+   *
+   * @throws {RpcError} (rejects) when the background join (`seeds` option) gives up: every
+   * seed refused this node (`unauthenticated`, `invalid_argument`: fails fast), or
+   * `retryJoinMax` attempts failed (`unavailable`); `unavailable` when shut down first.
+   */
+  whenJoined(): Promise<void> {
+    return this.#joined;
+  }
+
+  /** Whether this node has joined a cluster (see {@linkcode whenJoined}). */
+  get joined(): boolean {
+    return this.#joinState === "joined";
+  }
+
+  /** Where this node stands in joining (for readiness probes and logs). */
+  joinStatus(): JoinStatus {
+    return {
+      state: this.#joinState,
+      attempts: this.#stats.joinAttempts,
+      lastError: this.#joinError?.message,
+    };
+  }
+
+  /** One join attempt over `seeds`; marks the node joined when another node answered. */
+  async #joinOnce(seeds: readonly string[], timeoutMs: number): Promise<SeedAttempt> {
+    this.#stats.joinAttempts++;
+    const attempt = await attemptJoin(
+      {
+        localId: this.localId,
+        isSelf: (addr) => this.#isSelf(addr),
+        exchange: (addr, ms) => this.#exchange(addr, ms, true),
+      },
+      seeds,
+      timeoutMs,
+      this.#resolveHost,
+    );
+    if (attempt.joined > 0) {
+      this.#joinError = undefined;
+      if (this.#joinState !== "joined") {
+        this.#markJoined();
         // Members that joined at the same time as us are in no seed's state yet: two follow-up
         // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
         // periodic push-pull, which takes minutes at scale).
@@ -439,18 +599,72 @@ export class ClusterMembership implements MembershipView {
               10 * this.config.gossipIntervalMs * this.random(),
           );
         }
-        return ok;
       }
-      const left = deadline - this.clock.now();
-      if (left <= 0) break;
-      await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
+    } else {
+      this.#joinError = attempt.permanent ?? attempt.transient ??
+        new RpcError("unavailable", "the seeds resolve only to this node");
     }
-    const why = lastError instanceof Error ? `: ${lastError.message}` : "";
-    throw new RpcError(
-      "unavailable",
-      `join(): no seed of ${targets.join(", ")} answered within ${timeout} ms${why}`,
-      { cause: lastError },
-    );
+    return attempt;
+  }
+
+  /** Background join of the `seeds` option, with capped exponential backoff. */
+  async #retryJoin(): Promise<void> {
+    this.#joinState = "joining";
+    const c = this.config;
+    for (let attempt = 0; this.running && this.#joinState === "joining"; attempt++) {
+      const a = await this.#joinOnce(this.#seeds, c.pushPullTimeoutMs);
+      if (a.joined > 0 || !this.running || this.#joinState !== "joining") return;
+      if (a.permanent !== undefined && a.transient === undefined) {
+        return this.#failJoin(a.permanent);
+      }
+      if (c.retryJoinMax > 0 && attempt + 1 >= c.retryJoinMax) {
+        return this.#failJoin(
+          new RpcError(
+            "unavailable",
+            `no seed of ${
+              this.#seeds.join(", ")
+            } answered in ${c.retryJoinMax} attempts: ${this.#joinError?.message}`,
+          ),
+        );
+      }
+      await this.#sleep(
+        retryJoinDelayMs(attempt, c.retryJoinIntervalMs, c.retryJoinMaxIntervalMs, this.random),
+      );
+    }
+  }
+
+  #markJoined(): void {
+    if (this.#joinState === "joined") return;
+    this.#joinState = "joined";
+    this.#resolveJoined();
+  }
+
+  #failJoin(e: RpcError): void {
+    this.#joinState = "failed";
+    this.#joinError = e;
+    this.#rejectJoined(new RpcError(e.code, `join: ${e.message}`, { cause: e }));
+  }
+
+  /** Whether `addr` (a resolved seed) is this node's own gossip address. */
+  #isSelf(addr: HostPort): boolean {
+    const own = parseHostPort(this.localAddr);
+    const bound = this.#transport ? parseHostPort(this.#transport.localAddr) : undefined;
+    const same = (a: HostPort | undefined) =>
+      a !== undefined && a.port === addr.port && a.hostname === addr.hostname;
+    if (same(own) || same(bound)) return true;
+    // Bound to a wildcard: every local address with our port is us; loopback certainly is.
+    const loopback = addr.hostname === "::1" || addr.hostname.startsWith("127.");
+    return bound !== undefined && bound.port === addr.port && isWildcard(bound.hostname) &&
+      loopback;
+  }
+
+  /** A push-pull with `addr` (join flag set); merged with `announce` after a reconnect. */
+  #exchange(addr: string, timeoutMs: number, join: boolean, announce = false): Promise<
+    PushPullMessage
+  > {
+    const t = this.#transport;
+    if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
+    return this.#pushPull.exchange(addr, join, timeoutMs, t, announce);
   }
 
   /**
@@ -465,7 +679,7 @@ export class ClusterMembership implements MembershipView {
     }
     this.#state = "leaving";
     const local = this.#table.local;
-    local.incarnation++;
+    local.incarnation = nextIncarnation(local.incarnation);
     const msg: LeaveMessage = { type: "leave", node: this.localId, incarnation: local.incarnation };
     // Pick the peers while this node is still on the live ring: once it is "left", a two-node
     // cluster has a ring of one and no one would hear the leave (it would be seen as a failure).
@@ -493,6 +707,9 @@ export class ClusterMembership implements MembershipView {
   async shutdown(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
+    if (this.#joinState !== "joined" && this.#joinState !== "failed") {
+      this.#failJoin(new RpcError("unavailable", "membership shut down before it joined"));
+    }
     for (const t of this.#timers) this.clock.clearTimeout(t);
     this.#timers.clear();
     for (const wake of this.#sleepers) wake();
@@ -525,7 +742,7 @@ export class ClusterMembership implements MembershipView {
     const t = this.#validateTags(tags);
     const local = this.#table.local;
     local.tags = t;
-    local.incarnation++;
+    local.incarnation = nextIncarnation(local.incarnation);
     if (this.running) this.#broadcastLocalAlive();
   }
 
@@ -607,6 +824,8 @@ export class ClusterMembership implements MembershipView {
   stats(): MembershipStats {
     const p = this.#prober.counters;
     const pp = this.#pushPull.counters;
+    const t = this.#transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
+    const ts = typeof t?.stats === "function" ? t.stats() : undefined;
     return {
       ...this.#stats,
       eventsEmitted: this.#events.emitted,
@@ -622,6 +841,8 @@ export class ClusterMembership implements MembershipView {
       pushPulls: pp.pushPulls,
       pushPullFailures: pp.pushPullFailures,
       pushPullsServed: pp.pushPullsServed,
+      droppedTableFull: this.#table.refusedFull,
+      droppedSyncs: pp.syncsRefused,
       broadcastQueue: this.#queue.size,
       userBroadcastQueue: this.#userQueue.size,
       broadcastsPruned: this.#queue.pruned + this.#userQueue.pruned,
@@ -631,6 +852,12 @@ export class ClusterMembership implements MembershipView {
       liveMembers: this.#table.liveCount,
       partitionsDetected: this.#partition.detected,
       partitionsHealed: this.#partition.healed,
+      reconnectList: this.#reconnect.size,
+      ...this.#reconnect.counters,
+      joined: this.#joinState === "joined" ? 1 : 0,
+      streamsRefused: ts?.streamsRefused ?? 0,
+      streamsEvicted: ts?.streamsEvicted ?? 0,
+      streamHeaderTimeouts: ts?.streamHeaderTimeouts ?? 0,
     };
   }
 
@@ -715,6 +942,11 @@ export class ClusterMembership implements MembershipView {
     switch (outcome) {
       case "ignored":
         return;
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
+      case "full": // counted by the table
+        return;
       case "conflict":
         this.#stats.idConflicts++;
         return;
@@ -723,6 +955,7 @@ export class ClusterMembership implements MembershipView {
         return;
       case "joined":
       case "rejoined":
+        this.#reconnect.forget(m.node);
         this.#emit({ type: "NodeJoined", node: this.#snapshot(rec!) });
         break;
       case "recovered":
@@ -745,6 +978,9 @@ export class ClusterMembership implements MembershipView {
     if (!this.running) return;
     const outcome = this.#table.applySuspect(m, this.clock.now());
     switch (outcome) {
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
       case "refute":
         if (this.#state === "running") this.#refute(m.incarnation);
         return;
@@ -776,16 +1012,21 @@ export class ClusterMembership implements MembershipView {
     const outcome = this.#table.applyDead(m, this.clock.now(), this.#state === "leaving");
     const rec = this.#table.last.record;
     switch (outcome) {
+      case "implausible":
+        this.#stats.droppedIncarnation++;
+        return;
       case "refute":
         this.#refute(m.incarnation);
         return;
       case "failed":
         this.#cancelSuspicion(m.node);
+        this.#reconnect.failed(m.node, rec!.gossipAddr, this.clock.now());
         this.#emit({ type: "NodeFailed", node: this.#snapshot(rec!) });
         this.#queue.queue(m.node, encodeMessage(m));
         return;
       case "left":
         this.#cancelSuspicion(m.node);
+        this.#reconnect.forget(m.node);
         this.#emit({ type: "NodeLeft", node: this.#snapshot(rec!) });
         this.#queue.queue(m.node, encodeMessage(m));
         return;
@@ -832,7 +1073,7 @@ export class ClusterMembership implements MembershipView {
   /** Serves the reliable channel: push-pull syncs, and fallback pings (answered with an ack). */
   async #onRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
     const body = await this.#unwrap(request);
-    if (body === undefined) throw new RpcError("unauthenticated", "request refused (label or key)");
+    if (body === undefined) throw this.#refusal(request, "request");
     if (body[0] === MessageType.pushPull) return await this.#pushPull.handleBody(body);
     const decoded = decodeBody(body);
     const ping = decoded?.messages[0];
@@ -992,7 +1233,8 @@ export class ClusterMembership implements MembershipView {
   #refute(incarnation: number): void {
     if (this.#state !== "running") return;
     const local = this.#table.local;
-    local.incarnation = Math.max(local.incarnation, incarnation) + 1;
+    // Serial-number order: the refutation of 0xFFFFFFFF is 0, which every member sees as newer.
+    local.incarnation = nextIncarnation(laterIncarnation(local.incarnation, incarnation));
     this.#stats.refutations++;
     this.#awareness.apply(1);
     this.#broadcastLocalAlive();
@@ -1180,6 +1422,111 @@ export class ClusterMembership implements MembershipView {
       .finally(() => {
         this.#pushPullInFlight = false;
       });
+  }
+
+  /** See {@linkcode ProtocolHost.verifyVerdict}. */
+  #verifyVerdict(m: SuspectMessage): void {
+    if (!this.running) return;
+    const rec = this.#table.get(m.node);
+    if (rec === undefined || m.node === this.localId || rec.state !== "alive") {
+      return this.#handleSuspect(m);
+    }
+    const order = compareIncarnation(m.incarnation, rec.incarnation);
+    if (order === "older") return;
+    if (order === "implausible") {
+      this.#stats.droppedIncarnation++;
+      return;
+    }
+    // We hold it alive, someone else (perhaps across a partition that just healed) holds it
+    // suspect or dead: ask it ourselves, telling it the verdict so that it refutes, and suspect
+    // it only if it does not answer. Suspecting at once would make members that were never cut
+    // off suspect each other on every heal.
+    if (this.#verifying.has(m.node)) return;
+    this.#verifying.add(m.node);
+    this.#stats.verdictChecks++;
+    const seq = this.#nextSeq();
+    this.#acks.register(
+      seq,
+      this.#awareness.scale(this.config.probeTimeoutMs),
+      () => this.#verifying.delete(m.node),
+      () => {
+        this.#verifying.delete(m.node);
+        if (this.running) this.#handleSuspect(m);
+      },
+    );
+    this.#send(rec.gossipAddr, [m, { type: "ping", seq, target: rec.id }], false);
+  }
+
+  /** The error for a packet {@linkcode #unwrap} refused: what differs, and what to do. */
+  #refusal(packet: Uint8Array, what: string): RpcError {
+    const h = parseHeader(packet, this.#label);
+    if (!h.ok) {
+      if (h.reason === "label") {
+        return new RpcError(
+          "invalid_argument",
+          `${what} carries another cluster label than this node's ${
+            JSON.stringify(this.config.label)
+          }: give every node of a cluster the same label`,
+        );
+      }
+      if (h.reason === "version") {
+        return new RpcError(
+          "invalid_argument",
+          `${what} speaks gossip wire version ${packet[0]}, this node ${WIRE_VERSION}`,
+        );
+      }
+      return new RpcError("invalid_argument", `${what} is not the rpcnet gossip protocol`);
+    }
+    if (this.#keyring === undefined) {
+      return new RpcError(
+        "unauthenticated",
+        `${what} is sealed with a keyring and this node has none: give every node the same keyring`,
+      );
+    }
+    if (!h.sealed) {
+      return new RpcError(
+        "unauthenticated",
+        `${what} is not sealed and this node requires its keyring: give every node the same keyring`,
+      );
+    }
+    return new RpcError(
+      "unauthenticated",
+      `${what} cannot be opened with this node's keyring (another key): give every node the same keys`,
+    );
+  }
+
+  /**
+   * Tries one member declared dead (serf's reconnect), and re-joins the seeds while the view is
+   * partitioned or this node is alone: partitions then heal however long they lasted.
+   */
+  #reconnectTick(): void {
+    // An attempt to a host still cut off waits out its whole timeout (dropped SYNs): two may
+    // overlap, so the tick after the network returns is never skipped behind a stale one.
+    if (this.#reconnectsInFlight >= 2 || this.#transport === undefined) return;
+    const c = this.config;
+    const timeout = Math.min(c.pushPullTimeoutMs, c.reconnectIntervalMs);
+    const addr = this.#reconnect.pick(this.clock.now(), c.reconnectTimeoutMs, this.random);
+    const rejoin = this.#seeds.length > 0 && this.#joinState === "joined" &&
+      (this.#partition.partitioned || this.#table.liveCount === 1);
+    if (addr === undefined && !rejoin) return;
+    this.#reconnectsInFlight++;
+    (async () => {
+      if (addr !== undefined) {
+        this.#reconnect.counters.reconnectAttempts++;
+        try {
+          await this.#exchange(addr, timeout, true, true);
+          this.#reconnect.counters.reconnects++;
+        } catch {
+          // still unreachable: tried again later
+        }
+      }
+      if (rejoin && this.running) {
+        this.#stats.seedRejoins++;
+        await this.#joinOnce(this.#seeds, timeout);
+      }
+    })().catch(() => {}).finally(() => {
+      this.#reconnectsInFlight--;
+    });
   }
 
   #maintenanceTick(): void {

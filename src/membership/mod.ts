@@ -23,6 +23,7 @@ export {
   suspicionTimeoutMs,
 } from "./config.ts";
 export { suspicionTimeout } from "./suspicion.ts";
+export type { JoinState, JoinStatus } from "./join.ts";
 export { systemClock } from "./clock.ts";
 export type { PhiDetector } from "./monitors.ts";
 export type {

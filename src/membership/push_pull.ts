@@ -2,12 +2,13 @@
  * Anti-entropy: a periodic full-state exchange with one random member over the transport's
  * reliable channel (push-pull), so members that missed gossip converge anyway. The interval grows
  * with N (memberlist's scaling) to keep the per-node cost flat. Joining uses the same exchange
- * with a seed. Now and then the exchange goes to a dead (not left) tombstone instead, so the two
- * sides of a healed partition find each other and refute their deaths.
+ * with a seed, and reconnecting to members declared dead (`reconnect.ts`) does too.
  *
- * Merge rules: alive records are applied as alive messages; a remote suspect or dead verdict only
- * raises a local suspicion (we verify before declaring death), and left is applied as left. Dead
- * members we never knew are not learnt; tombstones are never resurrected by an older record.
+ * Merge rules: alive records are applied as alive messages; left is applied as left; a remote
+ * suspect or dead verdict about a member we hold alive is checked with a ping of our own first
+ * (it also tells the member, which refutes), and only an unanswered check raises a local
+ * suspicion. Dead members we never knew are not learnt; tombstones are never resurrected by an
+ * older record. Syncs are capped (`maxSyncRecords`) and merged in slices.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import { RpcError } from "../errors.ts";
 import {
   ByteWriter,
   decodePushPull,
+  MessageType,
   type PushPullMessage,
   type PushPullRecord,
   writePushPull,
@@ -29,9 +31,18 @@ export interface PushPullCounters {
   pushPullFailures: number;
   /** Exchanges served for others. */
   pushPullsServed: number;
-  /** Reconnection attempts to dead members. */
-  reconnectAttempts: number;
+  /** Syncs refused for carrying more than `maxSyncRecords` records. */
+  syncsRefused: number;
 }
+
+/** The record count a push-pull body claims, read before decoding anything else. */
+function claimedRecords(body: Uint8Array): number {
+  if (body.length < 6 || body[0] !== MessageType.pushPull) return 0;
+  return new DataView(body.buffer, body.byteOffset + 2, 4).getUint32(0);
+}
+
+/** Records merged between two yields to the event loop. */
+export const MERGE_SLICE = 512;
 
 /** Push-pull full state sync. */
 export class PushPull {
@@ -42,9 +53,8 @@ export class PushPull {
     pushPulls: 0,
     pushPullFailures: 0,
     pushPullsServed: 0,
-    reconnectAttempts: 0,
+    syncsRefused: 0,
   };
-  #ticks = 0;
 
   /** @param host protocol host */
   constructor(host: ProtocolHost) {
@@ -72,14 +82,18 @@ export class PushPull {
   }
 
   /**
-   * Merges a remote state into ours. `announce` re-gossips members new to us (a seed serving a
-   * join announces the joiner, whose own gossip would otherwise reach only nodes that already
-   * learnt it from the seed).
+   * Merges a remote state into ours, yielding to the event loop every {@linkcode MERGE_SLICE}
+   * records so a large sync cannot stall probes and acks. `announce` re-gossips members new to
+   * us (a seed serving a join announces the joiner, whose own gossip would otherwise reach only
+   * nodes that already learnt it from the seed).
    */
-  merge(m: PushPullMessage, announce = false): void {
+  async merge(m: PushPullMessage, announce = false): Promise<void> {
     const host = this.#host;
-    for (const r of m.records) {
+    const records = m.records;
+    for (let i = 0; i < records.length; i++) {
+      if (i > 0 && i % MERGE_SLICE === 0) await host.yieldNow();
       if (!host.running) return;
+      const r = records[i];
       switch (r.state) {
         case "alive":
           host.handleAlive({
@@ -95,8 +109,9 @@ export class PushPull {
           host.handleDead({ type: "leave", node: r.node, incarnation: r.incarnation });
           break;
         default:
-          // Suspect or dead elsewhere: suspect here, and let our own probes decide.
-          host.handleSuspect({
+          // Suspect or dead elsewhere: refuted when it is us; checked by ourselves before any
+          // suspicion when we hold the member alive (see `verifyVerdict`).
+          host.verifyVerdict({
             type: "suspect",
             node: r.node,
             incarnation: r.incarnation,
@@ -107,30 +122,26 @@ export class PushPull {
   }
 
   /** Serves an incoming exchange: merges the remote state and replies with ours. */
-  async handleRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
-    const body = await this.#host.unwrap(request);
-    if (body === undefined) throw new RpcError("unauthenticated", "push-pull refused");
-    return await this.handleBody(body);
-  }
-
   /** Serves an already unwrapped push-pull body. */
   async handleBody(body: Uint8Array): Promise<Uint8Array> {
-    const m = decodePushPull(body);
+    this.#checkSize(body, "request");
+    const m = decodePushPull(body, 0, this.#host.config.maxSyncRecords);
     if (m === undefined) throw new RpcError("invalid_argument", "malformed push-pull");
     this.counters.pushPullsServed++;
     // Merge first: the reply then already carries our refutation of anything the peer believed
     // about us (e.g. that we died while a partition separated us), which heals partitions faster.
-    this.merge(m, m.join);
+    await this.merge(m, m.join);
     return await this.#host.wrap(this.encodeState(false));
   }
 
   /**
-   * One exchange with `addr`. Rejects with `RpcError` when the peer cannot be reached, refuses,
-   * or answers garbage.
+   * One exchange with `addr`; resolves with the peer's state (already merged). Rejects with
+   * `RpcError` when the peer cannot be reached (`unavailable`, `deadline_exceeded`), refuses us
+   * (`unauthenticated`: keys; `invalid_argument`: another label or protocol) or answers garbage.
    */
   async exchange(addr: string, join: boolean, timeoutMs: number, transport: {
     request(to: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  }): Promise<void> {
+  }, announce = false): Promise<PushPullMessage> {
     const req = await this.#host.wrap(this.encodeState(join));
     let reply: Uint8Array;
     try {
@@ -142,32 +153,45 @@ export class PushPull {
     const body = await this.#host.unwrap(reply);
     if (body === undefined) {
       this.counters.pushPullFailures++;
-      throw new RpcError("unauthenticated", `push-pull reply from ${addr} refused (label or key)`);
+      throw this.#host.refusal(reply, `push-pull reply from ${addr}`);
     }
-    const m = decodePushPull(body);
+    try {
+      this.#checkSize(body, `reply from ${addr}`);
+    } catch (e) {
+      this.counters.pushPullFailures++;
+      throw e;
+    }
+    const m = decodePushPull(body, 0, this.#host.config.maxSyncRecords);
     if (m === undefined) {
       this.counters.pushPullFailures++;
-      throw new RpcError("internal", `malformed push-pull reply from ${addr}`);
+      throw new RpcError(
+        "invalid_argument",
+        `malformed push-pull reply from ${addr}: not the rpcnet gossip protocol, or another version`,
+      );
     }
     this.counters.pushPulls++;
-    this.merge(m);
+    await this.merge(m, announce);
+    return m;
   }
 
   /**
-   * Picks the peer of the next periodic exchange: a random live member, or every fourth time a
-   * random dead tombstone (partition healing). `undefined` when alone.
+   * Refuses a sync claiming more than `maxSyncRecords` records before decoding it: one
+   * unauthenticated sync must not flood the member table (and, through it, the cluster).
    */
+  #checkSize(body: Uint8Array, what: string): void {
+    const max = this.#host.config.maxSyncRecords;
+    const claimed = claimedRecords(body);
+    if (claimed <= max) return;
+    this.counters.syncsRefused++;
+    throw new RpcError(
+      "resource_exhausted",
+      `push-pull ${what} carries ${claimed} member records, over maxSyncRecords (${max}); raise maxSyncRecords if the cluster really is that large`,
+    );
+  }
+
+  /** Picks the peer of the next periodic exchange: a random live member; `undefined` when alone. */
   pickPeer(): string | undefined {
     const host = this.#host;
-    this.#ticks++;
-    if (this.#ticks % 4 === 0) {
-      const dead: string[] = [];
-      for (const r of host.table.values()) if (r.state === "dead") dead.push(r.gossipAddr);
-      if (dead.length > 0) {
-        this.counters.reconnectAttempts++;
-        return dead[Math.floor(host.random() * dead.length)];
-      }
-    }
     const peers = host.table.randomLive(1, host.random);
     return peers[0]?.gossipAddr;
   }

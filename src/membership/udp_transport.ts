@@ -16,6 +16,7 @@
  */
 import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
 import { formatHostPort as formatAddr, parseHostPort } from "../addr.ts";
+import { checkDurationMs, checkInt } from "../options.ts";
 import type { PacketHandler, StreamHandler, Transport } from "./transport.ts";
 
 /** Options of {@linkcode UdpTransport.bind}. */
@@ -30,8 +31,22 @@ export interface UdpTransportOptions {
   maxStreamBytes?: number;
   /** How long an inbound stream may take to deliver its request and take its reply; default 10 s. */
   inboundTimeoutMs?: number;
-  /** Concurrent inbound streams served; more are closed at once. Default 64. */
+  /**
+   * Concurrent inbound streams served. Past it, the oldest stream that has not yet sent its
+   * request header is closed to make room (counted in `streamsEvicted`); when every stream is
+   * past its header, the new one is refused (`streamsRefused`). Default 64.
+   */
   maxInboundStreams?: number;
+  /**
+   * Concurrent inbound streams from one remote IP address; past it that address's oldest stream
+   * still waiting for its header is closed, or the new one refused. Default 8.
+   */
+  maxInboundStreamsPerHost?: number;
+  /**
+   * How long an inbound stream may take to send its 4-byte request header; then it is closed
+   * (`streamHeaderTimeouts`), so idle connections cannot hold slots. Default 2000 ms.
+   */
+  headerTimeoutMs?: number;
 }
 
 /** Counters of a {@linkcode UdpTransport}; all monotonically increasing. */
@@ -56,6 +71,20 @@ export interface UdpTransportStats {
   requestsIn: number;
   /** Inbound streams refused or failed: oversize, timeout, too many, handler error, bad framing. */
   streamErrors: number;
+  /** Inbound streams refused at accept: over `maxInboundStreams(PerHost)` with none evictable. */
+  streamsRefused: number;
+  /** Inbound streams closed before their header to make room for a new one (caps reached). */
+  streamsEvicted: number;
+  /** Inbound streams closed for not sending their header within `headerTimeoutMs`. */
+  streamHeaderTimeouts: number;
+}
+
+/** One inbound stream being served. */
+interface InboundStream {
+  /** Remote IP address (the per-host limit's key). */
+  readonly host: string;
+  /** Whether its request header has arrived (it is then never evicted). */
+  headerDone: boolean;
 }
 
 const DEFAULT_HOST = "127.0.0.1";
@@ -119,11 +148,14 @@ export class UdpTransport implements Transport {
   readonly #maxStream: number;
   readonly #inboundTimeout: number;
   readonly #maxInbound: number;
+  readonly #maxInboundPerHost: number;
+  readonly #headerTimeout: number;
   #onPacket: PacketHandler | undefined;
   #onRequest: StreamHandler | undefined;
   #closed = false;
   readonly #loops: Promise<void>[] = [];
-  readonly #inbound = new Set<Deno.Conn>();
+  /** Inbound streams in accept order (oldest first), for eviction. */
+  readonly #inbound = new Map<Deno.Conn, InboundStream>();
   readonly #outbound = new Set<Deno.Conn>();
   readonly #pending = new Set<Promise<unknown>>();
   readonly #stats: UdpTransportStats = {
@@ -137,6 +169,9 @@ export class UdpTransport implements Transport {
     requestsOut: 0,
     requestsIn: 0,
     streamErrors: 0,
+    streamsRefused: 0,
+    streamsEvicted: 0,
+    streamHeaderTimeouts: 0,
   };
 
   private constructor(
@@ -153,6 +188,8 @@ export class UdpTransport implements Transport {
     this.#maxStream = options.maxStreamBytes ?? DEFAULT_MAX_STREAM;
     this.#inboundTimeout = options.inboundTimeoutMs ?? 10_000;
     this.#maxInbound = options.maxInboundStreams ?? 64;
+    this.#maxInboundPerHost = options.maxInboundStreamsPerHost ?? 8;
+    this.#headerTimeout = options.headerTimeoutMs ?? 2000;
     this.#loops.push(this.#receiveLoop(), this.#acceptLoop());
   }
 
@@ -175,6 +212,10 @@ export class UdpTransport implements Transport {
     if (!Number.isInteger(ms) || ms < 1 || ms > 0xffff_ffff) {
       throw new RpcError("invalid_argument", `maxStreamBytes must be 1..2^32-1, got ${ms}`);
     }
+    checkInt("maxInboundStreams", options.maxInboundStreams, 64, 1, 65536);
+    checkInt("maxInboundStreamsPerHost", options.maxInboundStreamsPerHost, 8, 1, 65536);
+    checkDurationMs("headerTimeoutMs", options.headerTimeoutMs, 2000, 1);
+    checkDurationMs("inboundTimeoutMs", options.inboundTimeoutMs, 10_000, 1);
     // With port 0 the UDP port the kernel picks may be taken for TCP: retry a few times.
     let lastError: unknown;
     for (let attempt = 0; attempt < (port === 0 ? 20 : 1); attempt++) {
@@ -288,6 +329,17 @@ export class UdpTransport implements Transport {
       await writeAll(c, request);
       const head = await readExactly(c, 5);
       if (!head) throw new Error("peer closed the stream before replying");
+      if (head[0] !== STATUS_OK && head[0] !== STATUS_ERROR) {
+        // Something else listens there (an HTTP server, another protocol): say so rather
+        // than read its first bytes as a length.
+        const text = String.fromCharCode(...head).replace(/[^\x20-\x7e]/g, "?");
+        throw new RpcError(
+          "invalid_argument",
+          `${to} did not answer with the rpcnet gossip protocol (first bytes ${
+            JSON.stringify(text)
+          }): is that the node's gossip port?`,
+        );
+      }
       const len = readU32(head, 1);
       if (len > this.#maxStream) {
         throw new RpcError(
@@ -326,7 +378,7 @@ export class UdpTransport implements Transport {
       return;
     }
     this.#closed = true;
-    for (const c of [this.#udp, this.#tcp, ...this.#inbound, ...this.#outbound]) {
+    for (const c of [this.#udp, this.#tcp, ...this.#inbound.keys(), ...this.#outbound]) {
       try {
         c.close();
       } catch { /* already closed */ }
@@ -385,12 +437,11 @@ export class UdpTransport implements Transport {
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
-      if (this.#closed || this.#inbound.size >= this.#maxInbound) {
+      if (this.#closed || !this.#admit(conn)) {
         this.#stats.streamErrors++;
         conn.close();
         continue;
       }
-      this.#inbound.add(conn);
       const p = this.#serve(conn).finally(() => {
         this.#inbound.delete(conn);
         serving.delete(p);
@@ -403,16 +454,61 @@ export class UdpTransport implements Transport {
     await Promise.allSettled([...serving]);
   }
 
+  /**
+   * Admits an accepted stream under the per-host and total caps, evicting the oldest stream
+   * still waiting for its header (of that host, or of anyone) when a cap is reached: idle
+   * connections cannot starve real requests, whose header follows the connect at once.
+   */
+  #admit(conn: Deno.Conn): boolean {
+    const host = (conn.remoteAddr as Deno.NetAddr).hostname;
+    let fromHost = 0;
+    for (const s of this.#inbound.values()) if (s.host === host) fromHost++;
+    if (fromHost >= this.#maxInboundPerHost && !this.#evictIdle(host)) {
+      this.#stats.streamsRefused++;
+      return false;
+    }
+    if (this.#inbound.size >= this.#maxInbound && !this.#evictIdle(undefined)) {
+      this.#stats.streamsRefused++;
+      return false;
+    }
+    this.#inbound.set(conn, { host, headerDone: false });
+    return true;
+  }
+
+  /** Closes the oldest stream (of `host`, when given) that has not sent its header. */
+  #evictIdle(host: string | undefined): boolean {
+    for (const [c, s] of this.#inbound) {
+      if (s.headerDone || (host !== undefined && s.host !== host)) continue;
+      this.#inbound.delete(c);
+      this.#stats.streamsEvicted++;
+      try {
+        c.close();
+      } catch { /* already closed */ }
+      return true;
+    }
+    return false;
+  }
+
   async #serve(conn: Deno.Conn): Promise<void> {
-    const timer = setTimeout(() => {
-      this.#stats.streamErrors++;
+    const close = () => {
       try {
         conn.close();
       } catch { /* already closed */ }
-    }, this.#inboundTimeout);
+    };
+    let timer = setTimeout(() => {
+      this.#stats.streamHeaderTimeouts++;
+      close();
+    }, this.#headerTimeout);
     try {
       const head = await readExactly(conn, 4);
       if (!head) throw new Error("closed before the request length");
+      clearTimeout(timer);
+      const stream = this.#inbound.get(conn);
+      if (stream !== undefined) stream.headerDone = true;
+      timer = setTimeout(() => {
+        this.#stats.streamErrors++;
+        close();
+      }, this.#inboundTimeout);
       const len = readU32(head);
       if (len > this.#maxStream) {
         this.#stats.streamErrors++;

@@ -33,6 +33,8 @@ export interface ObservedNode {
   readonly server: RpcServer;
   /** The cluster client. */
   readonly client: ClusterClient;
+  /** `Node.ready`: joined (a seed answered, or it started a new cluster) and not stopped. */
+  readonly ready?: boolean;
 }
 
 /** Options of {@linkcode observe}. Every field has a documented default. */
@@ -189,7 +191,8 @@ export class NodeObserver {
   /** Joined and serving: membership running, this node alive (not leaving), server accepting. */
   ready(): boolean {
     const m = this.#node.membership;
-    return m.running && m.localMember().state === "alive" && this.#node.server.accepting;
+    return (this.#node.ready ?? true) && m.running && m.localMember().state === "alive" &&
+      this.#node.server.accepting;
   }
 
   /** The JSON of `/status`. */

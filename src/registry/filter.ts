@@ -23,6 +23,7 @@
  */
 
 import { RpcError } from "../errors.ts";
+import { invalidOption } from "../options.ts";
 import type { Tags } from "../membership/types.ts";
 
 /** One condition on a node's tags. */
@@ -313,11 +314,28 @@ export function parseFilter(input: FilterInput): TagFilter {
     cache.set(input, parsed);
     return parsed;
   }
+  return checkFilter("filter", input);
+}
+
+/**
+ * Parses a filter given as option `name`: like {@linkcode parseFilter}, but a value that is not
+ * a filter at all (a number, `null`, an array, a `Date` or another class instance, which would
+ * otherwise read as an empty object and match every node) is an error naming `name`.
+ *
+ * @throws {RpcError} `invalid_argument` naming `name`, or the parse error of a filter string
+ */
+export function checkFilter(name: string, input: unknown): TagFilter {
+  if (input === undefined || typeof input === "string") return parseFilter(input);
   if (input instanceof ParsedFilter) return input;
-  if (typeof input !== "object" || input === null) {
-    throw new RpcError("invalid_argument", `invalid filter: expected a string or an object`);
+  if (typeof input === "object" && input !== null && isTagFilter(input)) return input;
+  const proto = typeof input === "object" && input !== null ? Object.getPrototypeOf(input) : 0;
+  if (proto !== Object.prototype && proto !== null) {
+    throw invalidOption(
+      name,
+      'a filter string ("role=worker"), a plain object ({ role: "worker" }) or a parsed filter',
+      input,
+    );
   }
-  if (isTagFilter(input)) return input;
   return new ParsedFilter(fromObject(input as FilterObject));
 }
 

@@ -18,7 +18,21 @@ import type {
   Tags,
 } from "../membership/types.ts";
 import { Balancer, type StrategyName } from "../balance/balancer.ts";
-import { describeFilter, type FilterInput, parseFilter, type TagFilter } from "./filter.ts";
+import {
+  checkFilter,
+  describeFilter,
+  type FilterInput,
+  parseFilter,
+  type TagFilter,
+} from "./filter.ts";
+import {
+  checkBoolean,
+  checkInt,
+  checkNumber,
+  checkPlainObject,
+  checkString,
+  invalidOption,
+} from "../options.ts";
 
 /** A prepared set of candidate ids, as a balancer returns it. */
 export interface WorkerCandidateSet {
@@ -156,17 +170,26 @@ export class WorkerRegistry {
    *
    * @param membership the membership to read (usually a started `ClusterMembership`)
    * @param options strategy (or a balancer) and selection options
-   * @throws {RpcError} `invalid_argument` for a malformed default filter or an unknown strategy
+   * @throws {RpcError} `invalid_argument` naming the first bad option (a malformed default
+   *   filter, an unknown strategy, …)
    */
   constructor(membership: MembershipView, options: WorkerRegistryOptions = {}) {
+    const o = checkPlainObject("WorkerRegistry options", options) as WorkerRegistryOptions;
+    if (o.balancer !== undefined) {
+      const b = o.balancer as Partial<WorkerBalancer> | null;
+      if (typeof b !== "object" || b === null || typeof b.select !== "function") {
+        throw invalidOption("balancer", "a balancer (such as new Balancer(...))", o.balancer);
+      }
+    }
+    if (o.seed !== undefined) checkNumber("seed", o.seed, 0, -(2 ** 53), 2 ** 53);
+    this.excludeSuspect = checkBoolean("excludeSuspect", o.excludeSuspect, false);
+    this.includeLocal = checkBoolean("includeLocal", o.includeLocal, true);
+    this.#defaultFilter = checkFilter("defaultFilter", o.defaultFilter);
+    this.#weightTag = checkString("weightTag", o.weightTag, "weight");
+    this.#maxCached = checkInt("maxCachedFilters", o.maxCachedFilters, 256, 1, 1 << 20);
     this.membership = membership;
-    this.balancer = options.balancer ??
-      new Balancer({ strategy: options.strategy ?? "least_connections", seed: options.seed });
-    this.excludeSuspect = options.excludeSuspect ?? false;
-    this.includeLocal = options.includeLocal ?? true;
-    this.#defaultFilter = parseFilter(options.defaultFilter);
-    this.#weightTag = options.weightTag ?? "weight";
-    this.#maxCached = options.maxCachedFilters ?? 256;
+    this.balancer = o.balancer ??
+      new Balancer({ strategy: o.strategy ?? "least_connections", seed: o.seed });
     for (const t of EVENTS) membership.addEventListener(t, this.#onEvent);
   }
 

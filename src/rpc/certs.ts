@@ -99,6 +99,33 @@ export function defaultDevCa(): Promise<DevCa> {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
+function isIpLiteral(name: string): boolean {
+  return IPV4.test(name) || name.includes(":");
+}
+
+/**
+ * The names a node's development certificate should cover: the given hosts (advertised and bound
+ * addresses, DNS names, a cluster-wide server name; wildcards and duplicates left out, IPv6
+ * brackets stripped), then `localhost`, `127.0.0.1` and `::1` so same-host callers verify too.
+ *
+ * @example
+ * ```ts
+ * import { devCertificateNames } from "@rpcnet/cluster";
+ * console.log(devCertificateNames(["10.0.0.5", "[fd00::5]", "0.0.0.0", "rpcnet.cluster"]));
+ * // ["10.0.0.5", "fd00::5", "rpcnet.cluster", "localhost", "127.0.0.1", "::1"]
+ * ```
+ */
+export function devCertificateNames(hosts: readonly (string | undefined)[]): string[] {
+  const out: string[] = [];
+  for (const raw of [...hosts, "localhost", "127.0.0.1", "::1"]) {
+    if (typeof raw !== "string" || raw === "") continue;
+    const h = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
+    if (h === "0.0.0.0" || h === "::" || h === "0:0:0:0:0:0:0:0") continue;
+    if (!out.includes(h)) out.push(h);
+  }
+  return out;
+}
+
 /**
  * Issues a leaf certificate for `names` (DNS names and IP literals), signed by `ca`, valid
  * 825 days.
@@ -128,10 +155,7 @@ export async function issueDevCertificate(
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
   const now = Date.now();
   const sans = names.map((n) =>
-    IPV4.test(n) || n.includes(":") ? { type: "ip" as const, value: n } : {
-      type: "dns" as const,
-      value: n,
-    }
+    isIpLiteral(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }
   );
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -156,4 +180,111 @@ export async function issueDevCertificate(
     keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
     caPem: ca.certPem,
   };
+}
+
+/**
+ * Writes a development CA to `path` as PEM (certificate, then private key) with file mode 0600,
+ * so every node of a cluster can load the same CA (`loadDevCa`). The key signs certificates every
+ * node trusts: keep the file private.
+ *
+ * @example
+ * ```ts
+ * import { createDevCa, loadDevCa, saveDevCa } from "@rpcnet/cluster";
+ * const path = await Deno.makeTempFile();
+ * await saveDevCa(path, await createDevCa());
+ * const ca = await loadDevCa(path);
+ * console.log(ca.certPem.startsWith("-----BEGIN CERTIFICATE-----"));
+ * await Deno.remove(path);
+ * ```
+ *
+ * @throws {RpcError} `invalid_argument` when `ca` is not a CA; `unavailable` when the file cannot
+ *   be written
+ */
+export async function saveDevCa(path: string | URL, ca: DevCa): Promise<void> {
+  checkDevCa("saveDevCa: ca", ca);
+  const text = `${ca.certPem.trim()}\n${ca.keyPem.trim()}\n`;
+  try {
+    await Deno.writeTextFile(path, text, { mode: 0o600 });
+    // `mode` applies only when the file is created: tighten an existing file too.
+    if (Deno.build.os !== "windows") await Deno.chmod(path, 0o600);
+  } catch (e) {
+    throw new RpcError("unavailable", `saveDevCa: cannot write ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Reads a CA written by {@linkcode saveDevCa} (PEM certificate and PKCS#8 key in one file; the
+ * JSON `{certPem, keyPem}` form of older examples is accepted too).
+ *
+ * @throws {RpcError} `invalid_argument` when the file holds no CA certificate and key;
+ *   `unavailable` when it cannot be read
+ */
+export async function loadDevCa(path: string | URL): Promise<DevCa> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new RpcError("unavailable", `loadDevCa: cannot read ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  if (text.trimStart().startsWith("{")) {
+    try {
+      const j = JSON.parse(text);
+      return checkDevCa(`loadDevCa: ${path}`, { certPem: j?.certPem, keyPem: j?.keyPem });
+    } catch (e) {
+      if (e instanceof RpcError) throw e;
+      throw new RpcError("invalid_argument", `loadDevCa: ${path} is not a CA file: ${e}`);
+    }
+  }
+  const block = (label: string) =>
+    text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]*?-----END ${label}-----`))?.[0];
+  return checkDevCa(`loadDevCa: ${path}`, {
+    certPem: block("CERTIFICATE") ?? "",
+    keyPem: block("PRIVATE KEY") ?? "",
+  });
+}
+
+function checkDevCa(what: string, ca: unknown): DevCa {
+  const c = ca as Partial<DevCa> | null;
+  if (
+    typeof c !== "object" || c === null || typeof c.certPem !== "string" ||
+    typeof c.keyPem !== "string" || !c.certPem.includes("-----BEGIN CERTIFICATE-----") ||
+    !c.keyPem.includes("-----BEGIN PRIVATE KEY-----")
+  ) {
+    throw new RpcError(
+      "invalid_argument",
+      `${what} must be a CA: a PEM certificate and a PEM PKCS#8 private key ("createDevCa()")`,
+    );
+  }
+  return { certPem: c.certPem, keyPem: c.keyPem };
+}
+
+/**
+ * What a TLS handshake failure between nodes means and what to do about it, or `undefined` when
+ * `message` is not a certificate error Deno (rustls) reports.
+ *
+ * @param message the handshake error's message
+ */
+export function explainTlsFailure(message: string): string | undefined {
+  if (/BadSignature|UnknownIssuer/.test(message)) {
+    return "this node's CA did not issue the peer's certificate: give every node the same CA " +
+      "(saveDevCa/loadDevCa, or the same caCerts)";
+  }
+  if (/not valid for name/.test(message)) {
+    return "the peer's certificate does not name the address it was called at: issue node " +
+      "certificates for their advertised addresses (Node does it with devCa), or give every " +
+      "node one cluster-wide serverName and certificates for that name";
+  }
+  if (/Expired|NotValidYet/.test(message)) {
+    return "the peer's certificate is outside its validity period: renew it, and check the " +
+      "clocks of both hosts";
+  }
+  if (/NoCertificatesPresented|UnsupportedCertVersion|BadEncoding|InvalidPurpose/.test(message)) {
+    return "the peer presented an unusable certificate: give it a server certificate (PEM, " +
+      "X.509 v3, serverAuth) signed by the cluster's CA";
+  }
+  return undefined;
 }

@@ -4,13 +4,24 @@
  * @module
  */
 
+import { requireNetApis } from "../net_api.ts";
 import { importSecret } from "./auth.ts";
 import { defaultDevCa } from "./certs.ts";
 import { ClientConnection, type ClientShared, type ConnectSettings } from "./client_conn.ts";
 import { PayloadCodec } from "./codec.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 import { RpcError } from "../errors.ts";
-import { checkInt } from "../options.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "./server.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkInt,
+  checkPlainObject,
+  checkString,
+  checkStringArray,
+  invalidOption,
+} from "../options.ts";
+import { checkCallOptions, checkPems, checkSecret } from "./rpc_options.ts";
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
 import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
 import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
 
@@ -67,31 +78,35 @@ export class RpcClient {
    * Connects to a server and completes the secret challenge.
    *
    * @throws {RpcError} `unavailable` (unreachable, timeout), `unauthenticated` (secret rejected),
-   * `invalid_argument` (bad options)
+   * `invalid_argument` (bad options), `failed_precondition` (Deno without `--unstable-net`)
    */
   static async connect(options: RpcClientOptions): Promise<RpcClient> {
-    if (!options || typeof options.hostname !== "string" || options.hostname === "") {
-      throw new RpcError("invalid_argument", "RpcClient.connect: hostname is required");
+    requireNetApis("RpcClient.connect", ["quic"]);
+    checkPlainObject("RpcClient.connect options", options);
+    if (options.hostname === undefined) {
+      throw invalidOption("hostname", "a host name or IP literal (required)", undefined);
     }
+    checkString("hostname", options.hostname, undefined);
+    if (options.port === undefined) throw invalidOption("port", "a port (required)", undefined);
     const port = checkInt("port", options.port, -1, 1, 65535);
+    checkSecret("secret", options.secret);
+    checkPems("devCa", options.devCa, ["certPem"]);
+    if (options.caCerts !== undefined) checkStringArray("caCerts", options.caCerts, []);
+    checkString("serverName", options.serverName, undefined);
+    const zeroRtt = checkBoolean("zeroRtt", options.zeroRtt, true);
     const lanes = checkInt("lanes", options.lanes, 4, 1, 64);
     const maxFrameBytes = checkInt(
       "maxFrameBytes",
       options.maxFrameBytes,
       DEFAULT_MAX_FRAME_BYTES,
       64,
-      0xffff_ffff - 16,
+      MAX_FRAME_LIMIT,
     );
-    const connectTimeoutMs = checkInt(
-      "connectTimeoutMs",
-      options.connectTimeoutMs,
-      5000,
-      1,
-      600_000,
-    );
+    const connectTimeoutMs = checkDurationMs("connectTimeoutMs", options.connectTimeoutMs, 5000, 1);
     if (options.endpoint !== undefined && !(options.endpoint instanceof Deno.QuicEndpoint)) {
-      throw new RpcError("invalid_argument", "RpcClient.connect: endpoint must be a QuicEndpoint");
+      throw invalidOption("endpoint", "a Deno.QuicEndpoint", options.endpoint);
     }
+    const limits = new PayloadLimits(options);
     const caCerts = options.caCerts ?? [(options.devCa ?? await defaultDevCa()).certPem];
     const key = options.secret === undefined ? undefined : await importSecret(options.secret);
     const client = new RpcClient(
@@ -102,10 +117,10 @@ export class RpcClient {
         serverName: options.serverName,
         lanes,
         connectTimeoutMs,
-        zeroRtt: options.zeroRtt ?? true,
+        zeroRtt,
         key,
       },
-      { codec: new PayloadCodec(), maxFrameBytes, heads: new Map() },
+      { codec: new PayloadCodec(limits), maxFrameBytes, heads: new Map() },
       options.endpoint,
     );
     try {
@@ -122,6 +137,14 @@ export class RpcClient {
     return this.#closed;
   }
 
+  /**
+   * Whether a usable connection is open now: `false` before the first connect, after the
+   * connection was lost or the server sent GOAWAY (the next call reconnects).
+   */
+  get connected(): boolean {
+    return this.#conn !== undefined && this.#conn.usable && this.#conn.error === undefined;
+  }
+
   /** Connection counters. */
   stats(): RpcClientStats {
     return { ...this.#stats, pendingCalls: this.#conn?.pendingCalls ?? 0 };
@@ -134,6 +157,13 @@ export class RpcClient {
    * `not_found`, `deadline_exceeded`, `cancelled`, `resource_exhausted`, `unavailable`
    */
   call<T = unknown>(method: string, request: unknown, options?: CallOptions): Promise<T> {
+    if (options !== undefined) {
+      try {
+        checkCallOptions(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const c = this.#conn;
     if (c !== undefined && c.usable) return c.call(method, request, options) as Promise<T>;
     return this.#connectFor(options).then((c) => c.call(method, request, options) as Promise<T>);

@@ -8,6 +8,7 @@
 import { prove, type SecretKey } from "./auth.ts";
 import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
+import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";
@@ -99,9 +100,8 @@ export function requestHead(
   head.set(m, 1);
   let o = 1 + m.length;
   if (timeoutMs !== undefined) {
-    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
-      throw new RpcError("invalid_argument", `timeoutMs must be a finite number >= 0`);
-    }
+    // A timer cannot hold 2^31 ms or more (it would fire at once): checked, not clamped.
+    checkDurationMs("timeoutMs", timeoutMs, 0);
     flags |= F.DEADLINE;
     new DataView(head.buffer).setUint32(o, Math.min(0xffff_ffff, Math.ceil(timeoutMs)));
     o += 4;
@@ -341,7 +341,8 @@ export class ClientConnection {
           ? this.#shared.codec.keep(flags, body)
           : this.#shared.codec.decode(flags, body);
       } catch (e) {
-        p.reject(new RpcError("internal", (e as Error).message));
+        // The server sent what this client refuses to decode: not the caller's argument.
+        p.reject(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
         return;
       }
       p.resolve(v);

@@ -10,6 +10,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { EncodedPayload } from "./encoded.ts";
 import { RpcError } from "../errors.ts";
 import { F } from "./frames.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -35,10 +36,20 @@ export function copyOut(b: Uint8Array): Uint8Array {
   return v;
 }
 
-/** Encodes and decodes call payloads and metadata. One instance per client or server. */
+/**
+ * Encodes and decodes call payloads and metadata. One instance per client or server. Every
+ * MessagePack input is checked against its {@linkcode PayloadLimits} before it is decoded.
+ */
 export class PayloadCodec {
   #enc = new Encoder();
   #dec = new Decoder();
+  #limits: PayloadLimits;
+
+  /** @param limits structural limits for decoded input (default: the documented defaults) */
+  constructor(limits: PayloadLimits = new PayloadLimits()) {
+    this.#limits = limits;
+  }
+
   /** Flags of the last {@linkcode encode} (`F.RAW` or 0). */
   flags = 0;
   /** Whether the last {@linkcode encode} result is caller-owned (not the shared encoder buffer). */
@@ -78,16 +89,18 @@ export class PayloadCodec {
    * it. Small byte payloads come back as views into a shared pool (check `byteOffset`/`byteLength`
    * before using `.buffer`).
    *
-   * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack
+   * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack or break a
+   * limit (message `payload rejected: …`)
    */
   decode(flags: number, bytes: Uint8Array): unknown {
     if (flags & F.RAW) return copyOut(bytes);
     if (bytes.length === 0) return undefined;
+    this.#limits.check(bytes);
     try {
       // Copy: decoded `bin` values are views into the input.
       return this.#dec.decode(copyOut(bytes));
     } catch (e) {
-      throw new RpcError("invalid_argument", `cannot decode payload: ${(e as Error).message}`, {
+      throw new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
         cause: e,
       });
     }
@@ -120,6 +133,7 @@ export class PayloadCodec {
    */
   decodeMeta(bytes: Uint8Array): Record<string, string> {
     if (bytes.length === 0) return {};
+    this.#limits.check(bytes);
     let m: unknown;
     try {
       m = this.#dec.decode(bytes.slice());

@@ -8,16 +8,14 @@
 import type { SecretKey } from "./auth.ts";
 import { type LogFields, type Logger, type LogLevel, LogRateLimiter } from "../logger.ts";
 import type { InterceptedCall } from "./intercept.ts";
+import type { ByteBudget } from "./budget.ts";
 import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import type { CallContext, FallbackHandler, RpcServerStats } from "./types.ts";
 
-/** How a registered handler is called. */
-export const KIND = { UNARY: 0, SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
-
 /** A registered handler and its kind. */
 export interface HandlerEntry {
-  /** One of {@linkcode KIND}. */
+  /** One of `KIND` (frames.ts). */
   kind: number;
   /** The handler function (its type depends on `kind`). */
   fn: (...args: never[]) => unknown;
@@ -35,6 +33,14 @@ export interface ServerShared {
   codec: PayloadCodec;
   /** Largest accepted frame. */
   maxFrameBytes: number;
+  /** Budget of partly received frame bytes per connection. */
+  maxBufferedBytes: number;
+  /** The server-wide budget every connection's budget draws from too. */
+  bufferBudget: ByteBudget;
+  /** Lanes per connection. */
+  maxLanes: number;
+  /** Time to complete a frame once its header arrived. */
+  frameTimeoutMs: number;
   /** Concurrent calls per connection. */
   maxCalls: number;
   /** GOAWAY after this age (0: never). */

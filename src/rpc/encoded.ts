@@ -7,8 +7,10 @@
 
 import { Decoder } from "@msgpack/msgpack";
 import { RpcError } from "../errors.ts";
+import { PayloadLimits } from "./payload_limits.ts";
 
 const decoder = new Decoder();
+const limits = new PayloadLimits();
 
 /**
  * A payload exactly as it travels on the wire: MessagePack bytes, or the raw bytes of a
@@ -54,15 +56,17 @@ export class EncodedPayload {
   /**
    * The value the payload encodes.
    *
-   * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack
+   * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack or break the
+   * default payload limits (see `RpcServerOptions.maxPayloadDepth`)
    */
   decode(): unknown {
     if (this.isRawBytes) return this.bytes;
     if (this.bytes.length === 0) return undefined;
+    limits.check(this.bytes);
     try {
       return decoder.decode(this.bytes);
     } catch (e) {
-      throw new RpcError("invalid_argument", `cannot decode payload: ${(e as Error).message}`, {
+      throw new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
         cause: e,
       });
     }

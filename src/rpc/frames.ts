@@ -57,8 +57,11 @@ export const F = {
   META: 4,
 } as const;
 
-/** Kinds of streaming calls (first body byte of `STREAM_OPEN`). */
-export const STREAM_KIND = { SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
+/**
+ * Kinds of calls: the kind a handler is registered with, and (streaming kinds) the first body
+ * byte of `STREAM_OPEN`.
+ */
+export const KIND = { UNARY: 0, SERVER: 1, CLIENT: 2, BIDI: 3 } as const;
 
 /**
  * QUIC application close codes the package uses. A client that sees `UNAUTHENTICATED` reports

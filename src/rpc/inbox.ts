@@ -11,9 +11,13 @@ import type { Frame, FrameReader, OversizeHandler } from "./reader.ts";
 /** Receives control frames as they arrive; returns true when it consumed the frame. */
 export type ControlHandler = (frame: Frame) => boolean;
 
-/** Frames from a stream, queued up to a capacity. */
+/** Bytes of queued frame bodies at which an inbox stops reading (whatever the frame count). */
+export const INBOX_MAX_BYTES = 1024 * 1024;
+
+/** Frames from a stream, queued up to a capacity (in frames, and {@linkcode INBOX_MAX_BYTES}). */
 export class Inbox {
   #q: Frame[] = [];
+  #bytes = 0;
   #capacity: number;
   #waiter: { resolve: (f: Frame | null) => void; reject: (e: unknown) => void } | undefined;
   #space: (() => void) | undefined;
@@ -42,6 +46,7 @@ export class Inbox {
   next(): Promise<Frame | null> {
     if (this.#q.length > 0) {
       const f = this.#q.shift()!;
+      this.#bytes -= f.body.length;
       if (this.#space) {
         const s = this.#space;
         this.#space = undefined;
@@ -61,6 +66,7 @@ export class Inbox {
   fail(error: unknown): void {
     if (this.#ended) return;
     this.#q = [];
+    this.#bytes = 0;
     this.#finish(error);
   }
 
@@ -83,7 +89,7 @@ export class Inbox {
   ): Promise<void> {
     try {
       for (;;) {
-        if (this.#q.length >= this.#capacity) {
+        if (this.#q.length >= this.#capacity || this.#bytes >= INBOX_MAX_BYTES) {
           await new Promise<void>((r) => this.#space = r);
         }
         if (this.#ended) return;
@@ -95,7 +101,10 @@ export class Inbox {
         if (w) {
           this.#waiter = undefined;
           w.resolve(f);
-        } else this.#q.push(f);
+        } else {
+          this.#q.push(f);
+          this.#bytes += f.body.length;
+        }
       }
     } catch (e) {
       this.#finish(e);

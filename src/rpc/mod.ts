@@ -11,10 +11,15 @@ export {
   createDevCa,
   defaultDevCa,
   type DevCa,
+  devCertificateNames,
+  explainTlsFailure,
   issueDevCertificate,
+  loadDevCa,
+  saveDevCa,
   type TlsConfig,
 } from "./certs.ts";
 export { RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+export type { PayloadLimitOptions } from "./payload_limits.ts";
 export type {
   BidiStreamHandler,
   CallContext,

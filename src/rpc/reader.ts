@@ -9,16 +9,24 @@
  * @module
  */
 
+import type { ByteBudget } from "./budget.ts";
 import { FRAME_FIXED, FrameError, HEADER_BYTES, LEN_BYTES, MAX_TYPE, readU32 } from "./frames.ts";
 
 /** Receives one frame; `body` is only valid during the call. */
 export type FrameHandler = (type: number, flags: number, id: number, body: Uint8Array) => void;
 
 /**
- * Receives the header of a frame longer than the reader's limit; its body is skipped. Return
- * false to treat it as a protocol error instead.
+ * Receives the header of a frame longer than the reader's limit, or (`overBudget`) one that does
+ * not fit in the connection's remaining {@linkcode ByteBudget}; its body is skipped. Return false
+ * to treat it as a protocol error instead.
  */
-export type OversizeHandler = (type: number, flags: number, id: number, length: number) => boolean;
+export type OversizeHandler = (
+  type: number,
+  flags: number,
+  id: number,
+  length: number,
+  overBudget: boolean,
+) => boolean;
 
 /** A frame copied out of the buffer (the streaming path, which pulls one frame at a time). */
 export interface Frame {
@@ -32,26 +40,42 @@ export interface Frame {
   body: Uint8Array;
 }
 
-const BASE_BYTES = 64 * 1024;
+/** The buffer a reader starts with (and shrinks back to) unless told otherwise. */
+export const BASE_BYTES = 64 * 1024;
 
 /** Parses length-prefixed frames from a QUIC receive stream. */
 export class FrameReader {
   #byob: ReadableStreamBYOBReader | undefined;
   #plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  #buf = new Uint8Array(BASE_BYTES);
+  #buf: Uint8Array;
+  #base: number;
   #start = 0;
   #end = 0;
   #need = HEADER_BYTES;
   #skip = 0;
   #max: number;
   #eof = false;
+  #budget: ByteBudget | undefined;
+  #charged = 0;
+  #partialSince = 0;
+  #filled = false; // the last read filled the buffer: grow toward the base size
 
   /**
    * @param stream the receive side of a QUIC stream
    * @param maxFrameBytes largest accepted frame length (bytes after the length prefix)
+   * @param budget the connection's budget for buffers beyond `baseBytes` (none: unbounded)
+   * @param baseBytes the buffer to start with and shrink back to
    */
-  constructor(stream: ReadableStream<Uint8Array>, maxFrameBytes: number) {
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    maxFrameBytes: number,
+    budget?: ByteBudget,
+    baseBytes = BASE_BYTES,
+  ) {
     this.#max = maxFrameBytes;
+    this.#budget = budget;
+    this.#base = baseBytes;
+    this.#buf = new Uint8Array(baseBytes);
     try {
       this.#byob = stream.getReader({ mode: "byob" });
     } catch {
@@ -86,9 +110,46 @@ export class FrameReader {
     }
   }
 
-  /** Stops reading and releases the stream. */
+  /** Stops reading and releases the stream (and the buffer's share of the budget). */
   cancel(reason?: unknown): void {
     (this.#byob ?? this.#plain)!.cancel(reason).catch(() => {});
+    this.release();
+  }
+
+  /** Gives the buffer's share back to the budget; the reader must not be used afterwards. */
+  release(): void {
+    this.#budget?.give(this.#charged);
+    this.#charged = 0;
+  }
+
+  /** Largest accepted frame length; raised once a connection has authenticated. */
+  set maxFrameBytes(n: number) {
+    this.#max = n;
+  }
+
+  /**
+   * When the header of a frame still incomplete arrived (`Date.now()` ms), or 0 between
+   * frames: the connection's sweep closes a connection whose frame takes too long.
+   */
+  get partialSince(): number {
+    return this.#partialSince;
+  }
+
+  /**
+   * Sets the buffer size to shrink back to (e.g. larger once a lane opened). The buffer grows
+   * to it only when reads fill it: an idle lane keeps its small first buffer.
+   */
+  setBase(bytes: number): void {
+    this.#base = bytes;
+  }
+
+  // Charges growing the buffer to `total` bytes against the budget.
+  #charge(total: number): boolean {
+    const extra = total - this.#base - this.#charged;
+    if (extra <= 0) return true;
+    if (!this.#budget!.take(extra)) return false;
+    this.#charged += extra;
+    return true;
   }
 
   #checkCleanEnd(): void {
@@ -107,7 +168,11 @@ export class FrameReader {
         const k = Math.min(this.#skip, e - s);
         s += k;
         this.#skip -= k;
-        if (this.#skip > 0) break;
+        if (this.#skip > 0) {
+          if (this.#partialSince === 0) this.#partialSince = Date.now();
+          break;
+        }
+        this.#partialSince = 0;
         continue;
       }
       if (e - s < HEADER_BYTES) {
@@ -118,20 +183,28 @@ export class FrameReader {
       const type = b[s + 4];
       if (len < FRAME_FIXED) throw new FrameError(`frame length ${len} below minimum`);
       if (type === 0 || type > MAX_TYPE) throw new FrameError(`unknown frame type ${type}`);
-      if (len > this.#max) {
+      const total = LEN_BYTES + len;
+      const overBudget = len <= this.#max && e - s < total && total > b.length &&
+        this.#budget !== undefined && !this.#charge(total);
+      if (len > this.#max || overBudget) {
         const flags = b[s + 5], id = readU32(b, s + 6);
-        if (!onOversize || !onOversize(type, flags, id, len)) {
-          throw new FrameError(`frame of ${len} bytes exceeds the limit of ${this.#max}`);
+        if (!onOversize || !onOversize(type, flags, id, len, overBudget)) {
+          throw new FrameError(
+            overBudget
+              ? `frame of ${len} bytes does not fit the connection's buffer budget`
+              : `frame of ${len} bytes exceeds the limit of ${this.#max}`,
+          );
         }
         this.#skip = len - FRAME_FIXED;
         s += HEADER_BYTES;
         continue;
       }
-      const total = LEN_BYTES + len;
       if (e - s < total) {
         this.#need = total;
+        if (this.#partialSince === 0) this.#partialSince = Date.now();
         break;
       }
+      this.#partialSince = 0;
       this.#start = s + total; // set before the callback: it may re-enter via next()
       onFrame(
         type,
@@ -150,12 +223,25 @@ export class FrameReader {
     let buf = this.#buf;
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
-      if (buf.length > BASE_BYTES * 4) buf = this.#buf = new Uint8Array(BASE_BYTES);
+      if (buf.length > this.#base * 4) {
+        buf = this.#buf = new Uint8Array(this.#base);
+        this.release();
+      }
     }
     const need = this.#skip > 0 ? 1 : this.#need;
     const pending = this.#end - this.#start;
-    if (need > buf.length) {
-      const grown = new Uint8Array(need);
+    if (
+      need > buf.length
+        ? buf.length - this.#end < this.#base
+        : this.#filled && buf.length < this.#base
+    ) {
+      // Grow with the bytes that arrive (doubling when nearly full), not to the announced length
+      // at once: a peer that announces a large frame and stalls holds a reservation, not memory.
+      const grown = new Uint8Array(
+        need > buf.length
+          ? Math.min(need, Math.max(buf.length * 2, this.#base))
+          : Math.min(this.#base, buf.length * 4),
+      );
       grown.set(buf.subarray(this.#start, this.#end));
       buf = this.#buf = grown;
       this.#start = 0;
@@ -174,6 +260,7 @@ export class FrameReader {
       if (value) {
         this.#buf = new Uint8Array(value.buffer);
         this.#end += value.byteLength;
+        this.#filled = this.#end === this.#buf.length;
       }
       if (done) this.#eof = true;
       return !done || (value !== undefined && value.byteLength > 0);

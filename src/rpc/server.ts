@@ -5,12 +5,32 @@
  */
 
 import { importSecret } from "./auth.ts";
-import { defaultDevCa, issueDevCertificate } from "./certs.ts";
+import { defaultDevCa, devCertificateNames, issueDevCertificate } from "./certs.ts";
+import { requireNetApis } from "../net_api.ts";
+import { ByteBudget } from "./budget.ts";
 import { PayloadCodec } from "./codec.ts";
-import { type HandlerEntry, KIND, RateLimitedLog, type ServerShared } from "./context.ts";
+import { PayloadLimits } from "./payload_limits.ts";
+import { type HandlerEntry, RateLimitedLog, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { checkInt } from "../options.ts";
-import { encodeUtf8, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+import {
+  checkBoolean,
+  checkDurationMs,
+  checkInt,
+  checkPlainObject,
+  checkString,
+} from "../options.ts";
+import { checkPems, checkSecret } from "./rpc_options.ts";
+import { encodeUtf8, KIND, RPC_ALPN, RPC_CLOSE_CODES } from "./frames.ts";
+import {
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_BUFFERED_BYTES_TOTAL,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_LANES,
+  DEFAULT_MAX_STREAMS,
+  MAX_FRAME_LIMIT,
+} from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
 import { composeServerInterceptors, type ServerInterceptor } from "./intercept.ts";
 import { silentLogger } from "../logger.ts";
@@ -25,10 +45,6 @@ import type {
   RpcServerStats,
   ServerStreamHandler,
 } from "./types.ts";
-
-/** Default largest frame: 16 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-const MAX_FRAME_LIMIT = 0xffff_ffff - 16;
 
 /** Checks a method name: 1..255 UTF-8 bytes. */
 export function checkMethod(method: string): void {
@@ -59,6 +75,8 @@ export class RpcServer {
   #shared: ServerShared;
   #drainTimeoutMs: number;
   #maxStreams: number;
+  #maxConnections: number;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #endpoint: Deno.QuicEndpoint | undefined;
   #listener: Deno.QuicListener | undefined;
   #acceptLoop: Promise<void> | undefined;
@@ -74,26 +92,69 @@ export class RpcServer {
    * @throws {RpcError} `invalid_argument` for out-of-range options
    */
   constructor(options: RpcServerOptions = {}) {
+    checkPlainObject("RpcServer options", options);
     this.#opts = options;
+    checkString("hostname", options.hostname, undefined);
     checkInt("port", options.port, 0, 0, 65535);
-    this.#drainTimeoutMs = checkInt("drainTimeoutMs", options.drainTimeoutMs, 5000, 0, 3_600_000);
+    checkSecret("secret", options.secret);
+    checkPems("tls", options.tls, ["certPem", "keyPem"]);
+    checkPems("devCa", options.devCa, ["certPem", "keyPem"]);
+    this.#drainTimeoutMs = checkDurationMs("drainTimeoutMs", options.drainTimeoutMs, 5000);
     this.#maxStreams = checkInt(
       "maxStreamsPerConnection",
       options.maxStreamsPerConnection,
-      1024,
+      DEFAULT_MAX_STREAMS,
       1,
       1 << 20,
+    );
+    this.#maxConnections = checkInt(
+      "maxConnections",
+      options.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+      1,
+      1 << 24,
+    );
+    const maxFrameBytes = checkInt(
+      "maxFrameBytes",
+      options.maxFrameBytes,
+      DEFAULT_MAX_FRAME_BYTES,
+      64,
+      MAX_FRAME_LIMIT,
     );
     this.#shared = {
       handlers: new Map(),
       fallback: undefined,
-      codec: new PayloadCodec(),
-      maxFrameBytes: checkInt(
-        "maxFrameBytes",
-        options.maxFrameBytes,
-        DEFAULT_MAX_FRAME_BYTES,
-        64,
-        MAX_FRAME_LIMIT,
+      codec: new PayloadCodec(new PayloadLimits(options)),
+      maxFrameBytes,
+      // Room for at least one largest frame, so that every frame can be received alone.
+      maxBufferedBytes: checkInt(
+        "maxBufferedBytesPerConnection",
+        options.maxBufferedBytesPerConnection,
+        Math.max(DEFAULT_MAX_BUFFERED_BYTES, maxFrameBytes + 4),
+        maxFrameBytes + 4,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      bufferBudget: new ByteBudget(
+        checkInt(
+          "maxBufferedBytes",
+          options.maxBufferedBytes,
+          Math.max(DEFAULT_MAX_BUFFERED_BYTES_TOTAL, maxFrameBytes + 4),
+          maxFrameBytes + 4,
+          Number.MAX_SAFE_INTEGER,
+        ),
+      ),
+      maxLanes: checkInt(
+        "maxLanesPerConnection",
+        options.maxLanesPerConnection,
+        DEFAULT_MAX_LANES,
+        1,
+        1 << 20,
+      ),
+      frameTimeoutMs: checkDurationMs(
+        "frameTimeoutMs",
+        options.frameTimeoutMs,
+        DEFAULT_FRAME_TIMEOUT_MS,
+        1,
       ),
       maxCalls: checkInt(
         "maxConcurrentCallsPerConnection",
@@ -102,15 +163,9 @@ export class RpcServer {
         1,
         1 << 30,
       ),
-      maxConnectionAgeMs: checkInt(
-        "maxConnectionAgeMs",
-        options.maxConnectionAgeMs,
-        0,
-        0,
-        2 ** 31 - 1,
-      ),
+      maxConnectionAgeMs: checkDurationMs("maxConnectionAgeMs", options.maxConnectionAgeMs, 0),
       drainTimeoutMs: 0,
-      authTimeoutMs: checkInt("authTimeoutMs", options.authTimeoutMs, 10_000, 1, 3_600_000),
+      authTimeoutMs: checkDurationMs("authTimeoutMs", options.authTimeoutMs, 10_000, 1),
       key: undefined,
       stats: {
         connections: 0,
@@ -120,6 +175,12 @@ export class RpcServer {
         protocolErrors: 0,
         authFailures: 0,
         rejectedCalls: 0,
+        invalidPayloads: 0,
+        refusedConnections: 0,
+        preAuthViolations: 0,
+        refusedLanes: 0,
+        bufferLimitRejects: 0,
+        frameTimeouts: 0,
       },
       draining: false,
       onCallDone: () => {},
@@ -135,7 +196,7 @@ export class RpcServer {
    * {@linkcode EncodedPayload} (wire bytes, not decoded), as with a fallback.
    */
   register(method: string, handler: Handler, options: RegisterOptions = {}): this {
-    return this.#add(method, KIND.UNARY, handler, options.encoded ?? false);
+    return this.#add(method, KIND.UNARY, handler, checkBoolean("encoded", options?.encoded, false));
   }
 
   /** Registers a server-streaming handler: one request, an async iterable of responses. */
@@ -183,7 +244,8 @@ export class RpcServer {
     if (this.#shared.fallback) {
       throw new RpcError("invalid_argument", "a fallback handler is already registered");
     }
-    this.#shared.fallback = { fn: handler, encoded: options.encoded ?? false };
+    const encoded = checkBoolean("encoded", options?.encoded, false);
+    this.#shared.fallback = { fn: handler, encoded };
     return this;
   }
 
@@ -234,15 +296,17 @@ export class RpcServer {
    * Binds the endpoint and starts accepting connections.
    *
    * @throws {RpcError} `unavailable` when the address cannot be bound; `invalid_argument` for a
-   * bad secret or unusable TLS material
+   * bad secret or unusable TLS material; `failed_precondition` without `--unstable-net`
    */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new RpcError("invalid_argument", "RpcServer already started");
+    requireNetApis("RpcServer.start", ["quic"]);
     this.#state = "starting";
     const o = this.#opts;
-    const tls = o.tls ?? await issueDevCertificate(o.devCa ?? await defaultDevCa());
-    if (o.secret !== undefined) this.#shared.key = await importSecret(o.secret);
     const hostname = o.hostname ?? "127.0.0.1";
+    const tls = o.tls ??
+      await issueDevCertificate(o.devCa ?? await defaultDevCa(), devCertificateNames([hostname]));
+    if (o.secret !== undefined) this.#shared.key = await importSecret(o.secret);
     try {
       this.#endpoint = new Deno.QuicEndpoint({ hostname, port: o.port ?? 0 });
     } catch (e) {
@@ -261,6 +325,8 @@ export class RpcServer {
         cert: tls.certPem,
         key: tls.keyPem,
         maxConcurrentBidirectionalStreams: this.#maxStreams,
+        // Nothing uses unidirectional streams; unread, each could buffer a receive window.
+        maxConcurrentUnidirectionalStreams: 0,
       });
     } catch (e) {
       this.#endpoint.close();
@@ -273,12 +339,24 @@ export class RpcServer {
     this.#addr = { hostname: a.hostname, port: a.port };
     this.#state = "running";
     this.#acceptLoop = this.#accept(this.#listener);
+    // Stalled frames are found by a sweep rather than a timer per partial frame.
+    const frameTimeoutMs = this.#shared.frameTimeoutMs;
+    const sweeper = this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.#conns) c.sweep(now, frameTimeoutMs);
+    }, Math.min(1000, Math.max(10, frameTimeoutMs >> 2)));
+    Deno.unrefTimer(sweeper);
   }
 
   async #accept(listener: Deno.QuicListener): Promise<void> {
     try {
       for await (const incoming of listener) {
         if (this.#shared.draining) {
+          incoming.refuse();
+          continue;
+        }
+        if (this.#conns.size >= this.#maxConnections) {
+          this.#shared.stats.refusedConnections++;
           incoming.refuse();
           continue;
         }
@@ -289,6 +367,7 @@ export class RpcServer {
           conn = incoming.accept({
             zeroRtt: true,
             maxConcurrentBidirectionalStreams: this.#maxStreams,
+            maxConcurrentUnidirectionalStreams: 0,
           });
         } catch {
           continue;
@@ -318,6 +397,7 @@ export class RpcServer {
     }
     this.#state = "closing";
     this.#shared.draining = true;
+    clearInterval(this.#sweeper);
     try {
       this.#listener?.stop();
     } catch { /* already stopped */ }

@@ -3,20 +3,32 @@
  * every stream the client opens — a lane (`LANE_OPEN`) or a streaming call (`STREAM_OPEN`).
  * A malformed frame closes this connection only, with `RPC_CLOSE_CODES.PROTOCOL_ERROR`.
  *
+ * Memory a connection can make the server hold is bounded: before it proves the secret it may
+ * open two streams and send `LANE_OPEN` frames only (anything else, or a frame over 4 KiB,
+ * closes it); every stream is read continuously (a paused QUIC stream would let the peer fill a
+ * receive window); buffers beyond a stream's base size come from the connection's
+ * {@linkcode ByteBudget}; lanes are capped; a frame stalled after its header is found by
+ * {@linkcode ServerConnection.sweep}.
+ *
  * @module
  */
 
 import { newNonce, verifyProof } from "./auth.ts";
 import { connectionLost, type ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
+import { ByteBudget } from "./budget.ts";
 import { FrameError, RPC_CLOSE_CODES, T } from "./frames.ts";
-import { FrameReader } from "./reader.ts";
+import { CONTROL_MAX_FRAME, PRE_AUTH_STREAMS } from "./limits.ts";
+import { BASE_BYTES, FrameReader } from "./reader.ts";
 import { ServerLane } from "./server_lane.ts";
 import { serveStream, type StreamHost } from "./server_stream.ts";
 import { errorBody } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
 
-const CONTROL_MAX_FRAME = 4096;
+// Buffer of a stream until its first frame says what it is: idle streams cost little.
+const FIRST_FRAME_BASE = 1024;
+// Buffer of a streaming call's stream.
+const STREAM_BASE = 16 * 1024;
 
 /** Server state of one client connection. */
 export class ServerConnection implements StreamHost {
@@ -34,6 +46,10 @@ export class ServerConnection implements StreamHost {
   #ready: Promise<boolean>;
   #isClosed = false;
   #ageTimer: ReturnType<typeof setTimeout> | undefined;
+  #authenticated: boolean;
+  #budget: ByteBudget;
+  #readers = new Set<FrameReader>();
+  #preAuthStreams = 0;
 
   /**
    * @param shared server-wide state
@@ -43,6 +59,8 @@ export class ServerConnection implements StreamHost {
     this.#shared = shared;
     this.#conn = conn;
     this.remoteAddr = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    this.#authenticated = shared.key === undefined;
+    this.#budget = new ByteBudget(shared.maxBufferedBytes, shared.bufferBudget);
     conn.handshake.catch(() => {});
     this.closed = conn.closed.then(() => {}, () => {}).then(() => this.#onClosed());
     this.#ready = this.#challenge();
@@ -56,6 +74,22 @@ export class ServerConnection implements StreamHost {
           shared.drainTimeoutMs,
         );
       }, age);
+    }
+  }
+
+  /** Whether the connection proved the cluster secret (always true without one). */
+  get authenticated(): boolean {
+    return this.#authenticated;
+  }
+
+  /** Closes the connection if one of its frames stalled longer than `frameTimeoutMs`. */
+  sweep(now: number, frameTimeoutMs: number): void {
+    for (const r of this.#readers) {
+      const since = r.partialSince;
+      if (since !== 0 && now - since > frameTimeoutMs) {
+        this.#refuse("frameTimeouts", `a frame was not completed within ${frameTimeoutMs} ms`);
+        return;
+      }
     }
   }
 
@@ -91,6 +125,7 @@ export class ServerConnection implements StreamHost {
   }
 
   #protocolError(e: FrameError): void {
+    if (!this.#authenticated) return this.#refuse("preAuthViolations", e.message);
     if (this.#isClosed) return;
     this.#shared.stats.protocolErrors++;
     this.#shared.log.limited("warn", "protocol", "rpc protocol error, connection closed", {
@@ -98,6 +133,16 @@ export class ServerConnection implements StreamHost {
       error: e.message,
     });
     this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, `protocol error: ${e.message}`.slice(0, 120));
+  }
+
+  // Closes the connection for breaking a limit, counted under `counter`.
+  #refuse(
+    counter: "preAuthViolations" | "refusedLanes" | "frameTimeouts",
+    reason: string,
+  ): void {
+    if (this.#isClosed) return;
+    this.#shared.stats[counter]++;
+    this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, reason.slice(0, 120));
   }
 
   async #challenge(): Promise<boolean> {
@@ -130,6 +175,9 @@ export class ServerConnection implements StreamHost {
       clearTimeout(timer);
     }
     if (ok) {
+      // Before READY leaves: the client's first calls may follow it at once.
+      this.#authenticated = true;
+      for (const r of this.#readers) r.maxFrameBytes = this.#shared.maxFrameBytes;
       writer.frame(T.READY, 0, 0);
       return true;
     }
@@ -161,28 +209,51 @@ export class ServerConnection implements StreamHost {
   }
 
   async #serve(stream: Deno.QuicBidirectionalStream): Promise<void> {
-    const reader = new FrameReader(stream.readable, this.#shared.maxFrameBytes);
+    const shared = this.#shared;
+    if (!this.#authenticated && ++this.#preAuthStreams > PRE_AUTH_STREAMS) {
+      return this.#refuse(
+        "preAuthViolations",
+        `more than ${PRE_AUTH_STREAMS} streams before authentication`,
+      );
+    }
+    // Before the secret is proven the stream is still read (so QUIC buffers nothing for it),
+    // but only a LANE_OPEN of at most 4 KiB is accepted: a wrong secret runs no handler.
+    const reader = new FrameReader(
+      stream.readable,
+      this.#authenticated ? shared.maxFrameBytes : CONTROL_MAX_FRAME,
+      this.#budget,
+      FIRST_FRAME_BASE,
+    );
+    this.#readers.add(reader);
     try {
-      // Nothing from an unauthenticated connection is read, so a wrong secret runs no handler.
-      if (!(await this.#ready)) return reader.cancel();
       const first = await reader.next();
       if (first === null) return;
       if (first.type === T.LANE_OPEN) {
-        const lane = new ServerLane(this.#shared, this, stream, reader);
+        if (this.#lanes.size >= shared.maxLanes) {
+          return this.#refuse("refusedLanes", `more than ${shared.maxLanes} lanes`);
+        }
+        reader.setBase(BASE_BYTES);
+        const lane = new ServerLane(shared, this, stream, reader);
         this.#lanes.add(lane);
         try {
           await lane.run();
         } finally {
           this.#lanes.delete(lane);
         }
+      } else if (!this.#authenticated) {
+        throw new FrameError(`frame type ${first.type} before authentication`);
       } else if (first.type === T.STREAM_OPEN) {
-        await serveStream(this.#shared, this, stream, reader, first);
+        reader.setBase(STREAM_BASE);
+        await serveStream(shared, this, stream, reader, first);
       } else {
         throw new FrameError(`stream must start with LANE_OPEN or STREAM_OPEN, not ${first.type}`);
       }
     } catch (e) {
       if (e instanceof FrameError) this.#protocolError(e);
       // Other errors: the stream or connection was reset; the close handler cleans up.
+    } finally {
+      this.#readers.delete(reader);
+      reader.release();
     }
   }
 }

@@ -5,9 +5,17 @@
  * @module
  */
 
-import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
+import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { F, FRAME_FIXED, FrameError, parseRequestHead, type RequestHead, T } from "./frames.ts";
+import {
+  F,
+  FRAME_FIXED,
+  FrameError,
+  KIND,
+  parseRequestHead,
+  type RequestHead,
+  T,
+} from "./frames.ts";
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
@@ -18,6 +26,8 @@ import { InterceptedCall, type ServerTarget } from "./intercept.ts";
 export interface LaneHost {
   /** The caller's address, `host:port`. */
   readonly remoteAddr: string;
+  /** Whether the connection proved the cluster secret (always true without one). */
+  readonly authenticated: boolean;
   /** Calls running on the connection. */
   active: number;
 }
@@ -79,6 +89,8 @@ export class ServerLane {
   }
 
   #onFrame = (type: number, flags: number, id: number, body: Uint8Array): void => {
+    // A client sends nothing on a lane but LANE_OPEN before the server's READY.
+    if (!this.#host.authenticated) throw new FrameError("lane frame before authentication");
     if (type === T.REQUEST) return this.#request(flags, id, body);
     if (type === T.CANCEL) {
       const call = this.#calls.get(id);
@@ -94,14 +106,26 @@ export class ServerLane {
     throw new FrameError(`unexpected frame type ${type} on a lane`);
   };
 
-  #onOversize = (type: number, _flags: number, id: number, length: number): boolean => {
-    if (type !== T.REQUEST) return false;
-    this.#shared.stats.rejectedCalls++;
+  #onOversize = (
+    type: number,
+    _flags: number,
+    id: number,
+    length: number,
+    overBudget: boolean,
+  ): boolean => {
+    if (type !== T.REQUEST || !this.#host.authenticated) return false;
+    const stats = this.#shared.stats;
+    stats.rejectedCalls++;
+    if (overBudget) stats.bufferLimitRejects++;
     this.#sendError(
       id,
       new RpcError(
         "resource_exhausted",
-        `request frame of ${length} bytes exceeds the server's maxFrameBytes ${this.#shared.maxFrameBytes}`,
+        overBudget
+          ? `request frame of ${length} bytes does not fit this connection's buffer budget ` +
+            `(maxBufferedBytesPerConnection ${this.#shared.maxBufferedBytes}) while other ` +
+            `large frames are in flight; retry later`
+          : `request frame of ${length} bytes exceeds the server's maxFrameBytes ${this.#shared.maxFrameBytes}`,
       ),
     );
     return true;
@@ -141,6 +165,7 @@ export class ServerLane {
         ? shared.codec.keep(flags, payload)
         : shared.codec.decode(flags, payload);
     } catch (e) {
+      shared.stats.invalidPayloads++;
       return this.#sendError(id, e);
     }
     const timeoutMs = head.timeoutMs;

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { KIND, ServerCallContext, type ServerShared } from "./context.ts";
+import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { FRAME_FIXED, FrameError, parseRequestHead, T } from "./frames.ts";
+import { FRAME_FIXED, FrameError, KIND, parseRequestHead, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import type { Frame, FrameReader } from "./reader.ts";
 import type { LaneHost } from "./server_lane.ts";
@@ -73,6 +73,7 @@ export async function serveStream(
       ? shared.codec.decode(open.flags, body.subarray(head.payloadStart))
       : undefined;
   } catch (e) {
+    shared.stats.invalidPayloads++;
     return refuse(e as RpcError);
   }
 
@@ -97,9 +98,10 @@ export async function serveStream(
     if (f.type !== T.CANCEL) return false;
     abort(new RpcError("cancelled", "cancelled by caller"));
     return true;
-  }, (type) => {
+  }, (type, _flags, _id, _length, overBudget) => {
     if (type !== T.MESSAGE) return false;
     oversize = true;
+    if (overBudget) shared.stats.bufferLimitRejects++;
     return false;
   });
   let protocolError: FrameError | undefined;
@@ -119,7 +121,10 @@ export async function serveStream(
       } catch (e) {
         if (e instanceof FrameError) {
           if (oversize) {
-            throw new RpcError("resource_exhausted", "request message exceeds maxFrameBytes");
+            throw new RpcError(
+              "resource_exhausted",
+              "request message exceeds maxFrameBytes or this connection's buffer budget",
+            );
           }
           protocolError = e;
           throw new RpcError("invalid_argument", e.message);
@@ -136,7 +141,14 @@ export async function serveStream(
         protocolError = new FrameError(`unexpected frame type ${f.type} in a request stream`);
         throw new RpcError("invalid_argument", protocolError.message);
       }
-      yield shared.codec.decode(f.flags, f.body);
+      let v: unknown;
+      try {
+        v = shared.codec.decode(f.flags, f.body);
+      } catch (e) {
+        shared.stats.invalidPayloads++;
+        throw e;
+      }
+      yield v;
     }
   }
   const send = async (source: AsyncIterable<unknown>) => {

@@ -6,6 +6,7 @@
 
 import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
 import { decodeUtf8, encodeUtf8, RPC_CLOSE_CODES } from "./frames.ts";
+import { explainTlsFailure } from "./certs.ts";
 
 const MAX_MESSAGE_BYTES = 4096;
 
@@ -45,7 +46,10 @@ export function closeError(info: Deno.QuicCloseInfo | undefined, e?: unknown): R
       `connection closed (code ${info.closeCode}${info.reason ? `: ${info.reason}` : ""})`,
     );
   }
-  return new RpcError("unavailable", `connection lost: ${e instanceof Error ? e.message : e}`, {
-    cause: e,
-  });
+  const text = e instanceof Error ? e.message : String(e);
+  const tls = explainTlsFailure(text);
+  if (tls !== undefined) {
+    return new RpcError("unavailable", `TLS handshake failed: ${tls} (${text})`, { cause: e });
+  }
+  return new RpcError("unavailable", `connection lost: ${text}`, { cause: e });
 }

@@ -9,13 +9,13 @@
 
 import type { ClientConnection, ClientShared } from "./client_conn.ts";
 import { requestHead } from "./client_conn.ts";
-import { KIND } from "./context.ts";
 import { RpcError } from "../errors.ts";
-import { FRAME_FIXED, FrameError, T } from "./frames.ts";
+import { FRAME_FIXED, FrameError, KIND, T } from "./frames.ts";
 import { Inbox } from "./inbox.ts";
 import { type Frame, FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";
 import type { CallOptions } from "./types.ts";
+import { checkCallOptions } from "./rpc_options.ts";
 import { FrameWriter } from "./writer.ts";
 
 const INBOX_FRAMES = 16;
@@ -78,6 +78,7 @@ class StreamCall {
     request: unknown,
     options: CallOptions | undefined,
   ): Promise<StreamCall> {
+    if (options !== undefined) checkCallOptions(options);
     if (options?.signal?.aborted) throw new RpcError("cancelled", "call cancelled");
     const { head, flags } = requestHead(shared, method, options?.timeoutMs, options?.meta);
     const full = new Uint8Array(1 + head.length);
@@ -131,9 +132,16 @@ class StreamCall {
     return f;
   }
 
-  /** Decodes a message body. */
+  /**
+   * Decodes a message body; a body this client refuses to decode fails the call with `internal`
+   * (the server's fault, not the caller's argument).
+   */
   decode(f: Frame): unknown {
-    return this.#shared.codec.decode(f.flags, f.body);
+    try {
+      return this.#shared.codec.decode(f.flags, f.body);
+    } catch (e) {
+      throw this.fail(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
+    }
   }
 
   /** Sends every item of `requests`, then `END`; stops early when the call finishes. */

@@ -7,6 +7,7 @@
 import type { Logger } from "../logger.ts";
 import type { ServerInterceptor } from "./intercept.ts";
 import type { DevCa, TlsConfig } from "./certs.ts";
+import type { PayloadLimitOptions } from "./payload_limits.ts";
 
 /** What a handler sees about the call it serves. */
 export interface CallContext {
@@ -71,8 +72,13 @@ export type BidiStreamHandler = (
   ctx: CallContext,
 ) => AsyncIterable<unknown>;
 
-/** Options of {@linkcode RpcServer}. Every field has a documented default. */
-export interface RpcServerOptions {
+/**
+ * Options of {@linkcode RpcServer}. Every field has a documented default. `maxPayloadDepth`
+ * (default 100) and `maxPayloadElements` (default 1,000,000 array elements plus map entries)
+ * bound what one request may make the decoder build; a request over them gets
+ * `invalid_argument` and is counted in `invalidPayloads`.
+ */
+export interface RpcServerOptions extends PayloadLimitOptions {
   /** Address to bind (default `"127.0.0.1"`). */
   hostname?: string;
   /** UDP port; 0 picks an ephemeral port, readable from `addr` after `start()` (default 0). */
@@ -97,7 +103,10 @@ export interface RpcServerOptions {
    * over restarted or added servers (default: never).
    */
   maxConnectionAgeMs?: number;
-  /** Concurrent QUIC streams a client may open: lanes + streaming calls (default 1024). */
+  /**
+   * Concurrent QUIC streams a client may open: lanes + streaming calls (default 128; each open
+   * stream costs the server about 30 KiB).
+   */
   maxStreamsPerConnection?: number;
   /**
    * Middleware around unary handlers, first outermost (default: none — handlers are called
@@ -109,6 +118,35 @@ export interface RpcServerOptions {
    * logged, rate-limited (default: silent).
    */
   logger?: Logger;
+  /**
+   * Connections held at once (default 1024); further ones are refused at the QUIC handshake
+   * and counted in `refusedConnections`.
+   */
+  maxConnections?: number;
+  /**
+   * Lanes (long-lived unary streams) one connection may open (default 16; an `RpcClient` opens
+   * `lanes`, default 4). A connection opening more is closed, counted in `refusedLanes`.
+   */
+  maxLanesPerConnection?: number;
+  /**
+   * Bytes of partly received frames one connection may hold in the server's buffers (default
+   * 32 MiB, and at least `maxFrameBytes`). A request frame that does not fit while other large
+   * frames are arriving gets `resource_exhausted` (its bytes are read and dropped), counted in
+   * `bufferLimitRejects`. Raise it when one client sends several large frames at once.
+   */
+  maxBufferedBytesPerConnection?: number;
+  /**
+   * Bytes of partly received frames all connections together may hold (default 40 MiB, and at
+   * least `maxFrameBytes`): many connections cannot multiply the per-connection budget. Frames
+   * that do not fit are refused like those over the per-connection budget. Frames up to 64 KiB
+   * never draw on either budget, so small calls keep working while large ones are refused.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Time a frame has to arrive completely once its header did (default 30000 ms); a
+   * connection that stalls inside a frame is closed, counted in `frameTimeouts`.
+   */
+  frameTimeoutMs?: number;
 }
 
 /** Counters of an {@linkcode RpcServer}. */
@@ -127,6 +165,27 @@ export interface RpcServerStats {
   authFailures: number;
   /** Calls refused with `resource_exhausted` (too large or too many). */
   rejectedCalls: number;
+  /**
+   * Requests and streamed messages refused with `invalid_argument` because their payload or
+   * metadata was not valid MessagePack or broke `maxPayloadDepth` / `maxPayloadElements`.
+   */
+  invalidPayloads: number;
+  /** Connections refused because `maxConnections` were open. */
+  refusedConnections: number;
+  /**
+   * Connections closed for sending more than the handshake before proving the secret: more
+   * than two streams, a frame other than `LANE_OPEN`, or any frame over 4 KiB.
+   */
+  preAuthViolations: number;
+  /** Connections closed for opening more than `maxLanesPerConnection` lanes. */
+  refusedLanes: number;
+  /**
+   * Frames refused because they did not fit `maxBufferedBytesPerConnection` or
+   * `maxBufferedBytes`.
+   */
+  bufferLimitRejects: number;
+  /** Connections closed because a frame was not completed within `frameTimeoutMs`. */
+  frameTimeouts: number;
 }
 
 /** Per-call options of {@linkcode RpcClient} methods. */
@@ -144,8 +203,12 @@ export interface CallOptions {
   encoded?: boolean;
 }
 
-/** Options of {@linkcode RpcClient.connect}. */
-export interface RpcClientOptions {
+/**
+ * Options of {@linkcode RpcClient.connect}. `maxPayloadDepth` (default 100) and
+ * `maxPayloadElements` (default 1,000,000) bound what one response may make the decoder build;
+ * a response over them fails its call with `internal` ("response payload rejected: …").
+ */
+export interface RpcClientOptions extends PayloadLimitOptions {
   /** Server host name or IP literal. */
   hostname: string;
   /** Server UDP port. */
@@ -158,7 +221,10 @@ export interface RpcClientOptions {
   devCa?: DevCa;
   /** Cluster secret, when the server requires one. */
   secret?: string | Uint8Array;
-  /** Long-lived streams unary calls are spread over (default 4). */
+  /**
+   * Long-lived streams unary calls are spread over (default 4); at most the server's
+   * `maxLanesPerConnection` (default 16).
+   */
   lanes?: number;
   /** Largest frame sent or accepted, in bytes (default 16 MiB). */
   maxFrameBytes?: number;
