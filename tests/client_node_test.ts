@@ -25,15 +25,38 @@ Deno.test("Node: a cluster secret protects every node's RPC and the client prove
   }
 });
 
-Deno.test("Node.start with unreachable seeds fails with unavailable and releases everything", async () => {
+Deno.test("Node.start with unreachable seeds and requireJoin fails with unavailable and releases everything", async () => {
   await assert.rejects(
     Node.start({
       profile: "LOCAL",
       seeds: ["127.0.0.1:9"],
-      membership: { bootstrapTimeoutMs: 300 },
+      joinWaitMs: 300,
+      requireJoin: true,
     }),
-    (e) => RpcError.is(e, "unavailable"),
+    (e) => RpcError.is(e, "unavailable") && /joinWaitMs/.test(e.message),
   );
+});
+
+Deno.test("Node.start with seeds not up yet returns after joinWaitMs, not ready, and joins once a seed starts", async () => {
+  // Reserve a gossip port for the seed that starts late: bind, note the port, release it.
+  const probe = await Node.start({ profile: "LOCAL" });
+  const seedAddr = probe.gossipAddr;
+  const port = Number(seedAddr.slice(seedAddr.lastIndexOf(":") + 1));
+  await probe.stop();
+  const t0 = performance.now();
+  const late = await Node.start({ profile: "LOCAL", seeds: [seedAddr], joinWaitMs: 200 });
+  let seed: Node | undefined;
+  try {
+    assert.ok(performance.now() - t0 < 3000, "start returned without waiting out a bootstrap");
+    assert.equal(late.ready, false);
+    seed = await Node.start({ profile: "LOCAL", gossipPort: port });
+    await late.whenReady(10_000);
+    assert.equal(late.ready, true);
+    assert.ok(late.membership.get(seed.id), "the late seed is a member");
+  } finally {
+    await late.stop();
+    await seed?.stop();
+  }
 });
 
 Deno.test("Node exposes its addresses, registers handlers at runtime and updates tags by gossip", async () => {

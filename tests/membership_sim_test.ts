@@ -209,7 +209,9 @@ Deno.test("simulate: 100 nodes join, a fresh join reaches all, equal seeds repla
   assert.equal(a.falsePositives.failed, 0);
   assert.equal(a.protocolErrors.count, 0, a.protocolErrors.last);
   assert.ok(a.traffic.udpBytesPerNodePerSec > 0);
-  assert.ok(a.heap.bytesPerNode > 0);
+  // Without a forced GC (no --expose-gc here) a collection mid-run can make the delta 0.
+  if (a.heap.gcForced) assert.ok(a.heap.bytesPerNode > 0);
+  else assert.ok(a.heap.bytesPerNode >= 0);
   assert.match(formatSimReport(a), /join reach/);
   const b = await simulate({ nodes: 100, scenario: "join", seed: 4 });
   assert.equal(b.events, a.events, "deterministic replay");
