@@ -178,3 +178,21 @@ export type {
   MemberState,
   Tags,
 } from "./src/membership/types.ts";
+export {
+  createLogger,
+  defaultLogger,
+  formatJsonLine,
+  jsonLogger,
+  LOG_LEVELS,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  LogRateLimiter,
+  type LogRecord,
+  type LogSink,
+  silentLogger,
+} from "./src/logger.ts";
+export type { ServerCall, ServerInterceptor, ServerNext } from "./src/rpc/intercept.ts";
+export type { ClientCall, ClientInterceptor, ClientNext } from "./src/client/intercept.ts";
+export * from "./src/observe/mod.ts";
+export { logMembership, type MembershipLogOptions } from "./src/observe/member_log.ts";

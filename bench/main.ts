@@ -15,6 +15,7 @@ const SECTIONS: Section[] = [
   { name: "sim", load: () => import("./sim.ts") },
   { name: "client", load: () => import("./client.ts") },
   { name: "gossip", load: () => import("./gossip.ts") },
+  { name: "observe", load: () => import("./observe.ts") },
 ];
 
 const only = Deno.args.filter((a) => !a.startsWith("-"));

@@ -20,6 +20,8 @@
  * - `RPCNET_SECRET`: RPC cluster secret. `RPCNET_GOSSIP_KEY`: base64 AES key (16 or 32 bytes).
  * - `RPCNET_LABEL`: cluster label. `RPCNET_PROFILE`: `LAN` (default), `WAN` or `LOCAL`.
  * - `RPCNET_READY_FILE`: file present while the node is ready (default `/tmp/rpcnet-ready`).
+ * - `RPCNET_HTTP_PORT`: port of `/metrics`, `/healthz`, `/readyz` and the status page, bound on
+ *   `RPCNET_BIND` (default 9464; `off` for none).
  *
  * @module
  */
@@ -57,6 +59,10 @@ const node = await Node.start({
   serverName: env("RPCNET_SERVER_NAME"),
   handlers: {
     compute: (n) => (n as number) * 2,
+  },
+  http: env("RPCNET_HTTP_PORT") === "off" ? undefined : {
+    port: Number(env("RPCNET_HTTP_PORT") ?? 9464),
+    hostname: env("RPCNET_BIND") ?? "0.0.0.0",
   },
   leaveOnSignals: {
     // Not ready any more as soon as the leave starts, so no new traffic is routed here.

@@ -35,6 +35,7 @@ import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { OutlierDetector, type OutlierOptions } from "./outlier.ts";
 import { LatencyWindow } from "./latency_window.ts";
 import { tickNow } from "./tick_clock.ts";
+import { type ClientInterceptor, type ClientNext, composeClientInterceptors } from "./intercept.ts";
 
 /**
  * Hedging of idempotent calls: when the first attempt has not answered after a delay, a second
@@ -124,6 +125,11 @@ export interface ClusterClientOptions {
   now?: () => number;
   /** Replaces how connections are opened (tests, custom transports). */
   connect?: Connector;
+  /**
+   * Middleware around `callWorker`, first outermost (default: none). More can be added with
+   * `use()`.
+   */
+  interceptors?: readonly ClientInterceptor[];
 }
 
 /** Options of one {@linkcode ClusterClient.callWorker}. */
@@ -199,6 +205,8 @@ export interface WorkerCallStats {
   failures: number;
   /** Attempts in flight now. */
   active: number;
+  /** Milliseconds spent in finished attempts (their sum; mean latency = Δtotal / Δcalls). */
+  totalMs: number;
 }
 
 /** Counters of a {@linkcode ClusterClient}. */
@@ -362,6 +370,8 @@ export class ClusterClient {
     workerStatsPruned: 0,
   };
   #perWorker = new Map<string, WorkerCallStats>();
+  #interceptors: ClientInterceptor[] = [];
+  #chain: ClientNext | undefined;
   /** Ids that left or failed while attempts to them were in flight: pruned when those end. */
   #departing = new Set<string>();
   /** Errors of attempts that never reached a handler: safe to try elsewhere for any call. */
@@ -456,6 +466,24 @@ export class ClusterClient {
       probeTimeoutMs,
     });
     for (const t of GONE_EVENTS) registry.membership.addEventListener(t, this.#onGone);
+    for (const i of options.interceptors ?? []) this.use(i);
+  }
+
+  /**
+   * Adds an interceptor of `callWorker` inside those already installed.
+   *
+   * @throws {RpcError} `invalid_argument` when `interceptor` is not a function
+   */
+  use(interceptor: ClientInterceptor): this {
+    if (typeof interceptor !== "function") {
+      throw new RpcError("invalid_argument", "interceptors: each interceptor must be a function");
+    }
+    this.#interceptors.push(interceptor);
+    this.#chain = composeClientInterceptors(
+      this.#interceptors,
+      (c) => this.#callWorker(c.method, c.request, c.options),
+    );
+    return this;
   }
 
   /**
@@ -467,10 +495,20 @@ export class ClusterClient {
    *   `deadline_exceeded`, `cancelled`, or whatever the handler threw; `invalid_argument` for
    *   a bad option
    */
-  async callWorker<T = unknown>(
+  callWorker<T = unknown>(
     method: string,
     request: unknown,
     options: WorkerCallOptions = {},
+  ): Promise<T> {
+    const chain = this.#chain;
+    if (chain === undefined) return this.#callWorker<T>(method, request, options);
+    return chain({ method, request, options }) as Promise<T>;
+  }
+
+  async #callWorker<T>(
+    method: string,
+    request: unknown,
+    options: WorkerCallOptions,
   ): Promise<T> {
     this.#checkOpen();
     const filter = options.filter ?? this.#defaultFilter;
@@ -780,7 +818,7 @@ export class ClusterClient {
     let s = this.#perWorker.get(id);
     if (!s) {
       if (this.#perWorker.size >= this.#maxWorkerStats) this.#boundWorkerStats();
-      this.#perWorker.set(id, s = { calls: 0, failures: 0, active: 0 });
+      this.#perWorker.set(id, s = { calls: 0, failures: 0, active: 0, totalMs: 0 });
     }
     return s;
   }
@@ -942,6 +980,7 @@ export class ClusterClient {
     perTry: boolean,
   ): RpcError | undefined {
     const end = tickNow();
+    ws.totalMs += end - t0;
     if (--ws.active === 0 && this.#departing.has(worker.id)) this.#pruneWorkerStats(worker.id);
     let e: RpcError | undefined;
     let failure = false;

@@ -29,6 +29,9 @@ import { leaveOnSignals } from "./lifecycle.ts";
 import { type NodeOptions, resolveNodeOptions } from "./node_options.ts";
 
 export type { NodeOptions } from "./node_options.ts";
+import { defaultLogger } from "../logger.ts";
+import { type NodeObserver, observe } from "../observe/observer.ts";
+import { logMembership } from "../observe/member_log.ts";
 
 /**
  * A cluster node: RPC server + SWIM membership + registries + client.
@@ -58,7 +61,10 @@ export class Node {
   readonly registry: WorkerRegistry;
   /** Load-balanced calls to other nodes. */
   readonly client: ClusterClient;
+  /** The HTTP observer, when started with the `http` option. */
+  observer: NodeObserver | undefined;
   #stopped = false;
+  #stopLog: (() => void) | undefined;
   #joined = false;
   #readyWaiters = new Set<() => void>();
   #removeSignalListeners: (() => void) | undefined;
@@ -90,6 +96,7 @@ export class Node {
    *   the background and `ready` turns true once one answers.
    */
   static async start(options: NodeOptions = {}): Promise<Node> {
+    const logger = options.logger ?? defaultLogger();
     requireNetApis("Node.start");
     const o = resolveNodeOptions(options);
     const advertise = o.advertise ?? advertiseHostFor(o.bind, o.advertiseOption);
@@ -106,6 +113,7 @@ export class Node {
       port: o.rpcPort,
       tls,
       secret: options.secret,
+      logger: options.server?.logger ?? logger,
     });
     for (const [method, h] of Object.entries(options.handlers ?? {})) server.register(method, h);
     for (const [method, h] of Object.entries(options.serverStreams ?? {})) {
@@ -123,6 +131,7 @@ export class Node {
     let membership: ClusterMembership | undefined;
     let registry: WorkerRegistry | undefined;
     let client: ClusterClient | undefined;
+    let stopLog: (() => void) | undefined;
     try {
       // Bound here (not by the membership) so the advertised gossip address can carry the port
       // the kernel picked, under the advertised host rather than a wildcard.
@@ -163,9 +172,12 @@ export class Node {
         secret: options.client?.secret ?? options.secret,
         serverName: options.client?.serverName ?? options.serverName,
       });
+      stopLog = logMembership(membership, logger);
       await waitForFirstJoin(membership, o.joinWaitMs ?? membership.config.bootstrapTimeoutMs, o);
       const node = new Node(server, membership, registry, client);
       serveAdmin(node); // the read-only $cluster.* methods tools look through (admin.ts)
+      node.#stopLog = stopLog;
+      if (options.http) node.observer = observe(node, options.http);
       if (membership.joined) node.#setJoined();
       else membership.whenJoined().then(() => node.#setJoined(), () => {});
       if (options.leaveOnSignals) {
@@ -176,6 +188,8 @@ export class Node {
       }
       return node;
     } catch (e) {
+      stopLog?.();
+      logger.error("node start failed", { error: (e as Error)?.message ?? String(e) });
       await client?.close();
       registry?.close();
       if (membership) await membership.shutdown().catch(() => {});
@@ -302,6 +316,8 @@ export class Node {
     await this.client.close();
     this.registry.close();
     await this.server.close();
+    this.#stopLog?.();
+    await this.observer?.close();
   }
 }
 

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Logger } from "../logger.ts";
+import type { ObserveOptions } from "../observe/observer.ts";
 import type { DevCa, TlsConfig } from "../rpc/certs.ts";
 import type {
   BidiStreamHandler,
@@ -143,6 +145,16 @@ export interface NodeOptions {
   server?: Partial<RpcServerOptions>;
   /** More cluster client settings, passed through. */
   client?: Partial<ClusterClientOptions>;
+  /**
+   * Serve `/metrics`, `/healthz`, `/readyz` and the status page on this HTTP port (see
+   * `observe()`). Default: no HTTP server.
+   */
+  http?: ObserveOptions;
+  /**
+   * Where member state changes, dropped datagrams, handler errors and authentication failures
+   * are logged. Default: warnings and errors as JSON lines on stderr; `silentLogger` silences.
+   */
+  logger?: Logger;
 }
 
 /** The checked options with the addresses worked out (hosts without brackets). */

@@ -6,6 +6,8 @@
  */
 
 import type { SecretKey } from "./auth.ts";
+import { type LogFields, type Logger, type LogLevel, LogRateLimiter } from "../logger.ts";
+import type { InterceptedCall } from "./intercept.ts";
 import type { ByteBudget } from "./budget.ts";
 import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
@@ -55,6 +57,34 @@ export interface ServerShared {
   draining: boolean;
   /** Called whenever a call finishes (the drain waits on it). */
   onCallDone: () => void;
+  /** The interceptor chain of unary calls; `undefined` when none is installed. */
+  intercept: ((call: InterceptedCall) => unknown) | undefined;
+  /** Logs failures that are otherwise only counted (rate-limited per kind). */
+  log: RateLimitedLog;
+}
+
+/** A logger with a rate limit per message key, for failures a peer can trigger at line rate. */
+export class RateLimitedLog {
+  /** The logger. */
+  readonly logger: Logger;
+  #limiter = new LogRateLimiter(10_000, 5);
+
+  /**
+   * Wraps a logger.
+   *
+   * @param logger where records go
+   */
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
+
+  /** Logs `msg` at `level` unless more than 5 records of `key` were logged in the last 10 s. */
+  limited(level: LogLevel, key: string, msg: string, fields: LogFields): void {
+    if (!this.logger.enabled(level)) return;
+    const suppressed = this.#limiter.admit(key);
+    if (suppressed < 0) return;
+    this.logger[level](msg, suppressed > 0 ? { ...fields, suppressed } : fields);
+  }
 }
 
 /** A handler's view of its call; the signal is created on first access (most handlers never read it). */
@@ -65,8 +95,8 @@ export class ServerCallContext implements CallContext {
   readonly remoteAddr: string;
   /** Absolute deadline (epoch ms), when set. */
   readonly deadline: number | undefined;
-  /** The caller's metadata. */
-  readonly meta: Record<string, string>;
+  /** The caller's metadata (an interceptor may replace it, e.g. to pass a trace context on). */
+  meta: Record<string, string>;
   #ac: AbortController | undefined;
   #reason: RpcError | undefined;
 

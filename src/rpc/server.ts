@@ -10,7 +10,7 @@ import { requireNetApis } from "../net_api.ts";
 import { ByteBudget } from "./budget.ts";
 import { PayloadCodec } from "./codec.ts";
 import { PayloadLimits } from "./payload_limits.ts";
-import type { HandlerEntry, ServerShared } from "./context.ts";
+import { type HandlerEntry, RateLimitedLog, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
 import {
   checkBoolean,
@@ -33,6 +33,8 @@ import {
 } from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
 import { type CallObserver, observeSingle, observeStream } from "./call_observer.ts";
+import { composeServerInterceptors, type ServerInterceptor } from "./intercept.ts";
+import { silentLogger } from "../logger.ts";
 import type {
   BidiStreamHandler,
   ClientStreamHandler,
@@ -121,6 +123,7 @@ export class RpcServer {
   #listener: Deno.QuicListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #conns = new Set<ServerConnection>();
+  #interceptors: ServerInterceptor[] = [];
   #addr: { hostname: string; port: number } | undefined;
   #state: "new" | "starting" | "running" | "closing" | "closed" = "new";
   #observer: CallObserver | undefined;
@@ -244,7 +247,10 @@ export class RpcServer {
       },
       draining: false,
       onCallDone: () => {},
+      intercept: undefined,
+      log: new RateLimitedLog(options.logger ?? silentLogger),
     };
+    for (const i of options.interceptors ?? []) this.use(i);
     this.#shared.drainTimeoutMs = this.#drainTimeoutMs;
   }
 
@@ -331,6 +337,26 @@ export class RpcServer {
     if (this.#observer && !reserved) entry.fn = observed(method, entry, this.#observer);
     this.#shared.handlers.set(method, entry);
     return this;
+  }
+
+  /**
+   * Adds a unary-call interceptor inside those already installed (callable while running; calls
+   * already started keep the chain they started with).
+   *
+   * @throws {RpcError} `invalid_argument` when `interceptor` is not a function
+   */
+  use(interceptor: ServerInterceptor): this {
+    if (typeof interceptor !== "function") {
+      throw new RpcError("invalid_argument", "interceptors: each interceptor must be a function");
+    }
+    this.#interceptors.push(interceptor);
+    this.#shared.intercept = composeServerInterceptors(this.#interceptors);
+    return this;
+  }
+
+  /** Whether the server is running and accepting calls (false before start and once draining). */
+  get accepting(): boolean {
+    return this.#state === "running" && !this.#shared.draining;
   }
 
   /** The bound address; valid after `start()`. */

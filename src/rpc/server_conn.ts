@@ -128,6 +128,10 @@ export class ServerConnection implements StreamHost {
     if (!this.#authenticated) return this.#refuse("preAuthViolations", e.message);
     if (this.#isClosed) return;
     this.#shared.stats.protocolErrors++;
+    this.#shared.log.limited("warn", "protocol", "rpc protocol error, connection closed", {
+      remote: this.remoteAddr,
+      error: e.message,
+    });
     this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, `protocol error: ${e.message}`.slice(0, 120));
   }
 
@@ -178,6 +182,9 @@ export class ServerConnection implements StreamHost {
       return true;
     }
     this.#shared.stats.authFailures++;
+    this.#shared.log.limited("warn", "auth", "rpc authentication failed", {
+      remote: this.remoteAddr,
+    });
     const err = new RpcError("unauthenticated", "wrong or missing cluster secret");
     writer.frame(T.ERROR, 0, 0, undefined, errorBody(err), true);
     // Let the ERROR frame leave before the close discards unsent stream data; a 0-RTT

@@ -20,6 +20,7 @@ import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
 import { FrameWriter } from "./writer.ts";
+import { InterceptedCall, type ServerTarget } from "./intercept.ts";
 
 /** What a lane needs from its connection. */
 export interface LaneHost {
@@ -173,10 +174,20 @@ export class ServerLane {
     shared.stats.callsTotal++;
     let result: unknown;
     try {
-      result = entry
-        ? (entry.fn as Handler)(request, ctx)
-        : fallback!.fn(head.method, request, ctx);
+      const intercept = shared.intercept;
+      if (intercept !== undefined) {
+        const method = head.method;
+        const target: ServerTarget = entry
+          ? (entry.fn as Handler)
+          : (req, c) => fallback!.fn(method, req, c);
+        result = intercept(new InterceptedCall(method, request, ctx, target));
+      } else {
+        result = entry
+          ? (entry.fn as Handler)(request, ctx)
+          : fallback!.fn(head.method, request, ctx);
+      }
     } catch (e) {
+      this.#handlerError(ctx, e);
       return this.#sendError(id, e);
     }
     if (
@@ -239,7 +250,19 @@ export class ServerLane {
   }
 
   #fail(call: LaneCall, e: unknown): void {
-    if (this.#end(call)) this.#sendError(call.id, e);
+    if (!this.#end(call)) return;
+    this.#handlerError(call.ctx, e);
+    this.#sendError(call.id, e);
+  }
+
+  /** Logs a handler failure that is not a deliberate `RpcError` (those are answers). */
+  #handlerError(ctx: ServerCallContext, e: unknown): void {
+    if (e instanceof RpcError) return;
+    this.#shared.log.limited("error", `handler:${ctx.method}`, "handler threw", {
+      method: ctx.method,
+      remote: ctx.remoteAddr,
+      error: e instanceof Error ? e.message : String(e),
+    });
   }
 
   #sendError(id: number, e: unknown): void {

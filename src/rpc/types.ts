@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Logger } from "../logger.ts";
+import type { ServerInterceptor } from "./intercept.ts";
 import type { DevCa, TlsConfig } from "./certs.ts";
 import type { PayloadLimitOptions } from "./payload_limits.ts";
 
@@ -106,6 +108,16 @@ export interface RpcServerOptions extends PayloadLimitOptions {
    * stream costs the server about 30 KiB).
    */
   maxStreamsPerConnection?: number;
+  /**
+   * Middleware around unary handlers, first outermost (default: none — handlers are called
+   * directly). More can be added with `use()`.
+   */
+  interceptors?: readonly ServerInterceptor[];
+  /**
+   * Where handler errors (not `RpcError`s), authentication failures and protocol errors are
+   * logged, rate-limited (default: silent).
+   */
+  logger?: Logger;
   /**
    * Connections held at once (default 1024); further ones are refused at the QUIC handshake
    * and counted in `refusedConnections`.
