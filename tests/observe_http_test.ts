@@ -45,6 +45,11 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
     const [a, b] = nodes;
     for (let i = 0; i < 5; i++) await a.client.callWorker("echo", i, { filter: "role=worker" });
     await assert.rejects(a.client.callWorker("fail", 0, { filter: "role=worker" }));
+    // A join may go over TCP alone: wait for b's first gossip datagram both ways.
+    await waitFor(
+      () => b.membership.stats().bytesIn > 0 && b.membership.stats().packetsOut > 0,
+      "a gossip datagram each way",
+    );
     const wm = await get(`${b.observer!.url}/metrics`);
     assert.equal(wm.status, 200);
     assert.match(wm.type, /^text\/plain; version=0\.0\.4/);
