@@ -411,7 +411,9 @@ async function partitionFor(c: Cluster, durationMs: number, name: string): Promi
   const all = [...A, ...B];
   await c.pullAll(all);
   await c.loadStart(5000);
-  await sleep(2000);
+  // Partitions are judged against a stable view (all alive, unchanged for stableAfterMs): give
+  // the view time to settle after the previous step (a restart) before cutting.
+  await sleep(LAN.stableAfterMs + 2000);
   const tCut = Date.now();
   await partition(A, B);
   let healed = false;
