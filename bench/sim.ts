@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { SimReport } from "../mod.ts";
+import type { SimReport } from "../src/membership/sim/mod.ts";
 import type { BenchSection } from "./table.ts";
 
 /**

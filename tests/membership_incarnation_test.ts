@@ -4,7 +4,8 @@
  * Incarnations are compared as serial numbers; implausible jumps are dropped and counted.
  */
 import assert from "node:assert/strict";
-import { type ClusterEvent, ClusterMembership, SimNetwork } from "../mod.ts";
+import { type ClusterEvent, ClusterMembership } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 import { ByteWriter, writeHeader, writeMessage } from "../src/membership/codec.ts";
 import {
   compareIncarnation,

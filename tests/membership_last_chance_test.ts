@@ -4,7 +4,8 @@
  * paused at the moment its stale suspicion expires.
  */
 import assert from "node:assert/strict";
-import { type ClusterEvent, ClusterMembership, SimNetwork, type SimTransport } from "../mod.ts";
+import { type ClusterEvent, ClusterMembership } from "../mod.ts";
+import { SimNetwork, type SimTransport } from "../src/membership/sim/mod.ts";
 import {
   ByteWriter,
   type GossipMessage,

@@ -3,7 +3,8 @@
  * seed: regression for a leave that picked its gossip targets after dropping off the live ring.
  */
 import assert from "node:assert/strict";
-import { type ClusterEvent, ClusterMembership, SimNetwork } from "../mod.ts";
+import { type ClusterEvent, ClusterMembership } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 import { eventually } from "./wait.ts";
 import { formSimCluster } from "./sim_cluster.ts";
 

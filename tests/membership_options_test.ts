@@ -4,7 +4,8 @@
  * cannot hold) are refused; an advertised wildcard address is refused with the fix.
  */
 import assert from "node:assert/strict";
-import { ClusterMembership, type ClusterMembershipOptions, RpcError, SimNetwork } from "../mod.ts";
+import { ClusterMembership, type ClusterMembershipOptions, RpcError } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 
 function refused(options: unknown, name: string): void {
   assert.throws(

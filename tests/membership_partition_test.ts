@@ -4,7 +4,8 @@
  * the network heals and the sides find each other again (push-pull to tombstones, refutation).
  */
 import assert from "node:assert/strict";
-import { type ClusterEvent, ClusterMembership, SimNetwork } from "../mod.ts";
+import { type ClusterEvent, ClusterMembership } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

@@ -9,8 +9,8 @@ import {
   ClusterMembership,
   type ClusterMembershipOptions,
   RpcError,
-  SimNetwork,
 } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

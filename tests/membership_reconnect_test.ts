@@ -11,10 +11,10 @@ import {
   type ClusterEvent,
   ClusterMembership,
   PROFILES,
-  SimNetwork,
   type Transport,
   UdpTransport,
 } from "../mod.ts";
+import { SimNetwork } from "../src/membership/sim/mod.ts";
 import { eventually } from "./wait.ts";
 
 function lcg(seed: number): () => number {

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
+import { ClusterMembership, RpcError } from "../mod.ts";
 import {
-  ClusterMembership,
   formatSimReport,
-  RpcError,
   SimNetwork,
   type SimScenario,
   simulate,
   VirtualClock,
-} from "../mod.ts";
+} from "../src/membership/sim/mod.ts";
 
 /** 10 % loss for `durationMs` of virtual time: the cluster converges and no live member is declared dead. */
 async function assertNoFalseFailures(

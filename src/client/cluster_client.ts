@@ -326,9 +326,10 @@ interface AttemptOptions {
  * Load-balanced, failure-aware calls to the workers of a cluster.
  *
  * @example
- * ```ts ignore
- * import { ClusterClient, WorkerRegistry } from "@rpcnet/cluster";
+ * ```ts
+ * import { ClusterClient, type ClusterMembership, WorkerRegistry } from "@rpcnet/cluster";
  *
+ * declare const cluster: ClusterMembership; // started and joined
  * const workers = new WorkerRegistry(cluster, { strategy: "p2c_peak_ewma" });
  * const client = new ClusterClient(workers, { perTryTimeoutMs: 500 });
  * const result = await client.callWorker("compute", { n: 42 }, {
@@ -336,6 +337,7 @@ interface AttemptOptions {
  *   timeoutMs: 2000,
  *   idempotent: true,
  * });
+ * console.log(result);
  * await client.close();
  * ```
  */

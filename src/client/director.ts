@@ -91,9 +91,10 @@ function checkForward(prefix: string, v: unknown): ForwardOptions {
  * Accepts calls and forwards them to workers.
  *
  * @example
- * ```ts ignore
- * import { Director } from "@rpcnet/cluster";
+ * ```ts
+ * import { Director, type Node } from "@rpcnet/cluster";
  *
+ * declare const node: Node; // a started node that sees the workers
  * const director = await Director.start({
  *   client: node.client,
  *   server: { port: 7000 },

@@ -34,7 +34,7 @@ export interface LeaveOnSignalsOptions {
  * process alive).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { leaveOnSignals, Node } from "@rpcnet/cluster";
  *
  * const node = await Node.start({ seeds: ["10.0.0.1:7946"] });

@@ -37,7 +37,7 @@ import { logMembership } from "../observe/member_log.ts";
  * A cluster node: RPC server + SWIM membership + registries + client.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Node } from "@rpcnet/cluster";
  *
  * const worker = await Node.start({
@@ -47,6 +47,7 @@ import { logMembership } from "../observe/member_log.ts";
  *   handlers: { compute: (req) => (req as number) * 2 },
  * });
  * const doubled = await worker.client.callWorker("compute", 21, { filter: "role=worker" });
+ * console.log(doubled); // 42
  * await worker.leave();
  * ```
  */

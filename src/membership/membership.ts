@@ -215,7 +215,7 @@ export function preloadMembers(
  * A member of a SWIM cluster.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { ClusterMembership } from "@rpcnet/cluster";
  *
  * const a = new ClusterMembership({ profile: "LOCAL", tags: { role: "worker" } });

@@ -27,7 +27,7 @@ export interface NodeQuery {
  * (`ClusterMembership` or a test fake).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { ClusterMembership, NodeRegistry } from "@rpcnet/cluster";
  *
  * const cluster = new ClusterMembership({ profile: "LOCAL" });

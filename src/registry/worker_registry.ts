@@ -133,9 +133,10 @@ const EVENTS: ClusterEventType[] = [
  * Tag-filtered, load-balanced selection of worker nodes.
  *
  * @example
- * ```ts ignore
- * import { WorkerRegistry } from "@rpcnet/cluster";
+ * ```ts
+ * import { type ClusterMembership, WorkerRegistry } from "@rpcnet/cluster";
  *
+ * declare const cluster: ClusterMembership; // started and joined
  * const workers = new WorkerRegistry(cluster, { strategy: "least_connections" });
  * const worker = workers.selectWorker("role=worker");
  * console.log(`Selected worker: ${worker.label} at ${worker.addr}`);

@@ -99,7 +99,7 @@ class SimNode implements SimNodeState {
  *
  * @example
  * ```ts
- * import { SimNetwork } from "@rpcnet/cluster";
+ * import { SimNetwork } from "@rpcnet/cluster/sim";
  *
  * const net = new SimNetwork({ seed: 7, loss: 0.1, latencyMs: 1, jitterMs: 1 });
  * const a = net.createTransport();

@@ -9,7 +9,7 @@
  *
  * @example
  * ```ts
- * import { SeededRandom } from "@rpcnet/cluster";
+ * import { SeededRandom } from "@rpcnet/cluster/sim";
  * const rng = new SeededRandom(42);
  * console.log(rng.next() === new SeededRandom(42).next()); // true
  * ```

@@ -253,8 +253,8 @@ interface Node {
  * to `onProgress`.
  *
  * @example
- * ```ts ignore
- * import { simulate } from "@rpcnet/cluster";
+ * ```ts
+ * import { simulate } from "@rpcnet/cluster/sim";
  * const r = await simulate({ nodes: 200, scenario: "crash", profile: "LAN" });
  * console.log(r.crash?.deadEverywhereMs);
  * ```

@@ -96,7 +96,7 @@ export interface VirtualClockOptions {
  *
  * @example
  * ```ts
- * import { VirtualClock } from "@rpcnet/cluster";
+ * import { VirtualClock } from "@rpcnet/cluster/sim";
  *
  * const clock = new VirtualClock();
  * const fired: number[] = [];
