@@ -161,6 +161,30 @@ export class CallMetrics {
     };
   }
 
+  /**
+   * Counts streaming calls (server, client and bidi streaming) by method and outcome when their
+   * handler ends, with their duration; the server's call observer reports them (the unary
+   * interceptors do not see streams). Unary calls are left to {@linkcode serverInterceptor}.
+   */
+  readonly streamObserver = (
+    method: string,
+    durationMs: number | undefined,
+    error: unknown,
+    streaming: boolean,
+  ): void => {
+    if (!streaming) return;
+    const m = this.of(method);
+    const code = error === undefined
+      ? 0
+      : error instanceof RpcError
+      ? (CODE_INDEX.get(error.code) ?? INTERNAL)
+      : INTERNAL;
+    m.outcomes[code]++;
+    const ms = durationMs ?? 0;
+    m.latency.observeMs(ms);
+    this.onCall?.(m, code, ms);
+  };
+
   /** A client interceptor that counts every `callWorker` by method and outcome, and times it. */
   clientInterceptor(): ClientInterceptor {
     return (call, next) => {
