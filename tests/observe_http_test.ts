@@ -65,10 +65,10 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
       }
       assert.deepEqual(got, [0, 1, 2]);
     }
-    async function* nums() {
+    const nums = async function* () {
       yield 1;
       yield 2;
-    }
+    };
     assert.equal(await a.client.clientStream("sum", nums(), { filter: "role=worker" }), 3);
     // A join may go over TCP alone: wait for b's first gossip datagram both ways.
     await waitFor(
