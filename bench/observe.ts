@@ -7,6 +7,10 @@
  * each row is the median; the ratios compare figures of the same run. (b) Time of one
  * `/metrics` rendering (Prometheus text) of an observed node.
  *
+ * With `OBSERVE_BENCH_BASELINE=/path/to/older/tree/mod.ts` (e.g. a `git archive` of the commit
+ * before observability landed) a fourth pair built from that tree runs in the same rounds, and
+ * the section reports not observed / older tree: the cost of the hooks when nothing is installed.
+ *
  * `deno run -A bench/main.ts observe` (or `deno run -A bench/observe.ts`).
  *
  * @module
@@ -22,27 +26,41 @@ interface Pair {
   name: string;
   caller: Node;
   worker: Node;
+  observers: { close(): Promise<void> }[];
 }
 
-async function pair(name: string, observeOpts?: { tracing: boolean }): Promise<Pair> {
-  const common: NodeOptions = { profile: "LOCAL", logger: silentLogger };
-  const worker = await Node.start({
+async function pair(
+  name: string,
+  observeOpts?: { tracing: boolean },
+  NodeClass: typeof Node = Node,
+): Promise<Pair> {
+  // An older tree may not know `logger`: pass it only to this tree's Node.
+  const common: NodeOptions = NodeClass === Node
+    ? { profile: "LOCAL", logger: silentLogger }
+    : { profile: "LOCAL" };
+  const worker = await NodeClass.start({
     ...common,
     id: `${name}-w`,
     tags: { role: "worker", set: name },
     handlers: { echo: (req) => req },
   });
-  const caller = await Node.start({ ...common, id: `${name}-c`, seeds: [worker.gossipAddr] });
+  const caller = await NodeClass.start({
+    ...common,
+    id: `${name}-c`,
+    seeds: [worker.gossipAddr],
+  });
   const until = Date.now() + 10_000;
   while (caller.registry.workers(`set=${name}`).length < 1) {
     if (Date.now() > until) throw new Error(`${name}: worker not seen`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  if (observeOpts) {
-    observe(caller, { port: 0, tracing: observeOpts.tracing });
-    observe(worker, { port: 0, tracing: observeOpts.tracing });
-  }
-  return { name, caller, worker };
+  const observers = observeOpts
+    ? [
+      observe(caller, { port: 0, tracing: observeOpts.tracing }),
+      observe(worker, { port: 0, tracing: observeOpts.tracing }),
+    ]
+    : [];
+  return { name, caller, worker, observers };
 }
 
 async function load(p: Pair, ms: number): Promise<number> {
@@ -64,13 +82,18 @@ async function load(p: Pair, ms: number): Promise<number> {
 
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
+  const baselinePath = Deno.env.get("OBSERVE_BENCH_BASELINE");
   const pairs = [
     await pair("plain"),
     await pair("metrics", { tracing: false }),
     await pair("traced", { tracing: true }),
   ];
-  const rps: Record<string, number[]> = { plain: [], metrics: [], traced: [] };
-  const ratio: Record<string, number[]> = { metrics: [], traced: [] };
+  if (baselinePath) {
+    const older = await import(baselinePath) as { Node: typeof Node };
+    pairs.push(await pair("older", undefined, older.Node));
+  }
+  const rps: Record<string, number[]> = { plain: [], metrics: [], traced: [], older: [] };
+  const ratio: Record<string, number[]> = { metrics: [], traced: [], older: [] };
   try {
     for (const p of pairs) await load(p, 300); // warm-up: connections, JIT
     for (let r = 0; r < ROUNDS; r++) {
@@ -81,6 +104,7 @@ export async function run(): Promise<BenchSection> {
       for (const k in got) rps[k].push(got[k]);
       ratio.metrics.push(got.metrics / got.plain);
       ratio.traced.push(got.traced / got.plain);
+      if (got.older) ratio.older.push(got.plain / got.older);
     }
     // (b) one /metrics rendering of the observed worker.
     const obs = observe(pairs[1].worker, { port: 0, otel: false, callMetrics: true });
@@ -96,9 +120,26 @@ export async function run(): Promise<BenchSection> {
       `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}, ${xs.length} slices`;
     const rspread = (xs: number[]) =>
       `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}, ${xs.length} rounds`;
+    const olderRows = baselinePath
+      ? [
+        {
+          name: `(a) … the same on the older tree (${baselinePath})`,
+          value: median(rps.older),
+          unit: "req/s",
+          note: spread(rps.older),
+        },
+        {
+          name: "(a) not observed / older tree",
+          value: median(ratio.older),
+          unit: "x",
+          note: rspread(ratio.older),
+        },
+      ]
+      : [];
     return {
       title: "observe: cost of metrics and interceptors",
       rows: [
+        ...olderRows,
         {
           name: `(a) callWorker 64 B, ${INFLIGHT} in flight, not observed`,
           value: median(rps.plain),
@@ -141,6 +182,7 @@ export async function run(): Promise<BenchSection> {
     };
   } finally {
     for (const p of pairs) {
+      for (const o of p.observers) await o.close();
       await p.caller.stop();
       await p.worker.stop();
     }

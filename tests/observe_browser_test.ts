@@ -67,13 +67,13 @@ Deno.test({
       );
     }
     await waitFor(() => node.nodes.alive().length === 3, "3 members alive");
-    load = (async () => {
+    load = Promise.all(Array.from({ length: 4 }, async () => {
       while (traffic) {
         await node.client.callWorker("compute", 7, { filter: "role=worker", idempotent: true })
           .catch(() => {});
         await sleep(5);
       }
-    })();
+    })).then(() => {});
 
     const page = browser.pages()[0] ?? await browser.newPage();
     await page.goto(`${node.observer!.url}/`);
@@ -85,6 +85,24 @@ Deno.test({
     assert.equal(await page.locator("#members tbody tr").count(), 3);
     await page.waitForSelector(`#workers tr[data-worker="worker-1"]`, { timeout: 10_000 });
     assert.match(await page.locator("#conn").innerText(), /live/);
+
+    const shot = Deno.env.get("RPCNET_SCREENSHOT");
+    if (shot) {
+      // Shown as the README's picture: every member alive and both workers taking traffic.
+      for (const id of ["worker-1", "worker-2"]) {
+        const cell = `#workers tr[data-worker="${id}"] td:nth-child(2)`;
+        await page.waitForFunction(
+          `Number(document.querySelector('${cell}')?.textContent ?? 0) > 0`,
+          undefined,
+          { timeout: 10_000 },
+        );
+      }
+      await page.screenshot({ path: shot, fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await sleep(600);
+      await page.screenshot({ path: shot.replace(/\.png$/, "-phone.png"), fullPage: true });
+      await page.setViewportSize({ width: 1100, height: 720 });
+    }
 
     const bound = failureDetectionBoundMs(resolveConfig({ profile: "LOCAL" }), 3);
     const killedAt = Date.now();
@@ -103,15 +121,6 @@ Deno.test({
       await page.locator(`#members tr[data-id="worker-1"][data-state="alive"]`).count(),
       1,
     );
-
-    const shot = Deno.env.get("RPCNET_SCREENSHOT");
-    if (shot) {
-      await sleep(1500); // a few updates, so rates are drawn from deltas
-      await page.screenshot({ path: shot, fullPage: true });
-      await page.setViewportSize({ width: 390, height: 844 });
-      await sleep(600);
-      await page.screenshot({ path: shot.replace(/\.png$/, "-phone.png"), fullPage: true });
-    }
   } finally {
     traffic = false;
     await load;

@@ -40,11 +40,36 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
         throw new RpcError("not_found", "nothing here");
       },
     },
+    serverStreams: {
+      range: async function* (n) {
+        for (let i = 0; i < (n as number); i++) yield i;
+      },
+    },
+    clientStreams: {
+      sum: async (requests) => {
+        let total = 0;
+        for await (const v of requests) total += v as number;
+        return total;
+      },
+    },
   });
   try {
     const [a, b] = nodes;
     for (let i = 0; i < 5; i++) await a.client.callWorker("echo", i, { filter: "role=worker" });
     await assert.rejects(a.client.callWorker("fail", 0, { filter: "role=worker" }));
+    // Streaming calls are counted when their handler ends (the unary interceptors miss them).
+    for (let i = 0; i < 2; i++) {
+      const got: unknown[] = [];
+      for await (const v of a.client.serverStream("range", 3, { filter: "role=worker" })) {
+        got.push(v);
+      }
+      assert.deepEqual(got, [0, 1, 2]);
+    }
+    const nums = async function* () {
+      yield 1;
+      yield 2;
+    };
+    assert.equal(await a.client.clientStream("sum", nums(), { filter: "role=worker" }), 3);
     // A join may go over TCP alone: wait for b's first gossip datagram both ways.
     await waitFor(
       () => b.membership.stats().bytesIn > 0 && b.membership.stats().packetsOut > 0,
@@ -74,6 +99,18 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
       }),
       5,
     );
+    assert.equal(
+      sample(wm.text, "rpcnet_rpc_server_calls_total", { method: "range", code: "ok" }),
+      2,
+    );
+    assert.equal(
+      sample(wm.text, "rpcnet_rpc_server_call_duration_seconds_count", { method: "range" }),
+      2,
+    );
+    assert.equal(
+      sample(wm.text, "rpcnet_rpc_server_calls_total", { method: "sum", code: "ok" }),
+      1,
+    );
     assert.equal(sample(wm.text, "rpcnet_members", { state: "alive" }), 2);
     assert.equal(sample(wm.text, "rpcnet_members", { state: "dead" }), 0);
     assert.ok(sample(wm.text, "rpcnet_gossip_bytes_total", { direction: "in" })! > 0);
@@ -91,7 +128,8 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
       sample(dm.text, "rpcnet_rpc_client_calls_total", { method: "fail", code: "not_found" }),
       1,
     );
-    assert.equal(sample(dm.text, "rpcnet_client_worker_selections_total", { worker: "b" }), 6);
+    // 6 unary calls and 3 streams.
+    assert.equal(sample(dm.text, "rpcnet_client_worker_selections_total", { worker: "b" }), 9);
     assert.equal(sample(dm.text, "rpcnet_client_retries_total"), 0);
     assert.equal(sample(dm.text, "rpcnet_client_retry_budget_exhausted_total"), 0);
     assert.equal(sample(dm.text, "rpcnet_client_ejections_total"), 0);
@@ -100,7 +138,7 @@ Deno.test("observe: /metrics is valid Prometheus text with membership, server, c
     const st = JSON.parse((await get(`${a.observer!.url}/status`)).text);
     assert.deepEqual(st.members.map((m: { id: string }) => m.id), ["a", "b"]);
     assert.equal(st.workers[0].id, "b");
-    assert.equal(st.workers[0].calls, 6);
+    assert.equal(st.workers[0].calls, 9);
     assert.equal((await get(`${a.observer!.url}/nope`)).status, 404);
   } finally {
     await stopAll(nodes);

@@ -11,6 +11,8 @@ import { toAdminEvent } from "../client/admin.ts";
 import { type Io, parseFlags } from "./common.ts";
 import { AGENT_FLAGS, nodeAddresses, resolveAgentConfig } from "./agent_config.ts";
 import { type LoadedHandler, loadHandlers } from "./handlers_module.ts";
+import { httpAddress } from "./agent_config.ts";
+import { createLogger, type LogFields, type Logger, type LogSink } from "../logger.ts";
 import { readCaCert, readCertAndKey, readKeyringFile, readSigningCa } from "./tls_files.ts";
 
 /** Help of `rpcnet agent`. */
@@ -46,26 +48,49 @@ Options (flag > environment > config file > default):
                        picks the kind; a default-exported object maps method names
                        (dots allowed) to handlers; the module may read its node id from
                        RPCNET_NODE_ID                                            RPCNET_HANDLERS
+  --http [HOST:]PORT   serve /metrics (Prometheus), /healthz, /readyz and the live status
+                       page on this HTTP port (HOST defaults to the --bind host)     RPCNET_HTTP
   -h, --help           this help
 
 Without --ca the node's certificate comes from a throwaway CA that no other process trusts:
 give every node and tool the same --ca for a cluster of several processes.
 
 Log lines (stdout, one JSON object each): {"ts","level","event":"started"|"joined"|"left"|
-"failed"|"suspect"|"recovered"|"updated"|"partition"|"healed"|"leaving"|"stopped", …}.`;
+"failed"|"suspect"|"recovered"|"updated"|"partition"|"healed"|"leaving"|"stopped", …}; the
+node's own warnings and errors come out on the same stream as {"ts","level","msg", …}.`;
 
-function logLine(io: Io, fields: Record<string, unknown>): void {
-  io.out(JSON.stringify({ ts: new Date().toISOString(), level: "info", ...fields }) + "\n");
+/**
+ * The agent's log: one JSON object per line on stdout, through the package logger so the node's
+ * own records (join failures, handler errors, dropped packets) share the stream and format.
+ * Agent events carry `event` (the record's `msg` is then left out, it says the same); node
+ * records carry `msg`.
+ */
+function agentLoggers(io: Io): { events: Logger; node: Logger } {
+  const sink: LogSink = (r) => {
+    const head: Record<string, unknown> = { ts: new Date(r.time).toISOString(), level: r.level };
+    if (r.fields.event === undefined) head.msg = r.msg;
+    io.out(JSON.stringify({ ...head, ...r.fields }) + "\n");
+  };
+  // The node logs warnings and errors; membership changes are the agent's own event lines.
+  return { events: createLogger(sink, "info"), node: createLogger(sink, "warn") };
+}
+
+function logLine(log: Logger, fields: Record<string, unknown> & { event: string }): void {
+  // Agent lines carry tags, seeds and handler lists: JSON values, not only flat ones.
+  log.info(fields.event, fields as unknown as LogFields);
 }
 
 /** Flattens an event for the log: `{event, id, state, …}`. */
-function eventFields(e: ClusterEvent, localId: string): Record<string, unknown> {
+function eventFields(
+  e: ClusterEvent,
+  localId: string,
+): Record<string, unknown> & { event: string } {
   const a = toAdminEvent(e, localId, Date.now()) as Record<string, unknown>;
   const { type, at: _at, member, ...rest } = a;
-  if (member === undefined) return { event: type, ...rest };
+  if (member === undefined) return { event: type as string, ...rest };
   const m = member as Record<string, unknown>;
   return {
-    event: type,
+    event: type as string,
     id: m.id,
     state: m.state,
     incarnation: m.incarnation,
@@ -93,6 +118,8 @@ export async function agentCommand(
   }
   const cfg = await resolveAgentConfig(p, io);
   const addrs = nodeAddresses(cfg);
+  const http = httpAddress(cfg);
+  const log = agentLoggers(io);
   // The id is chosen here so the handlers module can read it (RPCNET_NODE_ID) at import.
   const id = cfg.id ?? crypto.randomUUID();
   const options: NodeOptions = {
@@ -103,7 +130,9 @@ export async function agentCommand(
     profile: cfg.profile,
     label: cfg.label,
     secret: cfg.secret,
+    logger: log.node,
   };
+  if (http) options.http = { hostname: http.hostname, port: http.port };
   if (cfg.keyringFile !== undefined) {
     options.keyring = await readKeyringFile(cfg.keyringFile, "--keyring-file");
   }
@@ -138,11 +167,12 @@ export async function agentCommand(
 
   const node = await Node.start(options);
   const events = node.membership.subscribe();
-  logLine(io, {
+  logLine(log.events, {
     event: "started",
     id: node.id,
     rpcAddr: node.rpcAddr,
     gossipAddr: node.gossipAddr,
+    ...(node.observer ? { http: node.observer.url } : {}),
     tags: cfg.tags,
     seeds: cfg.seeds,
     handlers: handlers.map((h) => h.method),
@@ -169,13 +199,13 @@ export async function agentCommand(
     signal?.addEventListener("abort", onSignal("abort"), { once: true });
   });
   const logging = (async () => {
-    for await (const e of events) logLine(io, eventFields(e, node.id));
+    for await (const e of events) logLine(log.events, eventFields(e, node.id));
   })();
   const why = await stop;
-  logLine(io, { event: "leaving", id: node.id, signal: why });
+  logLine(log.events, { event: "leaving", id: node.id, signal: why });
   await node.leave();
   await events.return?.();
   await logging;
-  logLine(io, { event: "stopped", id: node.id });
+  logLine(log.events, { event: "stopped", id: node.id });
   return 0;
 }

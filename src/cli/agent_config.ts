@@ -19,6 +19,7 @@
  * | `--ca-key`        | `RPCNET_CA_KEY`       | `caKey`       | `<ca>-key.pem`   |
  * | `--cert`, `--key` | `RPCNET_CERT`, `_KEY` | `cert`, `key` | issued from --ca |
  * | `--handlers`      | `RPCNET_HANDLERS`     | `handlers`    | none             |
+ * | `--http`          | `RPCNET_HTTP`         | `http`        | none (no HTTP)   |
  *
  * @module
  */
@@ -67,6 +68,8 @@ export interface AgentConfig {
   key?: string;
   /** Handlers module. */
   handlers?: string;
+  /** `[HOST:]PORT` of the HTTP server (`/metrics`, `/healthz`, `/readyz`, status page). */
+  http?: string;
 }
 
 /** The agent's flags (for `parseFlags`). */
@@ -87,6 +90,7 @@ export const AGENT_FLAGS = {
   cert: { type: "string" },
   key: { type: "string" },
   handlers: { type: "string" },
+  http: { type: "string" },
 } as const;
 
 type Key = Exclude<keyof AgentConfig, "seeds" | "tags"> | "seeds" | "tags";
@@ -108,6 +112,7 @@ const SETTINGS: [string, string, Key][] = [
   ["--cert", "RPCNET_CERT", "cert"],
   ["--key", "RPCNET_KEY", "key"],
   ["--handlers", "RPCNET_HANDLERS", "handlers"],
+  ["--http", "RPCNET_HTTP", "http"],
 ];
 
 const PROFILES: readonly string[] = ["LAN", "WAN", "LOCAL"];
@@ -291,4 +296,22 @@ export function nodeAddresses(cfg: AgentConfig): NodeAddresses {
     out.gossipAdvertise = formatHostPort(adv.host, adv.port);
   }
   return out;
+}
+
+/**
+ * Host and port of `--http [HOST:]PORT`. Without a host (`9464` or `:9464`) the HTTP server
+ * binds the same host as the node's sockets (`--bind`, default 127.0.0.1), so a node bound to a
+ * wildcard serves its probes on every interface and a loopback node only on loopback.
+ */
+export function httpAddress(cfg: AgentConfig): { hostname: string; port: number } | undefined {
+  if (cfg.http === undefined) return undefined;
+  const text = cfg.http.startsWith(":") ? cfg.http.slice(1) : cfg.http;
+  if (/^\d+$/.test(text)) {
+    return { hostname: nodeAddresses(cfg).bind, port: port("--http", text) };
+  }
+  const hp = hostAndPort("--http", text);
+  if (hp.port === undefined) {
+    throw new UsageError(`--http must be PORT or HOST:PORT, got '${cfg.http}'`);
+  }
+  return { hostname: hp.host, port: hp.port };
 }

@@ -16,7 +16,7 @@
 import { RpcError } from "../errors.ts";
 import { checkBoolean, checkDurationMs, checkInt, checkString } from "../options.ts";
 import type { ClusterMembership } from "../membership/membership.ts";
-import type { RpcServer } from "../rpc/server.ts";
+import { observeServerCalls, type RpcServer } from "../rpc/server.ts";
 import type { ClusterClient } from "../client/cluster_client.ts";
 import { CallMetrics, OUTCOME_CODES } from "./call_metrics.ts";
 import { collectMetrics, type MetricFamily, type MetricSources } from "./collect.ts";
@@ -132,6 +132,7 @@ export class NodeObserver {
         calls = { server: new CallMetrics(), client: new CallMetrics() };
         installed.set(node, calls);
         node.server.use(calls.server.serverInterceptor());
+        observeServerCalls(node.server, calls.server.streamObserver);
         node.client.use(calls.client.clientInterceptor());
       }
       this.#sources.serverCalls = calls.server;

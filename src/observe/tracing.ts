@@ -13,6 +13,7 @@
 
 import {
   context,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -100,6 +101,33 @@ export interface TracingOptions {
   tracer?: object;
 }
 
+// The API's no-op provider: what a fresh proxy delegates to while no SDK is registered.
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether spans made through the global tracer provider would be no-ops: no SDK registered
+ * (the global provider is the API's proxy with nothing behind it). Then the interceptors only
+ * propagate ids and skip span objects, attribute records and context switches. Checked per call
+ * (a global read and two compares) so an SDK registered later is picked up.
+ */
+function noSdk(): boolean {
+  const p = trace.getTracerProvider();
+  return p instanceof ProxyTracerProvider && p.getDelegate() === NOOP_PROVIDER;
+}
+
+/** `traceparent` of a new hop: the parent's trace (or a new one) and a new span id. */
+function childTraceparent(parent: TraceParent | undefined): string {
+  if (parent === undefined) {
+    // An active span context set by hand (a context manager without an SDK) is the parent.
+    const sc = trace.getSpanContext(context.active());
+    if (sc !== undefined && trace.isSpanContextValid(sc)) {
+      return `00-${sc.traceId}-${randomHex(2)}-${HEX[sc.traceFlags & 0xff]}`;
+    }
+    return `00-${randomHex(4)}-${randomHex(2)}-01`;
+  }
+  return `00-${parent.traceId}-${randomHex(2)}-${HEX[parent.flags & 0xff]}`;
+}
+
 interface Started {
   span: Span;
   /** The id this hop passes on. */
@@ -160,9 +188,17 @@ function endSpan(span: Span, e: unknown): void {
  * `ctx.meta.traceparent` set to it for calls the handler makes with `ctx.meta`.
  */
 export function serverTracing(options: TracingOptions = {}): ServerInterceptor {
-  const tracer = (options.tracer as Tracer | undefined) ?? trace.getTracer(OTEL_SCOPE);
+  const given = options.tracer as Tracer | undefined;
+  const tracer = given ?? trace.getTracer(OTEL_SCOPE);
   return (call, next) => {
     const ctx = call.ctx;
+    if (given === undefined && noSdk()) {
+      (ctx as { meta: Record<string, string> }).meta = {
+        ...ctx.meta,
+        traceparent: childTraceparent(parseTraceparent(ctx.meta.traceparent)),
+      };
+      return next(call);
+    }
     const { span, own } = startSpan(
       tracer,
       `rpcnet.server/${call.method}`,
@@ -197,9 +233,15 @@ export function serverTracing(options: TracingOptions = {}): ServerInterceptor {
  * OpenTelemetry span, else a new trace.
  */
 export function clientTracing(options: TracingOptions = {}): ClientInterceptor {
-  const tracer = (options.tracer as Tracer | undefined) ?? trace.getTracer(OTEL_SCOPE);
+  const given = options.tracer as Tracer | undefined;
+  const tracer = given ?? trace.getTracer(OTEL_SCOPE);
   return (call, next) => {
     const meta = call.options.meta;
+    if (given === undefined && noSdk()) {
+      const traceparent = childTraceparent(parseTraceparent(meta?.traceparent));
+      call.options = { ...call.options, meta: { ...meta, traceparent } };
+      return next(call);
+    }
     const { span, own } = startSpan(
       tracer,
       `rpcnet.client/${call.method}`,

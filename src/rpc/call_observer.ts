@@ -15,9 +15,16 @@
 /**
  * Told once per handler call when it ends: the method, the handler's time in milliseconds
  * (until the promise settled or the response stream ended) when this call was timed, else
- * `undefined`, and the error it threw, or `undefined` on success.
+ * `undefined` (streaming calls are always timed), the error it threw, or `undefined` on
+ * success, and whether it was a streaming call (server, client or bidi streaming; the unary
+ * interceptors do not see those).
  */
-export type CallObserver = (method: string, durationMs: number | undefined, error: unknown) => void;
+export type CallObserver = (
+  method: string,
+  durationMs: number | undefined,
+  error: unknown,
+  streaming: boolean,
+) => void;
 
 const MAX_STRIDE = 256;
 
@@ -43,6 +50,9 @@ class Sampler {
   }
 }
 
+/** Times every call: for streaming calls, which are long compared with a clock read. */
+const EVERY_CALL = { start: (): number => performance.now() };
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" &&
     typeof (v as PromiseLike<unknown>).then === "function";
@@ -52,14 +62,16 @@ type Single = (a: unknown, b: unknown, c: unknown) => unknown;
 
 /**
  * Wraps a unary or client-streaming handler `(request, ctx)`, or, with `method` undefined, a
- * fallback `(method, request, ctx)` (one result, maybe a promise).
+ * fallback `(method, request, ctx)` (one result, maybe a promise). `streaming` marks a
+ * client-streaming handler: every call is timed and reported as streaming.
  */
 export function observeSingle<F extends (...args: never[]) => unknown>(
   method: string | undefined,
   fn: F,
   observer: CallObserver,
+  streaming = false,
 ): F {
-  const sampler = new Sampler();
+  const sampler = streaming ? EVERY_CALL : new Sampler();
   const call = fn as unknown as Single;
   const wrapped: Single = (a, b, c) => {
     const name = method ?? (a as string);
@@ -68,18 +80,18 @@ export function observeSingle<F extends (...args: never[]) => unknown>(
     try {
       result = call(a, b, c);
     } catch (e) {
-      observer(name, t0 < 0 ? undefined : performance.now() - t0, e ?? "error");
+      observer(name, t0 < 0 ? undefined : performance.now() - t0, e ?? "error", streaming);
       throw e;
     }
     if (!isThenable(result)) {
-      observer(name, t0 < 0 ? undefined : performance.now() - t0, undefined);
+      observer(name, t0 < 0 ? undefined : performance.now() - t0, undefined, streaming);
       return result;
     }
     return Promise.resolve(result).then((v) => {
-      observer(name, t0 < 0 ? undefined : performance.now() - t0, undefined);
+      observer(name, t0 < 0 ? undefined : performance.now() - t0, undefined, streaming);
       return v;
     }, (e) => {
-      observer(name, t0 < 0 ? undefined : performance.now() - t0, e ?? "error");
+      observer(name, t0 < 0 ? undefined : performance.now() - t0, e ?? "error", streaming);
       throw e;
     });
   };
@@ -103,7 +115,7 @@ export function observeStream<A extends unknown[]>(
       throw e;
     } finally {
       // A caller that stops reading ends the stream early: that counts as a success here.
-      observer(method, performance.now() - t0, error);
+      observer(method, performance.now() - t0, error, true);
     }
   };
 }

@@ -78,7 +78,8 @@ export function registerReserved(
 
 /**
  * Reports every call of the server's user handlers (registered before or after) to `observer`;
- * for the admin service's call meter, not part of the public API. One observer per server.
+ * for the admin service's call meter and `observe()`'s streaming-call counts, not part of the
+ * public API. Observers are added, never removed; each call is told to all of them in order.
  */
 export function observeServerCalls(server: RpcServer, observer: CallObserver): void {
   setObserver(server, observer);
@@ -92,7 +93,7 @@ function observed(
   const fn = entry.fn as (...args: unknown[]) => unknown;
   return (entry.kind === KIND.SERVER || entry.kind === KIND.BIDI)
     ? observeStream(method, fn as (...args: unknown[]) => AsyncIterable<unknown>, observer)
-    : observeSingle(method, fn, observer);
+    : observeSingle(method, fn, observer, entry.kind !== KIND.UNARY);
 }
 
 /**
@@ -127,6 +128,7 @@ export class RpcServer {
   #addr: { hostname: string; port: number } | undefined;
   #state: "new" | "starting" | "running" | "closing" | "closed" = "new";
   #observer: CallObserver | undefined;
+  #observers: CallObserver[] = [];
   #reserved = new Set<string>();
 
   static {
@@ -138,8 +140,13 @@ export class RpcServer {
       server.#add(method, kind, fn, false, true);
     };
     setObserver = (server, observer) => {
-      if (server.#observer) throw new RpcError("internal", "RpcServer already has an observer");
-      server.#observer = observer;
+      server.#observers.push(observer);
+      if (server.#observer) return; // the handlers already report to the fan-out below
+      const observers = server.#observers;
+      // One wrapper per handler reports to every observer, those added later too.
+      observer = server.#observer = (m, ms, e, s) => {
+        for (let i = 0; i < observers.length; i++) observers[i](m, ms, e, s);
+      };
       for (const [method, entry] of server.#shared.handlers) {
         if (!server.#reserved.has(method)) entry.fn = observed(method, entry, observer);
       }
