@@ -12,25 +12,21 @@ import { type HostPort, isWildcard, parseHostPort } from "../addr.ts";
 import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";
-import { systemClock } from "./clock.ts";
+import { systemClock, TrackedClock } from "./clock.ts";
+import { Envelope } from "./envelope.ts";
 import {
   type AliveMessage,
   ByteWriter,
   type DeadMessage,
   decodeBody,
   encodeMessage,
-  FLAG_SEALED,
   type GossipMessage,
-  headerSize,
   type LeaveMessage,
   MessageType,
-  parseHeader,
   type PushPullMessage,
   type SuspectMessage,
   tagsEncodedSize,
   type UserMessage,
-  WIRE_VERSION,
-  writeHeader,
   writeMessage,
 } from "./codec.ts";
 import {
@@ -57,131 +53,18 @@ import {
   type SeedAttempt,
 } from "./join.ts";
 import { ReconnectList } from "./reconnect.ts";
-import type { Keyring } from "./keyring.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
 import { Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
 import { Suspicion } from "./suspicion.ts";
-import type { Clock, Transport } from "./transport.ts";
+import type { Clock } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
 import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
 
-/** Counters and gauges of one {@linkcode ClusterMembership}. Counters only grow. */
-export interface MembershipStats {
-  /** Datagrams received. */
-  packetsIn: number;
-  /** Datagrams sent. */
-  packetsOut: number;
-  /** Bytes of datagrams received. */
-  bytesIn: number;
-  /** Bytes of datagrams sent. */
-  bytesOut: number;
-  /** Datagrams dropped as malformed (bad header, truncated or invalid body). */
-  droppedDecode: number;
-  /** Datagrams and syncs rejected by authentication (wrong key, missing or unexpected seal). */
-  droppedAuth: number;
-  /** Datagrams dropped for a different cluster label. */
-  droppedLabel: number;
-  /** Datagrams dropped for an unknown wire version. */
-  droppedVersion: number;
-  /** Pings for another member id (a reused address) ignored. */
-  droppedMisdirected: number;
-  /** Messages of unknown type skipped. */
-  unknownMessages: number;
-  /** Errors caught while handling a message (never thrown out of the receive loop). */
-  handlerErrors: number;
-  /** Events emitted. */
-  eventsEmitted: number;
-  /** Events dropped because a subscriber's buffer was full. */
-  eventsDropped: number;
-  /** Probes started (round-robin and phi-triggered). */
-  probes: number;
-  /** Probes that went indirect. */
-  indirectProbes: number;
-  /** Probes that failed. */
-  probeFailures: number;
-  /** Nacks received. */
-  nacksReceived: number;
-  /** Ping-reqs served. */
-  pingReqsServed: number;
-  /** Fallback pings over the reliable channel (after a failed direct ping). */
-  reliablePings: number;
-  /** Heartbeat pings sent to monitored members. */
-  heartbeats: number;
-  /** Probes started because phi crossed the threshold. */
-  phiProbes: number;
-  /** Members this node saw become suspect. */
-  suspicions: number;
-  /** Independent suspicion confirmations counted. */
-  confirmations: number;
-  /** Times this node refuted a suspicion or death of itself. */
-  refutations: number;
-  /**
-   * Alive messages naming a live member (or this node) at another gossip address: two
-   * processes claim one id. The record already held is kept; the message is dropped.
-   */
-  idConflicts: number;
-  /**
-   * Suspect, dead or alive messages dropped for an incarnation 2^30 or more ahead of the one
-   * held (forged: incarnations are compared as serial numbers, see `incarnation.ts`).
-   */
-  droppedIncarnation: number;
-  /** New members refused because the table held `maxMembers` records. */
-  droppedTableFull: number;
-  /** Push-pull syncs (requests or replies) refused for carrying more than `maxSyncRecords`. */
-  droppedSyncs: number;
-  /** Push-pull exchanges completed (started here). */
-  pushPulls: number;
-  /** Push-pull exchanges that failed. */
-  pushPullFailures: number;
-  /** Push-pull exchanges served. */
-  pushPullsServed: number;
-  /** Membership broadcasts queued now. */
-  broadcastQueue: number;
-  /** User broadcasts queued now. */
-  userBroadcastQueue: number;
-  /** Broadcasts dropped because a queue was full. */
-  broadcastsPruned: number;
-  /** Lifeguard local health score now (0 = healthy). */
-  awareness: number;
-  /** This node's incarnation now. */
-  incarnation: number;
-  /** Records held, tombstones included. */
-  members: number;
-  /** Live (alive or suspect) members, this node included. */
-  liveMembers: number;
-  /** Partitions detected. */
-  partitionsDetected: number;
-  /** Partitions healed. */
-  partitionsHealed: number;
-  /** Members declared dead held on the reconnect list now (see `reconnectTimeoutMs`). */
-  reconnectList: number;
-  /** Reconnect exchanges started with members declared dead. */
-  reconnectAttempts: number;
-  /** Reconnect exchanges that reached the member. */
-  reconnects: number;
-  /** Failed members dropped from the reconnect list (timed out or over the cap). */
-  reconnectsExpired: number;
-  /** Re-joins of the seeds made while the view was partitioned (or this node alone). */
-  seedRejoins: number;
-  /**
-   * Suspect/dead verdicts learnt from a sync about members this node holds alive, checked with
-   * a ping of its own (carrying the verdict, so the member refutes) instead of a suspicion.
-   */
-  verdictChecks: number;
-  /** Join attempts (each over every resolved seed address). */
-  joinAttempts: number;
-  /** 1 once joined (see `whenJoined()`), else 0. */
-  joined: number;
-  /** Reliable-channel (TCP) streams refused at accept (caps reached, none evictable); 0 for other transports. */
-  streamsRefused: number;
-  /** Reliable-channel streams closed before their header to make room; 0 for other transports. */
-  streamsEvicted: number;
-  /** Reliable-channel streams closed for not sending their header in time; 0 for other transports. */
-  streamHeaderTimeouts: number;
-}
+export type { MembershipStats } from "./types.ts";
+import type { MembershipStats } from "./types.ts";
 
 /** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
 export interface ClusterMembershipOptions extends MembershipConfig {
@@ -193,8 +76,6 @@ export interface ClusterMembershipOptions extends MembershipConfig {
   /** Prefix for this node's ids in a shared `detector`; default `"<localId>\0"` when shared. */
   detectorKeyPrefix?: string;
 }
-
-const textEncoder = new TextEncoder();
 
 let preloadImpl: (m: ClusterMembership, members: Iterable<MemberSeed>) => number;
 
@@ -247,13 +128,11 @@ export class ClusterMembership implements MembershipView {
   readonly #table: MemberTable;
   readonly #awareness: Awareness;
   readonly #host: ProtocolHost;
-  readonly #trackedClock: Clock;
+  /** Every timer of every mechanism goes through it, so shutdown() can cancel them all. */
+  readonly #clock: TrackedClock;
+  readonly #envelope: Envelope;
 
   readonly #options: ClusterMembershipOptions;
-  readonly #label: Uint8Array;
-  readonly #keyring: Keyring | undefined;
-  #sealOverhead = 0;
-  #transport: Transport | undefined;
   readonly #events: EventHub;
   readonly #queue: BroadcastQueue;
   readonly #userQueue: BroadcastQueue;
@@ -263,9 +142,6 @@ export class ClusterMembership implements MembershipView {
   readonly #pushPull: PushPull;
   readonly #partition = new PartitionDetector();
   readonly #suspicions = new Map<string, Suspicion>();
-  readonly #writer = new ByteWriter(2048);
-  readonly #timers = new Set<number>();
-  readonly #sleepers = new Set<() => void>();
   #seq = 0;
   #userSeq = 0;
   readonly #seenUser = new Set<string>();
@@ -274,16 +150,7 @@ export class ClusterMembership implements MembershipView {
   #probeInFlight = false;
   #pushPullInFlight = false;
   readonly #stats = {
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    droppedDecode: 0,
-    droppedAuth: 0,
-    droppedLabel: 0,
-    droppedVersion: 0,
     droppedMisdirected: 0,
-    unknownMessages: 0,
     handlerErrors: 0,
     suspicions: 0,
     confirmations: 0,
@@ -317,8 +184,6 @@ export class ClusterMembership implements MembershipView {
     this.clock = config.clock ?? systemClock;
     this.random = config.random ?? Math.random;
     this.localId = config.id ?? crypto.randomUUID();
-    this.#label = textEncoder.encode(this.config.label);
-    this.#keyring = config.keyring;
     const tags = this.#validateTags(config.tags ?? {});
     const local = new MemberRecord(
       this.localId,
@@ -351,16 +216,16 @@ export class ClusterMembership implements MembershipView {
     this.#userQueue = new BroadcastQueue(this.config.retransmitMult, liveCount, 256);
     // The narrow interface the mechanisms (probe, monitors, push-pull) see of this node.
     const isRunning = () => this.running;
-    // Every timer of every mechanism goes through this clock, so shutdown() can cancel them all.
-    const tracked: Clock = {
-      now: () => this.clock.now(),
-      setTimeout: (fn, ms) => this.#setTimer(fn, ms),
-      clearTimeout: (h) => this.#clearTimer(h),
-    };
-    this.#trackedClock = tracked;
+    this.#clock = new TrackedClock(this.clock);
+    this.#envelope = new Envelope(this.config.label, config.keyring, {
+      membership: this.#queue,
+      user: this.#userQueue,
+      userReserve: this.config.userBroadcastReserve,
+    });
+    const envelope = this.#envelope;
     this.#host = {
       config: this.config,
-      clock: tracked,
+      clock: this.#clock,
       random: this.random,
       table: this.#table,
       awareness: this.#awareness,
@@ -368,18 +233,18 @@ export class ClusterMembership implements MembershipView {
         return isRunning();
       },
       nextSeq: () => this.#nextSeq(),
-      send: (addr, messages) => this.#send(addr, messages),
+      send: (addr, messages) => envelope.send(addr, messages),
       sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
       suspectLocally: (target, incarnation) => this.#suspectLocally(target, incarnation),
       handleAlive: (m, merged) => this.#handleAlive(m, merged),
       handleSuspect: (m) => this.#handleSuspect(m),
       handleDead: (m) => this.#handleDead(m),
-      wrap: (body) => this.#wrap(body),
+      wrap: (body) => envelope.wrap(body),
       reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
-      unwrap: (packet) => this.#unwrap(packet),
+      unwrap: (packet) => envelope.unwrap(packet),
       verifyVerdict: (m) => this.#verifyVerdict(m),
-      yieldNow: () => this.#sleep(0),
-      refusal: (packet, what) => this.#refusal(packet, what),
+      yieldNow: () => this.#clock.sleep(0),
+      refusal: (packet, what) => envelope.refusal(packet, what),
     };
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
@@ -432,11 +297,8 @@ export class ClusterMembership implements MembershipView {
     }
     this.#state = "starting";
     try {
-      if (this.#keyring !== undefined) {
-        const probe = await this.#keyring.seal(new Uint8Array(0), this.#label);
-        this.#sealOverhead = probe.length;
-      }
-      this.#transport = this.#options.transport ?? await UdpTransport.bind({
+      await this.#envelope.init();
+      this.#envelope.transport = this.#options.transport ?? await UdpTransport.bind({
         hostname: this.#options.bindHost ?? "127.0.0.1",
         port: this.#options.bindPort ?? 0,
       });
@@ -450,11 +312,14 @@ export class ClusterMembership implements MembershipView {
       try {
         // Bound to a wildcard without advertiseAddr: refused, since nobody could reach
         // 0.0.0.0 (memberlist guesses an interface; an explicit address is less surprising).
-        checkAdvertiseAddr(`${this.config.optionPrefix}advertiseAddr`, this.#transport.localAddr);
+        checkAdvertiseAddr(
+          `${this.config.optionPrefix}advertiseAddr`,
+          this.#envelope.transport.localAddr,
+        );
       } catch (e) {
         this.#state = "new";
-        if (this.#options.transport === undefined) await this.#transport.close();
-        this.#transport = undefined;
+        if (this.#options.transport === undefined) await this.#envelope.transport.close();
+        this.#envelope.transport = undefined;
         throw new RpcError(
           "invalid_argument",
           `${(e as Error).message} (bindHost ${
@@ -462,14 +327,14 @@ export class ClusterMembership implements MembershipView {
           } is a wildcard: set advertiseAddr)`,
         );
       }
-      local.gossipAddr = this.#transport.localAddr;
+      local.gossipAddr = this.#envelope.transport.localAddr;
     }
     if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
       throw new RpcError("invalid_argument", "gossip address too long");
     }
     local.stateChangedAt = this.clock.now();
-    this.#transport.onPacket((data, from) => this.#onPacket(data, from));
-    this.#transport.onRequest((req, from) => this.#onRequest(req, from));
+    this.#envelope.transport.onPacket((data, from) => this.#onPacket(data, from));
+    this.#envelope.transport.onRequest((req, from) => this.#onRequest(req, from));
     this.#state = "running";
     // Announce ourselves: gossiped as soon as we know anyone (after join).
     this.#broadcastLocalAlive();
@@ -531,7 +396,7 @@ export class ClusterMembership implements MembershipView {
       }
       const left = deadline - this.clock.now();
       if (left <= 0) break;
-      await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
+      await this.#clock.sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
     }
     const err = last?.permanent ?? last?.transient;
     const why = last?.selfOnly
@@ -593,7 +458,7 @@ export class ClusterMembership implements MembershipView {
         // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
         // periodic push-pull, which takes minutes at scale).
         for (const rounds of [2, 10]) {
-          this.#setTimer(
+          this.#clock.setTimeout(
             () => this.#pushPullTick(),
             rounds * this.config.probeIntervalMs +
               10 * this.config.gossipIntervalMs * this.random(),
@@ -627,7 +492,7 @@ export class ClusterMembership implements MembershipView {
           ),
         );
       }
-      await this.#sleep(
+      await this.#clock.sleep(
         retryJoinDelayMs(attempt, c.retryJoinIntervalMs, c.retryJoinMaxIntervalMs, this.random),
       );
     }
@@ -648,7 +513,9 @@ export class ClusterMembership implements MembershipView {
   /** Whether `addr` (a resolved seed) is this node's own gossip address. */
   #isSelf(addr: HostPort): boolean {
     const own = parseHostPort(this.localAddr);
-    const bound = this.#transport ? parseHostPort(this.#transport.localAddr) : undefined;
+    const bound = this.#envelope.transport
+      ? parseHostPort(this.#envelope.transport.localAddr)
+      : undefined;
     const same = (a: HostPort | undefined) =>
       a !== undefined && a.port === addr.port && a.hostname === addr.hostname;
     if (same(own) || same(bound)) return true;
@@ -662,7 +529,7 @@ export class ClusterMembership implements MembershipView {
   #exchange(addr: string, timeoutMs: number, join: boolean, announce = false): Promise<
     PushPullMessage
   > {
-    const t = this.#transport;
+    const t = this.#envelope.transport;
     if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
     return this.#pushPull.exchange(addr, join, timeoutMs, t, announce);
   }
@@ -689,16 +556,16 @@ export class ClusterMembership implements MembershipView {
       let resolveDone!: () => void;
       const done = new Promise<void>((r) => resolveDone = r);
       this.#queue.queue(this.localId, encodeMessage(msg), () => resolveDone());
-      for (const p of peers) this.#send(p.gossipAddr, [msg], false);
+      for (const p of peers) this.#envelope.send(p.gossipAddr, [msg], false);
       const wait = timeoutMs ?? Math.max(1000, 5 * this.config.probeIntervalMs);
       let timer: number | undefined;
       await Promise.race([
         done,
         new Promise<void>((r) => {
-          timer = this.#setTimer(r, wait);
+          timer = this.#clock.setTimeout(r, wait);
         }),
       ]);
-      if (timer !== undefined) this.#clearTimer(timer);
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
     }
     await this.shutdown();
   }
@@ -707,13 +574,13 @@ export class ClusterMembership implements MembershipView {
   async shutdown(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
+    // Detached first: nothing is sent once stopped.
+    const t = this.#envelope.transport;
+    this.#envelope.transport = undefined;
     if (this.#joinState !== "joined" && this.#joinState !== "failed") {
       this.#failJoin(new RpcError("unavailable", "membership shut down before it joined"));
     }
-    for (const t of this.#timers) this.clock.clearTimeout(t);
-    this.#timers.clear();
-    for (const wake of this.#sleepers) wake();
-    this.#sleepers.clear();
+    this.#clock.cancelAll();
     this.#acks.clear();
     for (const s of this.#suspicions.values()) s.cancel();
     this.#suspicions.clear();
@@ -721,8 +588,6 @@ export class ClusterMembership implements MembershipView {
     this.#queue.clear();
     this.#userQueue.clear();
     this.#events.closeAll();
-    const t = this.#transport;
-    this.#transport = undefined;
     if (t !== undefined) {
       try {
         await t.close();
@@ -758,7 +623,7 @@ export class ClusterMembership implements MembershipView {
     if (!(payload instanceof Uint8Array)) {
       throw new RpcError("invalid_argument", "broadcast(): payload must be a Uint8Array");
     }
-    const max = this.#maxBody() - 64 - 8 - utf8Length(this.localId);
+    const max = this.#envelope.maxBody() - 64 - 8 - utf8Length(this.localId);
     if (payload.length + 3 > max) {
       throw new RpcError(
         "invalid_argument",
@@ -824,10 +689,13 @@ export class ClusterMembership implements MembershipView {
   stats(): MembershipStats {
     const p = this.#prober.counters;
     const pp = this.#pushPull.counters;
-    const t = this.#transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
+    const t = this.#envelope.transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
     const ts = typeof t?.stats === "function" ? t.stats() : undefined;
+    const env = this.#envelope.counters;
     return {
+      ...env,
       ...this.#stats,
+      handlerErrors: this.#stats.handlerErrors + env.handlerErrors,
       eventsEmitted: this.#events.emitted,
       eventsDropped: this.#events.dropped,
       probes: p.probes,
@@ -873,45 +741,6 @@ export class ClusterMembership implements MembershipView {
     return this.#seq;
   }
 
-  /** Sends `messages` (plus piggybacked broadcasts when `piggyback`) to `addr`. */
-  #send(addr: string, messages: readonly GossipMessage[], piggyback = true): void {
-    const transport = this.#transport;
-    if (transport === undefined || this.#state === "stopped") return;
-    const w = this.#writer;
-    w.reset();
-    const sealed = this.#keyring !== undefined;
-    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
-    const bodyStart = w.length;
-    for (const m of messages) writeMessage(w, m);
-    if (piggyback) {
-      const maxBody = this.#maxBody();
-      let room = maxBody - (w.length - bodyStart);
-      const reserve = this.#userQueue.size > 0
-        ? Math.min(this.config.userBroadcastReserve, room)
-        : 0;
-      this.#queue.take(room - reserve, 0, (b) => w.bytes(b));
-      room = maxBody - (w.length - bodyStart);
-      if (this.#userQueue.size > 0) this.#userQueue.take(room, 0, (b) => w.bytes(b));
-    }
-    if (w.length === bodyStart) return;
-    if (!sealed) {
-      this.#transmit(transport, addr, w.toBytes());
-      return;
-    }
-    const header = w.buf.slice(0, bodyStart);
-    const body = w.buf.slice(bodyStart, w.length);
-    this.#keyring!.seal(body, this.#label).then((s) => {
-      const t = this.#transport;
-      if (t === undefined) return;
-      const packet = new Uint8Array(header.length + s.length);
-      packet.set(header);
-      packet.set(s, header.length);
-      this.#transmit(t, addr, packet);
-    }, () => {
-      this.#stats.handlerErrors++;
-    });
-  }
-
   #sendPing(target: MemberRecord, seq: number, named: boolean): void {
     const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
     if (this.config.lifeguard && target.state === "suspect") {
@@ -922,8 +751,8 @@ export class ClusterMembership implements MembershipView {
         incarnation: target.incarnation,
         from: this.localId,
       };
-      this.#send(target.gossipAddr, [suspect, ping], named);
-    } else this.#send(target.gossipAddr, [ping], named);
+      this.#envelope.send(target.gossipAddr, [suspect, ping], named);
+    } else this.#envelope.send(target.gossipAddr, [ping], named);
   }
 
   #suspectLocally(target: MemberRecord, incarnation: number): void {
@@ -1033,69 +862,38 @@ export class ClusterMembership implements MembershipView {
     }
   }
 
-  async #wrap(body: Uint8Array): Promise<Uint8Array> {
-    const w = new ByteWriter(headerSize(this.#label));
-    const sealed = this.#keyring !== undefined;
-    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
-    w.bytes(sealed ? await this.#keyring!.seal(body, this.#label) : body);
-    return w.toBytes();
-  }
-
-  async #unwrap(packet: Uint8Array): Promise<Uint8Array | undefined> {
-    const h = parseHeader(packet, this.#label);
-    if (!h.ok) {
-      this.#countHeaderDrop(h.reason);
-      return undefined;
-    }
-    if (this.#keyring === undefined) {
-      if (h.sealed) {
-        this.#stats.droppedAuth++;
-        return undefined;
-      }
-      return packet.subarray(h.bodyOffset);
-    }
-    if (!h.sealed) {
-      this.#stats.droppedAuth++;
-      return undefined;
-    }
-    let body: Uint8Array | undefined;
-    try {
-      body = await this.#keyring.open(packet.subarray(h.bodyOffset), this.#label);
-    } catch {
-      body = undefined;
-    }
-    if (body === undefined) this.#stats.droppedAuth++;
-    return body;
-  }
-
   // ---------------------------------------------------------------- internals
 
   /** Serves the reliable channel: push-pull syncs, and fallback pings (answered with an ack). */
   async #onRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
-    const body = await this.#unwrap(request);
-    if (body === undefined) throw this.#refusal(request, "request");
+    const body = await this.#envelope.unwrap(request);
+    if (body === undefined) throw this.#envelope.refusal(request, "request");
     if (body[0] === MessageType.pushPull) return await this.#pushPull.handleBody(body);
     const decoded = decodeBody(body);
     const ping = decoded?.messages[0];
     if (ping === undefined || ping.type !== "ping" || ping.target !== this.localId) {
-      this.#stats.droppedDecode++;
+      this.#envelope.counters.droppedDecode++;
       throw new RpcError("invalid_argument", "malformed request");
     }
     const w = new ByteWriter(64);
     writeMessage(w, this.#localAlive());
     writeMessage(w, { type: "ack", seq: ping.seq });
-    return await this.#wrap(w.toBytes());
+    return await this.#envelope.wrap(w.toBytes());
   }
 
   async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
-    const t = this.#transport;
+    const t = this.#envelope.transport;
     if (t === undefined) return false;
     try {
       const w = new ByteWriter(64);
       const seq = this.#nextSeq();
       writeMessage(w, { type: "ping", seq, target: target.id });
-      const reply = await t.request(target.gossipAddr, await this.#wrap(w.toBytes()), timeoutMs);
-      const body = await this.#unwrap(reply);
+      const reply = await t.request(
+        target.gossipAddr,
+        await this.#envelope.wrap(w.toBytes()),
+        timeoutMs,
+      );
+      const body = await this.#envelope.unwrap(reply);
       const decoded = body === undefined ? undefined : decodeBody(body);
       if (decoded === undefined || !this.running) return false;
       let acked = false;
@@ -1109,74 +907,24 @@ export class ClusterMembership implements MembershipView {
     }
   }
 
-  #maxBody(): number {
-    const max = this.#transport?.maxPacketSize ?? 1400;
-    return max - headerSize(this.#label) - this.#sealOverhead;
-  }
-
-  #transmit(t: Transport, addr: string, packet: Uint8Array): void {
-    this.#stats.packetsOut++;
-    this.#stats.bytesOut += packet.length;
-    try {
-      t.sendPacket(addr, packet);
-    } catch {
-      this.#stats.handlerErrors++;
-    }
-  }
-
-  #countHeaderDrop(reason: "malformed" | "version" | "label"): void {
-    if (reason === "label") this.#stats.droppedLabel++;
-    else if (reason === "version") this.#stats.droppedVersion++;
-    else this.#stats.droppedDecode++;
-  }
-
   #onPacket(data: Uint8Array, from: string): void {
-    try {
-      this.#stats.packetsIn++;
-      this.#stats.bytesIn += data.length;
-      if (!this.running) return;
-      if (this.#keyring === undefined) {
-        const h = parseHeader(data, this.#label);
-        if (!h.ok) return this.#countHeaderDrop(h.reason);
-        if (h.sealed) {
-          this.#stats.droppedAuth++;
-          return;
+    this.#envelope.receive(data, from, () => this.running, (decoded, sender) => {
+      let suspectedSelf = false;
+      for (const m of decoded.messages) {
+        try {
+          if (m.type === "suspect" && m.node === this.localId) suspectedSelf = true;
+          if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
+            // Buddy system: the pinger suspects us (perhaps of an incarnation we already
+            // refuted, whose refutation it missed): answer with our current alive record.
+            this.#envelope.send(sender, [this.#localAlive(), { type: "ack", seq: m.seq }]);
+            continue;
+          }
+          this.#handleMessage(m, sender);
+        } catch {
+          this.#stats.handlerErrors++;
         }
-        this.#handleBody(data, h.bodyOffset, from);
-        return;
       }
-      this.#unwrap(data).then((body) => {
-        if (body !== undefined && this.running) this.#handleBody(body, 0, from);
-      }, () => {
-        this.#stats.handlerErrors++;
-      });
-    } catch {
-      this.#stats.handlerErrors++;
-    }
-  }
-
-  #handleBody(data: Uint8Array, offset: number, from: string): void {
-    const decoded = decodeBody(data, offset);
-    if (decoded === undefined) {
-      this.#stats.droppedDecode++;
-      return;
-    }
-    this.#stats.unknownMessages += decoded.unknown;
-    let suspectedSelf = false;
-    for (const m of decoded.messages) {
-      try {
-        if (m.type === "suspect" && m.node === this.localId) suspectedSelf = true;
-        if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
-          // Buddy system: the pinger suspects us (perhaps of an incarnation we already
-          // refuted, whose refutation it missed): answer with our current alive record.
-          this.#send(from, [this.#localAlive(), { type: "ack", seq: m.seq }]);
-          continue;
-        }
-        this.#handleMessage(m, from);
-      } catch {
-        this.#stats.handlerErrors++;
-      }
-    }
+    });
   }
 
   #handleMessage(m: GossipMessage, from: string): void {
@@ -1186,7 +934,7 @@ export class ClusterMembership implements MembershipView {
           this.#stats.droppedMisdirected++;
           return;
         }
-        this.#send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
+        this.#envelope.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
         return;
       case "ack":
         this.#acks.ack(m.seq);
@@ -1266,7 +1014,7 @@ export class ClusterMembership implements MembershipView {
     const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
     const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
     const id = rec.id;
-    const s = new Suspicion(this.#trackedClock, from, k, min, max, () => {
+    const s = new Suspicion(this.#clock, from, k, min, max, () => {
       if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
       const r = this.#table.get(id);
       if (r === undefined || r.state !== "suspect" || !this.running) return;
@@ -1299,7 +1047,7 @@ export class ClusterMembership implements MembershipView {
         nack: false,
       } as const;
       for (const h of this.#table.randomLive(c.indirectChecks, this.random, id)) {
-        this.#send(h.gossipAddr, [req]);
+        this.#envelope.send(h.gossipAddr, [req]);
       }
     });
     this.#suspicions.set(id, s);
@@ -1357,31 +1105,6 @@ export class ClusterMembership implements MembershipView {
     return Object.freeze(out);
   }
 
-  #setTimer(fn: () => void, ms: number): number {
-    const handle = this.clock.setTimeout(() => {
-      this.#timers.delete(handle);
-      fn();
-    }, ms);
-    this.#timers.add(handle);
-    return handle;
-  }
-
-  #clearTimer(handle: number): void {
-    this.clock.clearTimeout(handle);
-    this.#timers.delete(handle);
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#sleepers.delete(wake);
-        resolve();
-      };
-      this.#sleepers.add(wake);
-      this.#setTimer(wake, ms);
-    });
-  }
-
   /** Runs `fn` every `interval()` ms, first after a random fraction of it. */
   #loop(interval: () => number, fn: () => void): void {
     const run = () => {
@@ -1391,9 +1114,9 @@ export class ClusterMembership implements MembershipView {
       } catch {
         this.#stats.handlerErrors++;
       }
-      if (this.running) this.#setTimer(run, interval());
+      if (this.running) this.#clock.setTimeout(run, interval());
     };
-    this.#setTimer(run, Math.floor(this.random() * interval()));
+    this.#clock.setTimeout(run, Math.floor(this.random() * interval()));
   }
 
   #probeTick(): void {
@@ -1409,15 +1132,15 @@ export class ClusterMembership implements MembershipView {
   #gossipTick(): void {
     if (this.#queue.size === 0 && this.#userQueue.size === 0) return;
     const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
-    for (const p of peers) this.#send(p.gossipAddr, []);
+    for (const p of peers) this.#envelope.send(p.gossipAddr, []);
   }
 
   #pushPullTick(): void {
-    if (this.#pushPullInFlight || this.#transport === undefined) return;
+    if (this.#pushPullInFlight || this.#envelope.transport === undefined) return;
     const peer = this.#pushPull.pickPeer();
     if (peer === undefined) return;
     this.#pushPullInFlight = true;
-    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs, this.#transport)
+    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs, this.#envelope.transport)
       .catch(() => {})
       .finally(() => {
         this.#pushPullInFlight = false;
@@ -1454,45 +1177,7 @@ export class ClusterMembership implements MembershipView {
         if (this.running) this.#handleSuspect(m);
       },
     );
-    this.#send(rec.gossipAddr, [m, { type: "ping", seq, target: rec.id }], false);
-  }
-
-  /** The error for a packet {@linkcode #unwrap} refused: what differs, and what to do. */
-  #refusal(packet: Uint8Array, what: string): RpcError {
-    const h = parseHeader(packet, this.#label);
-    if (!h.ok) {
-      if (h.reason === "label") {
-        return new RpcError(
-          "invalid_argument",
-          `${what} carries another cluster label than this node's ${
-            JSON.stringify(this.config.label)
-          }: give every node of a cluster the same label`,
-        );
-      }
-      if (h.reason === "version") {
-        return new RpcError(
-          "invalid_argument",
-          `${what} speaks gossip wire version ${packet[0]}, this node ${WIRE_VERSION}`,
-        );
-      }
-      return new RpcError("invalid_argument", `${what} is not the rpcnet gossip protocol`);
-    }
-    if (this.#keyring === undefined) {
-      return new RpcError(
-        "unauthenticated",
-        `${what} is sealed with a keyring and this node has none: give every node the same keyring`,
-      );
-    }
-    if (!h.sealed) {
-      return new RpcError(
-        "unauthenticated",
-        `${what} is not sealed and this node requires its keyring: give every node the same keyring`,
-      );
-    }
-    return new RpcError(
-      "unauthenticated",
-      `${what} cannot be opened with this node's keyring (another key): give every node the same keys`,
-    );
+    this.#envelope.send(rec.gossipAddr, [m, { type: "ping", seq, target: rec.id }], false);
   }
 
   /**
@@ -1502,7 +1187,7 @@ export class ClusterMembership implements MembershipView {
   #reconnectTick(): void {
     // An attempt to a host still cut off waits out its whole timeout (dropped SYNs): two may
     // overlap, so the tick after the network returns is never skipped behind a stale one.
-    if (this.#reconnectsInFlight >= 2 || this.#transport === undefined) return;
+    if (this.#reconnectsInFlight >= 2 || this.#envelope.transport === undefined) return;
     const c = this.config;
     const timeout = Math.min(c.pushPullTimeoutMs, c.reconnectIntervalMs);
     const addr = this.#reconnect.pick(this.clock.now(), c.reconnectTimeoutMs, this.random);
