@@ -38,7 +38,6 @@ import {
   pushPullIntervalMs,
   resolveConfig,
   type ResolvedConfig,
-  suspicionTimeoutMs,
   utf8Length,
 } from "./config.ts";
 import type { ProtocolHost } from "./context.ts";
@@ -58,7 +57,7 @@ import { Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
-import { Suspicion } from "./suspicion.ts";
+import { Suspicions } from "./suspicion.ts";
 import type { Clock } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
 import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
@@ -141,7 +140,7 @@ export class ClusterMembership implements MembershipView {
   readonly #monitors: Monitors;
   readonly #pushPull: PushPull;
   readonly #partition = new PartitionDetector();
-  readonly #suspicions = new Map<string, Suspicion>();
+  readonly #suspicions: Suspicions;
   #seq = 0;
   #userSeq = 0;
   readonly #seenUser = new Set<string>();
@@ -248,6 +247,7 @@ export class ClusterMembership implements MembershipView {
     };
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
+    this.#suspicions = new Suspicions(this.#host, this.#prober);
     const shared = config.detector !== undefined;
     const detector = config.detector ?? new PhiAccrualDetector({
       threshold: this.config.phiThreshold,
@@ -582,7 +582,6 @@ export class ClusterMembership implements MembershipView {
     }
     this.#clock.cancelAll();
     this.#acks.clear();
-    for (const s of this.#suspicions.values()) s.cancel();
     this.#suspicions.clear();
     this.#monitors.clear();
     this.#queue.clear();
@@ -788,7 +787,7 @@ export class ClusterMembership implements MembershipView {
         this.#emit({ type: "NodeJoined", node: this.#snapshot(rec!) });
         break;
       case "recovered":
-        this.#cancelSuspicion(m.node);
+        this.#suspicions.cancel(m.node);
         this.#emit({ type: "NodeRecovered", node: this.#snapshot(rec!) });
         break;
       case "updated":
@@ -816,7 +815,7 @@ export class ClusterMembership implements MembershipView {
       case "suspected": {
         const rec = this.#table.last.record!;
         this.#stats.suspicions++;
-        this.#startSuspicion(rec, m.from);
+        this.#suspicions.start(rec, m.from);
         this.#emit({
           type: "NodeSuspect",
           node: this.#snapshot(rec),
@@ -826,8 +825,7 @@ export class ClusterMembership implements MembershipView {
         return;
       }
       case "confirm": {
-        const s = this.#suspicions.get(m.node);
-        if (s !== undefined && s.confirm(m.from)) {
+        if (this.#suspicions.confirm(m.node, m.from)) {
           this.#stats.confirmations++;
           this.#queue.queue(m.node, encodeMessage(m));
         }
@@ -848,13 +846,13 @@ export class ClusterMembership implements MembershipView {
         this.#refute(m.incarnation);
         return;
       case "failed":
-        this.#cancelSuspicion(m.node);
+        this.#suspicions.cancel(m.node);
         this.#reconnect.failed(m.node, rec!.gossipAddr, this.clock.now());
         this.#emit({ type: "NodeFailed", node: this.#snapshot(rec!) });
         this.#queue.queue(m.node, encodeMessage(m));
         return;
       case "left":
-        this.#cancelSuspicion(m.node);
+        this.#suspicions.cancel(m.node);
         this.#reconnect.forget(m.node);
         this.#emit({ type: "NodeLeft", node: this.#snapshot(rec!) });
         this.#queue.queue(m.node, encodeMessage(m));
@@ -1002,63 +1000,6 @@ export class ClusterMembership implements MembershipView {
 
   #broadcastLocalAlive(): void {
     this.#queue.queue(this.localId, encodeMessage(this.#localAlive()));
-  }
-
-  /** Starts the suspicion timer of `rec`; `verified` after its last-chance ping was answered. */
-  #startSuspicion(rec: MemberRecord, from: string, verified = false): void {
-    this.#cancelSuspicion(rec.id);
-    const c = this.config;
-    const n = this.#table.liveCount;
-    // Lifeguard: at most the members that could confirm (all but us and the suspect).
-    const k = c.lifeguard ? Math.max(0, Math.min(c.suspicionConfirmations, n - 2)) : 0;
-    const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
-    const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
-    const id = rec.id;
-    const s = new Suspicion(this.#clock, from, k, min, max, () => {
-      if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
-      const r = this.#table.get(id);
-      if (r === undefined || r.state !== "suspect" || !this.running) return;
-      const incarnation = r.incarnation;
-      const declare = () => {
-        const now = this.#table.get(id);
-        if (now === undefined || now.state !== "suspect" || now.incarnation !== incarnation) return;
-        if (!this.running) return;
-        this.#handleDead({ type: "dead", node: id, incarnation, from: this.localId });
-      };
-      if (!c.lifeguard || verified) return declare();
-      // Lifeguard (buddy system): one last direct ping carrying the suspicion before declaring
-      // death. A live member answers with its current alive record, which refutes the
-      // suspicion even if we missed its refutation gossip; silence confirms the death.
-      const seq = this.#nextSeq();
-      this.#acks.register(seq, this.#awareness.scale(c.probeTimeoutMs), () => {
-        const now = this.#table.get(id);
-        if (now !== undefined && now.state === "suspect" && this.running) {
-          this.#startSuspicion(now, this.localId, true);
-        }
-      }, declare);
-      this.#sendPing(r, seq, true);
-      // Also ask peers (ping-req, same seq): they return their own alive record of the suspect,
-      // so a refutation we missed still reaches us when the suspect is paused right now.
-      const req = {
-        type: "ping-req",
-        seq,
-        target: id,
-        targetAddr: r.gossipAddr,
-        nack: false,
-      } as const;
-      for (const h of this.#table.randomLive(c.indirectChecks, this.random, id)) {
-        this.#envelope.send(h.gossipAddr, [req]);
-      }
-    });
-    this.#suspicions.set(id, s);
-  }
-
-  #cancelSuspicion(id: string): void {
-    const s = this.#suspicions.get(id);
-    if (s !== undefined) {
-      s.cancel();
-      this.#suspicions.delete(id);
-    }
   }
 
   #emit(e: ClusterEvent): void {
@@ -1217,7 +1158,7 @@ export class ClusterMembership implements MembershipView {
   #maintenanceTick(): void {
     const now = this.clock.now();
     for (const id of this.#table.reap(now, this.config.reapIntervalMs)) {
-      this.#cancelSuspicion(id);
+      this.#suspicions.cancel(id);
     }
     const change = this.#partition.check(this.#table, now, this.config.stableAfterMs);
     if (change?.type === "detected") {

@@ -27,11 +27,6 @@ export class AckRegistry {
     this.#host = host;
   }
 
-  /** Pending handlers. */
-  get size(): number {
-    return this.#handlers.size;
-  }
-
   /** Waits for an ack of `seq` for `timeoutMs`. */
   register(
     seq: number,
@@ -63,14 +58,6 @@ export class AckRegistry {
     if (h === undefined || h.onNack === undefined) return false;
     h.onNack();
     return true;
-  }
-
-  /** Cancels `seq` without calling anything. */
-  cancel(seq: number): void {
-    const h = this.#handlers.get(seq);
-    if (h === undefined) return;
-    this.#handlers.delete(seq);
-    this.#host.clock.clearTimeout(h.timer);
   }
 
   /** Cancels everything (shutdown). */
@@ -182,16 +169,7 @@ export class Prober {
       indirectTimer = undefined;
       if (finished || !host.running) return;
       this.counters.indirectProbes++;
-      const helpers = host.table.randomLive(config.indirectChecks, host.random, target.id);
-      const req: PingReqMessage = {
-        type: "ping-req",
-        seq,
-        target: target.id,
-        targetAddr: target.gossipAddr,
-        nack: true,
-      };
-      for (const h of helpers) host.send(h.gossipAddr, [req]);
-      expectedNacks = helpers.length;
+      expectedNacks = this.#askHelpers(target, seq, true);
       // Fallback over the reliable channel: a lossy datagram path is not a dead member.
       const remaining = deadline - Math.min(config.probeTimeoutMs, deadline);
       if (config.reliableProbeFallback && remaining > 0) {
@@ -201,6 +179,41 @@ export class Prober {
         });
       }
     }, Math.min(config.probeTimeoutMs, deadline));
+  }
+
+  /**
+   * Lifeguard's last chance for a suspect whose suspicion expired (buddy system): one direct ping
+   * carrying the suspicion, and ping-reqs with the same seq to `indirectChecks` peers, which
+   * answer with their own alive record of the suspect. A live member's answer, or a refutation we
+   * missed, reaches us even if the suspect is paused right now; `onAnswered` then, `onSilence`
+   * when nothing came within the (health-scaled) probe timeout.
+   */
+  lastChance(target: MemberRecord, onAnswered: () => void, onSilence: () => void): void {
+    const host = this.#host;
+    const seq = host.nextSeq();
+    this.#acks.register(
+      seq,
+      host.awareness.scale(host.config.probeTimeoutMs),
+      onAnswered,
+      onSilence,
+    );
+    host.sendPing(target, seq, true);
+    this.#askHelpers(target, seq, false);
+  }
+
+  /** Sends a ping-req for `target` to random live members; returns how many were asked. */
+  #askHelpers(target: MemberRecord, seq: number, nack: boolean): number {
+    const host = this.#host;
+    const helpers = host.table.randomLive(host.config.indirectChecks, host.random, target.id);
+    const req: PingReqMessage = {
+      type: "ping-req",
+      seq,
+      target: target.id,
+      targetAddr: target.gossipAddr,
+      nack,
+    };
+    for (const h of helpers) host.send(h.gossipAddr, [req]);
+    return helpers.length;
   }
 
   /** Serves a ping-req: pings the target and forwards its ack, or a nack after the timeout. */
