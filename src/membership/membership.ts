@@ -8,7 +8,6 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
-import { type HostPort, isWildcard, parseHostPort } from "../addr.ts";
 import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";
@@ -43,14 +42,7 @@ import {
 import type { ProtocolHost } from "./context.ts";
 import { EventHub } from "./events.ts";
 import { compareIncarnation, laterIncarnation, nextIncarnation } from "./incarnation.ts";
-import {
-  attemptJoin,
-  defaultResolveHost,
-  type JoinState,
-  type JoinStatus,
-  retryJoinDelayMs,
-  type SeedAttempt,
-} from "./join.ts";
+import { defaultResolveHost, isOwnAddress, Joiner, type JoinStatus } from "./join.ts";
 import { ReconnectList } from "./reconnect.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
 import { Monitors, type PhiDetector } from "./monitors.ts";
@@ -158,19 +150,11 @@ export class ClusterMembership implements MembershipView {
     droppedIncarnation: 0,
     seedRejoins: 0,
     verdictChecks: 0,
-    joinAttempts: 0,
   };
   readonly #reconnect: ReconnectList;
   #reconnectsInFlight = 0;
   readonly #verifying = new Set<string>();
-  /** Seeds configured or passed to `join()`, re-joined while partitioned. */
-  #seeds: string[] = [];
-  readonly #resolveHost: (hostname: string) => Promise<string[]>;
-  #joinState: JoinState = "idle";
-  #joinError: RpcError | undefined;
-  readonly #joined: Promise<void>;
-  #resolveJoined!: () => void;
-  #rejectJoined!: (e: RpcError) => void;
+  readonly #joiner: Joiner;
 
   /**
    * Creates a node (no I/O until {@linkcode ClusterMembership.start}).
@@ -195,15 +179,9 @@ export class ClusterMembership implements MembershipView {
     );
     this.#table = new MemberTable(local, this.config.maxMembers);
     this.#reconnect = new ReconnectList(this.config.maxMembers);
-    this.#resolveHost = config.resolveHost ?? defaultResolveHost;
-    if (config.seeds !== undefined) {
-      this.#seeds = checkSeeds(`${this.config.optionPrefix}seeds`, config.seeds);
-    }
-    this.#joined = new Promise<void>((resolve, reject) => {
-      this.#resolveJoined = resolve;
-      this.#rejectJoined = reject;
-    });
-    this.#joined.catch(() => {}); // rejections reach whoever awaits whenJoined()
+    const seeds = config.seeds === undefined
+      ? []
+      : checkSeeds(`${this.config.optionPrefix}seeds`, config.seeds);
     this.#awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
     this.#events = new EventHub(this.config.eventBufferSize);
     const liveCount = () => this.#table.liveCount;
@@ -265,6 +243,34 @@ export class ClusterMembership implements MembershipView {
       config.detectorKeyPrefix ?? (shared ? `${this.localId}\u0000` : ""),
     );
     this.#pushPull = new PushPull(this.#host);
+    this.#joiner = new Joiner(
+      {
+        localId: this.localId,
+        config: this.config,
+        clock: this.#clock,
+        random: this.random,
+        get running() {
+          return isRunning();
+        },
+        sleep: (ms) => this.#clock.sleep(ms),
+        isSelf: (addr) => isOwnAddress(addr, this.localAddr, this.#envelope.transport?.localAddr),
+        exchange: (addr, ms) => this.#exchange(addr, ms, true),
+        // Members that joined at the same time as us are in no seed's state yet: two follow-up
+        // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
+        // periodic push-pull, which takes minutes at scale).
+        onJoined: () => {
+          for (const rounds of [2, 10]) {
+            this.#clock.setTimeout(
+              () => this.#pushPullTick(),
+              rounds * this.config.probeIntervalMs +
+                10 * this.config.gossipIntervalMs * this.random(),
+            );
+          }
+        },
+      },
+      seeds,
+      config.resolveHost ?? defaultResolveHost,
+    );
   }
 
   // ---------------------------------------------------------------- public API
@@ -352,8 +358,8 @@ export class ClusterMembership implements MembershipView {
     this.#loop(() => c.probeIntervalMs, () => this.#maintenanceTick());
     this.#loop(() => c.reconnectIntervalMs, () => this.#reconnectTick());
     if (this.#options.seeds !== undefined) {
-      if (this.#seeds.length === 0) this.#markJoined();
-      else void this.#retryJoin();
+      if (this.#joiner.seeds.length === 0) this.#joiner.markJoined();
+      else void this.#joiner.retry();
     }
   }
 
@@ -375,40 +381,7 @@ export class ClusterMembership implements MembershipView {
     const list = checkSeeds("seeds", seeds);
     if (this.#state === "new") await this.start();
     if (!this.running) throw new RpcError("unavailable", "join(): membership is shut down");
-    for (const s of list) if (!this.#seeds.includes(s)) this.#seeds.push(s);
-    if (list.length === 0) {
-      this.#markJoined();
-      return 0;
-    }
-    if (this.#joinState === "idle" || this.#joinState === "failed") this.#joinState = "joining";
-    const timeout = this.config.bootstrapTimeoutMs;
-    const deadline = this.clock.now() + timeout;
-    let last: SeedAttempt | undefined;
-    while (this.running) {
-      const remaining = deadline - this.clock.now();
-      if (remaining <= 0) break;
-      last = await this.#joinOnce(list, remaining);
-      if (last.joined > 0) return last.joined;
-      if (last.permanent !== undefined && last.transient === undefined) {
-        throw new RpcError(last.permanent.code, `join(): ${last.permanent.message}`, {
-          cause: last.permanent,
-        });
-      }
-      const left = deadline - this.clock.now();
-      if (left <= 0) break;
-      await this.#clock.sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
-    }
-    const err = last?.permanent ?? last?.transient;
-    const why = last?.selfOnly
-      ? ": they resolve only to this node (joining oneself does not count)"
-      : err !== undefined
-      ? `: ${err.message}`
-      : "";
-    throw new RpcError(
-      "unavailable",
-      `join(): no seed of ${list.join(", ")} answered within ${timeout} ms${why}`,
-      { cause: err },
-    );
+    return await this.#joiner.join(list);
   }
 
   /**
@@ -420,109 +393,17 @@ export class ClusterMembership implements MembershipView {
    * `retryJoinMax` attempts failed (`unavailable`); `unavailable` when shut down first.
    */
   whenJoined(): Promise<void> {
-    return this.#joined;
+    return this.#joiner.whenJoined();
   }
 
   /** Whether this node has joined a cluster (see {@linkcode whenJoined}). */
   get joined(): boolean {
-    return this.#joinState === "joined";
+    return this.#joiner.joined;
   }
 
   /** Where this node stands in joining (for readiness probes and logs). */
   joinStatus(): JoinStatus {
-    return {
-      state: this.#joinState,
-      attempts: this.#stats.joinAttempts,
-      lastError: this.#joinError?.message,
-    };
-  }
-
-  /** One join attempt over `seeds`; marks the node joined when another node answered. */
-  async #joinOnce(seeds: readonly string[], timeoutMs: number): Promise<SeedAttempt> {
-    this.#stats.joinAttempts++;
-    const attempt = await attemptJoin(
-      {
-        localId: this.localId,
-        isSelf: (addr) => this.#isSelf(addr),
-        exchange: (addr, ms) => this.#exchange(addr, ms, true),
-      },
-      seeds,
-      timeoutMs,
-      this.#resolveHost,
-    );
-    if (attempt.joined > 0) {
-      this.#joinError = undefined;
-      if (this.#joinState !== "joined") {
-        this.#markJoined();
-        // Members that joined at the same time as us are in no seed's state yet: two follow-up
-        // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
-        // periodic push-pull, which takes minutes at scale).
-        for (const rounds of [2, 10]) {
-          this.#clock.setTimeout(
-            () => this.#pushPullTick(),
-            rounds * this.config.probeIntervalMs +
-              10 * this.config.gossipIntervalMs * this.random(),
-          );
-        }
-      }
-    } else {
-      this.#joinError = attempt.permanent ?? attempt.transient ??
-        new RpcError("unavailable", "the seeds resolve only to this node");
-    }
-    return attempt;
-  }
-
-  /** Background join of the `seeds` option, with capped exponential backoff. */
-  async #retryJoin(): Promise<void> {
-    this.#joinState = "joining";
-    const c = this.config;
-    for (let attempt = 0; this.running && this.#joinState === "joining"; attempt++) {
-      const a = await this.#joinOnce(this.#seeds, c.pushPullTimeoutMs);
-      if (a.joined > 0 || !this.running || this.#joinState !== "joining") return;
-      if (a.permanent !== undefined && a.transient === undefined) {
-        return this.#failJoin(a.permanent);
-      }
-      if (c.retryJoinMax > 0 && attempt + 1 >= c.retryJoinMax) {
-        return this.#failJoin(
-          new RpcError(
-            "unavailable",
-            `no seed of ${
-              this.#seeds.join(", ")
-            } answered in ${c.retryJoinMax} attempts: ${this.#joinError?.message}`,
-          ),
-        );
-      }
-      await this.#clock.sleep(
-        retryJoinDelayMs(attempt, c.retryJoinIntervalMs, c.retryJoinMaxIntervalMs, this.random),
-      );
-    }
-  }
-
-  #markJoined(): void {
-    if (this.#joinState === "joined") return;
-    this.#joinState = "joined";
-    this.#resolveJoined();
-  }
-
-  #failJoin(e: RpcError): void {
-    this.#joinState = "failed";
-    this.#joinError = e;
-    this.#rejectJoined(new RpcError(e.code, `join: ${e.message}`, { cause: e }));
-  }
-
-  /** Whether `addr` (a resolved seed) is this node's own gossip address. */
-  #isSelf(addr: HostPort): boolean {
-    const own = parseHostPort(this.localAddr);
-    const bound = this.#envelope.transport
-      ? parseHostPort(this.#envelope.transport.localAddr)
-      : undefined;
-    const same = (a: HostPort | undefined) =>
-      a !== undefined && a.port === addr.port && a.hostname === addr.hostname;
-    if (same(own) || same(bound)) return true;
-    // Bound to a wildcard: every local address with our port is us; loopback certainly is.
-    const loopback = addr.hostname === "::1" || addr.hostname.startsWith("127.");
-    return bound !== undefined && bound.port === addr.port && isWildcard(bound.hostname) &&
-      loopback;
+    return this.#joiner.status();
   }
 
   /** A push-pull with `addr` (join flag set); merged with `announce` after a reconnect. */
@@ -577,9 +458,7 @@ export class ClusterMembership implements MembershipView {
     // Detached first: nothing is sent once stopped.
     const t = this.#envelope.transport;
     this.#envelope.transport = undefined;
-    if (this.#joinState !== "joined" && this.#joinState !== "failed") {
-      this.#failJoin(new RpcError("unavailable", "membership shut down before it joined"));
-    }
+    this.#joiner.stop();
     this.#clock.cancelAll();
     this.#acks.clear();
     this.#suspicions.clear();
@@ -721,7 +600,8 @@ export class ClusterMembership implements MembershipView {
       partitionsHealed: this.#partition.healed,
       reconnectList: this.#reconnect.size,
       ...this.#reconnect.counters,
-      joined: this.#joinState === "joined" ? 1 : 0,
+      joinAttempts: this.#joiner.status().attempts,
+      joined: this.#joiner.joined ? 1 : 0,
       streamsRefused: ts?.streamsRefused ?? 0,
       streamsEvicted: ts?.streamsEvicted ?? 0,
       streamHeaderTimeouts: ts?.streamHeaderTimeouts ?? 0,
@@ -1132,7 +1012,7 @@ export class ClusterMembership implements MembershipView {
     const c = this.config;
     const timeout = Math.min(c.pushPullTimeoutMs, c.reconnectIntervalMs);
     const addr = this.#reconnect.pick(this.clock.now(), c.reconnectTimeoutMs, this.random);
-    const rejoin = this.#seeds.length > 0 && this.#joinState === "joined" &&
+    const rejoin = this.#joiner.seeds.length > 0 && this.#joiner.joined &&
       (this.#partition.partitioned || this.#table.liveCount === 1);
     if (addr === undefined && !rejoin) return;
     this.#reconnectsInFlight++;
@@ -1148,7 +1028,7 @@ export class ClusterMembership implements MembershipView {
       }
       if (rejoin && this.running) {
         this.#stats.seedRejoins++;
-        await this.#joinOnce(this.#seeds, timeout);
+        await this.#joiner.attempt(this.#joiner.seeds, timeout);
       }
     })().catch(() => {}).finally(() => {
       this.#reconnectsInFlight--;
