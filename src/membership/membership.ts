@@ -14,9 +14,7 @@ import { BroadcastQueue } from "./broadcast_queue.ts";
 import { systemClock, TrackedClock } from "./clock.ts";
 import { Envelope } from "./envelope.ts";
 import {
-  type AliveMessage,
   ByteWriter,
-  type DeadMessage,
   decodeBody,
   encodeMessage,
   type GossipMessage,
@@ -41,7 +39,7 @@ import {
 } from "./config.ts";
 import type { ProtocolHost } from "./context.ts";
 import { EventHub } from "./events.ts";
-import { compareIncarnation, laterIncarnation, nextIncarnation } from "./incarnation.ts";
+import { nextIncarnation } from "./incarnation.ts";
 import { defaultResolveHost, isOwnAddress, Joiner, type JoinStatus } from "./join.ts";
 import { ReconnectList } from "./reconnect.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
@@ -49,6 +47,7 @@ import { Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
+import { StateMessages } from "./state_messages.ts";
 import { Suspicions } from "./suspicion.ts";
 import type { Clock } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
@@ -133,6 +132,7 @@ export class ClusterMembership implements MembershipView {
   readonly #pushPull: PushPull;
   readonly #partition = new PartitionDetector();
   readonly #suspicions: Suspicions;
+  readonly #states: StateMessages;
   #seq = 0;
   #userSeq = 0;
   readonly #seenUser = new Set<string>();
@@ -143,17 +143,10 @@ export class ClusterMembership implements MembershipView {
   readonly #stats = {
     droppedMisdirected: 0,
     handlerErrors: 0,
-    suspicions: 0,
-    confirmations: 0,
-    refutations: 0,
-    idConflicts: 0,
-    droppedIncarnation: 0,
     seedRejoins: 0,
-    verdictChecks: 0,
   };
   readonly #reconnect: ReconnectList;
   #reconnectsInFlight = 0;
-  readonly #verifying = new Set<string>();
   readonly #joiner: Joiner;
 
   /**
@@ -212,20 +205,42 @@ export class ClusterMembership implements MembershipView {
       nextSeq: () => this.#nextSeq(),
       send: (addr, messages) => envelope.send(addr, messages),
       sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
-      suspectLocally: (target, incarnation) => this.#suspectLocally(target, incarnation),
-      handleAlive: (m, merged) => this.#handleAlive(m, merged),
-      handleSuspect: (m) => this.#handleSuspect(m),
-      handleDead: (m) => this.#handleDead(m),
+      suspectLocally: (target, incarnation) => this.#states.suspectLocally(target, incarnation),
+      handleAlive: (m, merged) => this.#states.alive(m, merged),
+      handleSuspect: (m) => this.#states.suspect(m),
+      handleDead: (m) => this.#states.dead(m),
       wrap: (body) => envelope.wrap(body),
       reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
       unwrap: (packet) => envelope.unwrap(packet),
-      verifyVerdict: (m) => this.#verifyVerdict(m),
+      verifyVerdict: (m) => this.#states.verifyVerdict(m),
       yieldNow: () => this.#clock.sleep(0),
       refusal: (packet, what) => envelope.refusal(packet, what),
     };
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
     this.#suspicions = new Suspicions(this.#host, this.#prober);
+    const lifecycle = () => this.#state;
+    this.#states = new StateMessages({
+      config: this.config,
+      clock: this.clock,
+      table: this.#table,
+      awareness: this.#awareness,
+      queue: this.#queue,
+      reconnect: this.#reconnect,
+      suspicions: this.#suspicions,
+      acks: this.#acks,
+      get state() {
+        return lifecycle();
+      },
+      get running() {
+        return isRunning();
+      },
+      nextSeq: () => this.#nextSeq(),
+      send: (addr, messages, piggyback) => envelope.send(addr, messages, piggyback),
+      emit: (e) => this.#emit(e),
+      snapshot: (r) => this.#snapshot(r),
+      phi: (id) => this.#monitors.phi(id),
+    });
     const shared = config.detector !== undefined;
     const detector = config.detector ?? new PhiAccrualDetector({
       threshold: this.config.phiThreshold,
@@ -343,7 +358,7 @@ export class ClusterMembership implements MembershipView {
     this.#envelope.transport.onRequest((req, from) => this.#onRequest(req, from));
     this.#state = "running";
     // Announce ourselves: gossiped as soon as we know anyone (after join).
-    this.#broadcastLocalAlive();
+    this.#states.announce();
     const c = this.config;
     // Random initial offsets keep thousands of simulated nodes from ticking in lockstep.
     this.#loop(() => c.probeIntervalMs, () => this.#probeTick());
@@ -486,7 +501,7 @@ export class ClusterMembership implements MembershipView {
     const local = this.#table.local;
     local.tags = t;
     local.incarnation = nextIncarnation(local.incarnation);
-    if (this.running) this.#broadcastLocalAlive();
+    if (this.running) this.#states.announce();
   }
 
   /**
@@ -573,6 +588,7 @@ export class ClusterMembership implements MembershipView {
     return {
       ...env,
       ...this.#stats,
+      ...this.#states.counters,
       handlerErrors: this.#stats.handlerErrors + env.handlerErrors,
       eventsEmitted: this.#events.emitted,
       eventsDropped: this.#events.dropped,
@@ -634,112 +650,6 @@ export class ClusterMembership implements MembershipView {
     } else this.#envelope.send(target.gossipAddr, [ping], named);
   }
 
-  #suspectLocally(target: MemberRecord, incarnation: number): void {
-    this.#handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
-  }
-
-  /**
-   * Applies an alive message. New members learnt from a push-pull merge (`merged`) are not
-   * re-gossiped: each member announces itself, and re-gossiping a whole merged state would turn
-   * every join into an O(N) broadcast storm at every node. Rejoins, recoveries and updates are.
-   */
-  #handleAlive(m: AliveMessage, merged = false): void {
-    if (!this.running) return;
-    const outcome = this.#table.applyAlive(m, this.clock.now());
-    const rec = this.#table.last.record;
-    switch (outcome) {
-      case "ignored":
-        return;
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "full": // counted by the table
-        return;
-      case "conflict":
-        this.#stats.idConflicts++;
-        return;
-      case "refute":
-        this.#refute(m.incarnation);
-        return;
-      case "joined":
-      case "rejoined":
-        this.#reconnect.forget(m.node);
-        this.#emit({ type: "NodeJoined", node: this.#snapshot(rec!) });
-        break;
-      case "recovered":
-        this.#suspicions.cancel(m.node);
-        this.#emit({ type: "NodeRecovered", node: this.#snapshot(rec!) });
-        break;
-      case "updated":
-        this.#emit({
-          type: "NodeUpdated",
-          node: this.#snapshot(rec!),
-          previousTags: this.#table.last.previousTags,
-        });
-        break;
-    }
-    if (merged && (outcome === "joined" || outcome === "refreshed")) return;
-    this.#queue.queue(m.node, encodeMessage(m));
-  }
-
-  #handleSuspect(m: SuspectMessage): void {
-    if (!this.running) return;
-    const outcome = this.#table.applySuspect(m, this.clock.now());
-    switch (outcome) {
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "refute":
-        if (this.#state === "running") this.#refute(m.incarnation);
-        return;
-      case "suspected": {
-        const rec = this.#table.last.record!;
-        this.#stats.suspicions++;
-        this.#suspicions.start(rec, m.from);
-        this.#emit({
-          type: "NodeSuspect",
-          node: this.#snapshot(rec),
-          phi: this.#monitors.phi(rec.id),
-        });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-      }
-      case "confirm": {
-        if (this.#suspicions.confirm(m.node, m.from)) {
-          this.#stats.confirmations++;
-          this.#queue.queue(m.node, encodeMessage(m));
-        }
-        return;
-      }
-    }
-  }
-
-  #handleDead(m: DeadMessage | LeaveMessage): void {
-    if (!this.running) return;
-    const outcome = this.#table.applyDead(m, this.clock.now(), this.#state === "leaving");
-    const rec = this.#table.last.record;
-    switch (outcome) {
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "refute":
-        this.#refute(m.incarnation);
-        return;
-      case "failed":
-        this.#suspicions.cancel(m.node);
-        this.#reconnect.failed(m.node, rec!.gossipAddr, this.clock.now());
-        this.#emit({ type: "NodeFailed", node: this.#snapshot(rec!) });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-      case "left":
-        this.#suspicions.cancel(m.node);
-        this.#reconnect.forget(m.node);
-        this.#emit({ type: "NodeLeft", node: this.#snapshot(rec!) });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-    }
-  }
-
   // ---------------------------------------------------------------- internals
 
   /** Serves the reliable channel: push-pull syncs, and fallback pings (answered with an ack). */
@@ -754,7 +664,7 @@ export class ClusterMembership implements MembershipView {
       throw new RpcError("invalid_argument", "malformed request");
     }
     const w = new ByteWriter(64);
-    writeMessage(w, this.#localAlive());
+    writeMessage(w, this.#states.localAlive());
     writeMessage(w, { type: "ack", seq: ping.seq });
     return await this.#envelope.wrap(w.toBytes());
   }
@@ -776,7 +686,7 @@ export class ClusterMembership implements MembershipView {
       if (decoded === undefined || !this.running) return false;
       let acked = false;
       for (const m of decoded.messages) {
-        if (m.type === "alive") this.#handleAlive(m);
+        if (m.type === "alive") this.#states.alive(m);
         else if (m.type === "ack" && m.seq === seq) acked = true;
       }
       return acked;
@@ -794,7 +704,7 @@ export class ClusterMembership implements MembershipView {
           if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
             // Buddy system: the pinger suspects us (perhaps of an incarnation we already
             // refuted, whose refutation it missed): answer with our current alive record.
-            this.#envelope.send(sender, [this.#localAlive(), { type: "ack", seq: m.seq }]);
+            this.#envelope.send(sender, [this.#states.localAlive(), { type: "ack", seq: m.seq }]);
             continue;
           }
           this.#handleMessage(m, sender);
@@ -824,14 +734,14 @@ export class ClusterMembership implements MembershipView {
         this.#prober.handlePingReq(m, from);
         return;
       case "suspect":
-        this.#handleSuspect(m);
+        this.#states.suspect(m);
         return;
       case "alive":
-        this.#handleAlive(m);
+        this.#states.alive(m);
         return;
       case "dead":
       case "leave":
-        this.#handleDead(m);
+        this.#states.dead(m);
         return;
       case "user": {
         // Delivered once, then re-gossiped like membership news (epidemic, transmit-limited).
@@ -854,32 +764,6 @@ export class ClusterMembership implements MembershipView {
     this.#seenUser.add(key);
     this.#seenOrder.push(key);
     if (this.#seenOrder.length > 1024) this.#seenUser.delete(this.#seenOrder.shift()!);
-  }
-
-  #refute(incarnation: number): void {
-    if (this.#state !== "running") return;
-    const local = this.#table.local;
-    // Serial-number order: the refutation of 0xFFFFFFFF is 0, which every member sees as newer.
-    local.incarnation = nextIncarnation(laterIncarnation(local.incarnation, incarnation));
-    this.#stats.refutations++;
-    this.#awareness.apply(1);
-    this.#broadcastLocalAlive();
-  }
-
-  #localAlive(): AliveMessage {
-    const l = this.#table.local;
-    return {
-      type: "alive",
-      node: l.id,
-      incarnation: l.incarnation,
-      gossipAddr: l.gossipAddr,
-      rpcAddr: l.rpcAddr,
-      tags: l.tags,
-    };
-  }
-
-  #broadcastLocalAlive(): void {
-    this.#queue.queue(this.localId, encodeMessage(this.#localAlive()));
   }
 
   #emit(e: ClusterEvent): void {
@@ -966,39 +850,6 @@ export class ClusterMembership implements MembershipView {
       .finally(() => {
         this.#pushPullInFlight = false;
       });
-  }
-
-  /** See {@linkcode ProtocolHost.verifyVerdict}. */
-  #verifyVerdict(m: SuspectMessage): void {
-    if (!this.running) return;
-    const rec = this.#table.get(m.node);
-    if (rec === undefined || m.node === this.localId || rec.state !== "alive") {
-      return this.#handleSuspect(m);
-    }
-    const order = compareIncarnation(m.incarnation, rec.incarnation);
-    if (order === "older") return;
-    if (order === "implausible") {
-      this.#stats.droppedIncarnation++;
-      return;
-    }
-    // We hold it alive, someone else (perhaps across a partition that just healed) holds it
-    // suspect or dead: ask it ourselves, telling it the verdict so that it refutes, and suspect
-    // it only if it does not answer. Suspecting at once would make members that were never cut
-    // off suspect each other on every heal.
-    if (this.#verifying.has(m.node)) return;
-    this.#verifying.add(m.node);
-    this.#stats.verdictChecks++;
-    const seq = this.#nextSeq();
-    this.#acks.register(
-      seq,
-      this.#awareness.scale(this.config.probeTimeoutMs),
-      () => this.#verifying.delete(m.node),
-      () => {
-        this.#verifying.delete(m.node);
-        if (this.running) this.#handleSuspect(m);
-      },
-    );
-    this.#envelope.send(rec.gossipAddr, [m, { type: "ping", seq, target: rec.id }], false);
   }
 
   /**

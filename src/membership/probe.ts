@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PingReqMessage } from "./codec.ts";
+import { aliveMessage, type PingReqMessage } from "./codec.ts";
 import type { ProtocolHost } from "./context.ts";
 import type { MemberRecord } from "./member_table.ts";
 
@@ -234,14 +234,7 @@ export class Prober {
     // Lifeguard: also tell the requester our alive record of the target; if it is newer than the
     // requester's (a refutation it missed), its suspicion ends even if the target is paused now.
     if (host.config.lifeguard && rec !== undefined && rec.state === "alive") {
-      host.send(from, [{
-        type: "alive",
-        node: rec.id,
-        incarnation: rec.incarnation,
-        gossipAddr: rec.gossipAddr,
-        rpcAddr: rec.rpcAddr,
-        tags: rec.tags,
-      }]);
+      host.send(from, [aliveMessage(rec.id, rec)]);
     }
     // A target that left gracefully answers nothing any more; a requester that missed its leave
     // would declare it failed. Tell it the target left instead.

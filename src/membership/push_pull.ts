@@ -14,6 +14,7 @@
  */
 import { RpcError } from "../errors.ts";
 import {
+  aliveMessage,
   ByteWriter,
   decodePushPull,
   MessageType,
@@ -96,14 +97,7 @@ export class PushPull {
       const r = records[i];
       switch (r.state) {
         case "alive":
-          host.handleAlive({
-            type: "alive",
-            node: r.node,
-            incarnation: r.incarnation,
-            gossipAddr: r.gossipAddr,
-            rpcAddr: r.rpcAddr,
-            tags: r.tags,
-          }, !announce);
+          host.handleAlive(aliveMessage(r.node, r), !announce);
           break;
         case "left":
           host.handleDead({ type: "leave", node: r.node, incarnation: r.incarnation });
@@ -121,8 +115,7 @@ export class PushPull {
     }
   }
 
-  /** Serves an incoming exchange: merges the remote state and replies with ours. */
-  /** Serves an already unwrapped push-pull body. */
+  /** Serves an incoming exchange (its unwrapped body): merges the remote state, replies with ours. */
   async handleBody(body: Uint8Array): Promise<Uint8Array> {
     this.#checkSize(body, "request");
     const m = decodePushPull(body, 0, this.#host.config.maxSyncRecords);
