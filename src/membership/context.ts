@@ -55,10 +55,10 @@ export interface ProtocolHost {
   /** Checks the header and opens a sealed payload; `undefined` (counted) when refused. */
   unwrap(packet: Uint8Array): Promise<Uint8Array | undefined>;
   /**
-   * Pings `target` over the transport's reliable channel (memberlist's TCP fallback probe):
-   * resolves true when it answered within `timeoutMs`, false otherwise (never rejects).
+   * One request over the transport's reliable channel (a stream); rejects with `unavailable`
+   * before start and after shutdown.
    */
-  reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean>;
+  request(addr: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Whether the node is still running. */
   readonly running: boolean;
   /**

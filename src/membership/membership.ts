@@ -22,13 +22,12 @@ import {
   MessageType,
   type PushPullMessage,
   type SuspectMessage,
-  tagsEncodedSize,
-  type UserMessage,
   writeMessage,
 } from "./codec.ts";
 import {
   checkAdvertiseAddr,
   checkSeeds,
+  checkTags,
   failureDetectionBoundMs,
   MAX_ADDR_BYTES,
   type MembershipConfig,
@@ -48,6 +47,7 @@ import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
 import { StateMessages } from "./state_messages.ts";
+import { UserBroadcasts } from "./user_broadcasts.ts";
 import { Suspicions } from "./suspicion.ts";
 import type { Clock } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
@@ -125,7 +125,7 @@ export class ClusterMembership implements MembershipView {
   readonly #options: ClusterMembershipOptions;
   readonly #events: EventHub;
   readonly #queue: BroadcastQueue;
-  readonly #userQueue: BroadcastQueue;
+  readonly #user: UserBroadcasts;
   readonly #acks: AckRegistry;
   readonly #prober: Prober;
   readonly #monitors: Monitors;
@@ -134,9 +134,6 @@ export class ClusterMembership implements MembershipView {
   readonly #suspicions: Suspicions;
   readonly #states: StateMessages;
   #seq = 0;
-  #userSeq = 0;
-  readonly #seenUser = new Set<string>();
-  readonly #seenOrder: string[] = [];
   #state: "new" | "starting" | "running" | "leaving" | "stopped" = "new";
   #probeInFlight = false;
   #pushPullInFlight = false;
@@ -160,7 +157,7 @@ export class ClusterMembership implements MembershipView {
     this.clock = config.clock ?? systemClock;
     this.random = config.random ?? Math.random;
     this.localId = config.id ?? crypto.randomUUID();
-    const tags = this.#validateTags(config.tags ?? {});
+    const tags = checkTags(config.tags ?? {}, this.config.maxTagsBytes);
     const local = new MemberRecord(
       this.localId,
       config.advertiseAddr ?? "",
@@ -183,13 +180,18 @@ export class ClusterMembership implements MembershipView {
       liveCount,
       this.config.maxBroadcastQueue,
     );
-    this.#userQueue = new BroadcastQueue(this.config.retransmitMult, liveCount, 256);
+    this.#user = new UserBroadcasts(
+      this.localId,
+      this.config.retransmitMult,
+      liveCount,
+      config.onUserMessage,
+    );
     // The narrow interface the mechanisms (probe, monitors, push-pull) see of this node.
     const isRunning = () => this.running;
     this.#clock = new TrackedClock(this.clock);
     this.#envelope = new Envelope(this.config.label, config.keyring, {
       membership: this.#queue,
-      user: this.#userQueue,
+      user: this.#user.queue,
       userReserve: this.config.userBroadcastReserve,
     });
     const envelope = this.#envelope;
@@ -210,7 +212,11 @@ export class ClusterMembership implements MembershipView {
       handleSuspect: (m) => this.#states.suspect(m),
       handleDead: (m) => this.#states.dead(m),
       wrap: (body) => envelope.wrap(body),
-      reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
+      request: (addr, body, timeoutMs) => {
+        const t = envelope.transport;
+        if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
+        return t.request(addr, body, timeoutMs);
+      },
       unwrap: (packet) => envelope.unwrap(packet),
       verifyVerdict: (m) => this.#states.verifyVerdict(m),
       yieldNow: () => this.#clock.sleep(0),
@@ -479,7 +485,7 @@ export class ClusterMembership implements MembershipView {
     this.#suspicions.clear();
     this.#monitors.clear();
     this.#queue.clear();
-    this.#userQueue.clear();
+    this.#user.queue.clear();
     this.#events.closeAll();
     if (t !== undefined) {
       try {
@@ -497,7 +503,7 @@ export class ClusterMembership implements MembershipView {
    * more than 255 tags, or more than `maxTagsBytes` encoded.
    */
   setTags(tags: Tags): void {
-    const t = this.#validateTags(tags);
+    const t = checkTags(tags, this.config.maxTagsBytes);
     const local = this.#table.local;
     local.tags = t;
     local.incarnation = nextIncarnation(local.incarnation);
@@ -513,26 +519,7 @@ export class ClusterMembership implements MembershipView {
    * @throws {RpcError} `invalid_argument` when it cannot fit in one datagram.
    */
   broadcast(payload: Uint8Array): void {
-    if (!(payload instanceof Uint8Array)) {
-      throw new RpcError("invalid_argument", "broadcast(): payload must be a Uint8Array");
-    }
-    const max = this.#envelope.maxBody() - 64 - 8 - utf8Length(this.localId);
-    if (payload.length + 3 > max) {
-      throw new RpcError(
-        "invalid_argument",
-        `broadcast(): payload of ${payload.length} bytes exceeds the ${max - 3}-byte limit`,
-      );
-    }
-    this.#userSeq = (this.#userSeq + 1) >>> 0;
-    const m: UserMessage = {
-      type: "user",
-      origin: this.localId,
-      seq: this.#userSeq,
-      payload: payload.slice(),
-    };
-    const key = `${m.origin}\u0000${m.seq}`;
-    this.#markSeen(key);
-    this.#userQueue.queue(key, encodeMessage(m));
+    this.#user.broadcast(payload, this.#envelope.maxBody());
   }
 
   /** This node's own record. */
@@ -589,7 +576,7 @@ export class ClusterMembership implements MembershipView {
       ...env,
       ...this.#stats,
       ...this.#states.counters,
-      handlerErrors: this.#stats.handlerErrors + env.handlerErrors,
+      handlerErrors: this.#stats.handlerErrors + env.handlerErrors + this.#user.handlerErrors,
       eventsEmitted: this.#events.emitted,
       eventsDropped: this.#events.dropped,
       probes: p.probes,
@@ -606,8 +593,8 @@ export class ClusterMembership implements MembershipView {
       droppedTableFull: this.#table.refusedFull,
       droppedSyncs: pp.syncsRefused,
       broadcastQueue: this.#queue.size,
-      userBroadcastQueue: this.#userQueue.size,
-      broadcastsPruned: this.#queue.pruned + this.#userQueue.pruned,
+      userBroadcastQueue: this.#user.queue.size,
+      broadcastsPruned: this.#queue.pruned + this.#user.queue.pruned,
       awareness: this.#awareness.score,
       incarnation: this.#table.local.incarnation,
       members: this.#table.size,
@@ -669,32 +656,6 @@ export class ClusterMembership implements MembershipView {
     return await this.#envelope.wrap(w.toBytes());
   }
 
-  async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
-    const t = this.#envelope.transport;
-    if (t === undefined) return false;
-    try {
-      const w = new ByteWriter(64);
-      const seq = this.#nextSeq();
-      writeMessage(w, { type: "ping", seq, target: target.id });
-      const reply = await t.request(
-        target.gossipAddr,
-        await this.#envelope.wrap(w.toBytes()),
-        timeoutMs,
-      );
-      const body = await this.#envelope.unwrap(reply);
-      const decoded = body === undefined ? undefined : decodeBody(body);
-      if (decoded === undefined || !this.running) return false;
-      let acked = false;
-      for (const m of decoded.messages) {
-        if (m.type === "alive") this.#states.alive(m);
-        else if (m.type === "ack" && m.seq === seq) acked = true;
-      }
-      return acked;
-    } catch {
-      return false;
-    }
-  }
-
   #onPacket(data: Uint8Array, from: string): void {
     this.#envelope.receive(data, from, () => this.running, (decoded, sender) => {
       let suspectedSelf = false;
@@ -743,27 +704,10 @@ export class ClusterMembership implements MembershipView {
       case "leave":
         this.#states.dead(m);
         return;
-      case "user": {
-        // Delivered once, then re-gossiped like membership news (epidemic, transmit-limited).
-        const key = `${m.origin}\u0000${m.seq}`;
-        if (m.origin === this.localId || this.#seenUser.has(key)) return;
-        this.#markSeen(key);
-        this.#userQueue.queue(key, encodeMessage(m));
-        try {
-          this.#options.onUserMessage?.(m.payload, from);
-        } catch {
-          this.#stats.handlerErrors++;
-        }
+      case "user":
+        this.#user.receive(m, from);
         return;
-      }
     }
-  }
-
-  /** Remembers a user broadcast id (the last 1024) so it is delivered and re-gossiped once. */
-  #markSeen(key: string): void {
-    this.#seenUser.add(key);
-    this.#seenOrder.push(key);
-    if (this.#seenOrder.length > 1024) this.#seenUser.delete(this.#seenOrder.shift()!);
   }
 
   #emit(e: ClusterEvent): void {
@@ -781,33 +725,6 @@ export class ClusterMembership implements MembershipView {
       phi: r.id === this.localId ? 0 : this.#monitors.phi(r.id),
       stateChangedAt: r.stateChangedAt,
     };
-  }
-
-  #validateTags(tags: Tags): Tags {
-    if (tags === null || typeof tags !== "object" || Array.isArray(tags)) {
-      throw new RpcError("invalid_argument", "tags must be an object of string values");
-    }
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(tags)) {
-      if (typeof v !== "string") {
-        throw new RpcError("invalid_argument", `tag ${JSON.stringify(k)} must be a string`);
-      }
-      if (k.length === 0 || utf8Length(k) > 255 || utf8Length(v) > 255 || k === "__proto__") {
-        throw new RpcError(
-          "invalid_argument",
-          `tag ${JSON.stringify(k.slice(0, 40))}: keys must be 1..255 bytes, values at most 255`,
-        );
-      }
-      out[k] = v;
-    }
-    const size = tagsEncodedSize(out);
-    if (size > this.config.maxTagsBytes) {
-      throw new RpcError(
-        "invalid_argument",
-        `tags take ${size} bytes encoded, over the maxTagsBytes limit of ${this.config.maxTagsBytes}`,
-      );
-    }
-    return Object.freeze(out);
   }
 
   /** Runs `fn` every `interval()` ms, first after a random fraction of it. */
@@ -835,7 +752,7 @@ export class ClusterMembership implements MembershipView {
   }
 
   #gossipTick(): void {
-    if (this.#queue.size === 0 && this.#userQueue.size === 0) return;
+    if (this.#queue.size === 0 && this.#user.queue.size === 0) return;
     const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
     for (const p of peers) this.#envelope.send(p.gossipAddr, []);
   }

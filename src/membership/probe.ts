@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { aliveMessage, type PingReqMessage } from "./codec.ts";
+import {
+  aliveMessage,
+  ByteWriter,
+  decodeBody,
+  type PingReqMessage,
+  writeMessage,
+} from "./codec.ts";
 import type { ProtocolHost } from "./context.ts";
 import type { MemberRecord } from "./member_table.ts";
 
@@ -174,7 +180,7 @@ export class Prober {
       const remaining = deadline - Math.min(config.probeTimeoutMs, deadline);
       if (config.reliableProbeFallback && remaining > 0) {
         this.counters.reliablePings++;
-        host.reliablePing(target, remaining).then((ok) => {
+        this.#reliablePing(target, remaining).then((ok) => {
           if (ok && !finished) this.#acks.ack(seq);
         });
       }
@@ -214,6 +220,32 @@ export class Prober {
     };
     for (const h of helpers) host.send(h.gossipAddr, [req]);
     return helpers.length;
+  }
+
+  /**
+   * Pings `target` over the transport's reliable channel (memberlist's TCP fallback probe):
+   * resolves true when it answered within `timeoutMs`, false otherwise (never rejects). An
+   * alive record in the reply is applied (it may carry a refutation).
+   */
+  async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
+    const host = this.#host;
+    try {
+      const w = new ByteWriter(64);
+      const seq = host.nextSeq();
+      writeMessage(w, { type: "ping", seq, target: target.id });
+      const reply = await host.request(target.gossipAddr, await host.wrap(w.toBytes()), timeoutMs);
+      const body = await host.unwrap(reply);
+      const decoded = body === undefined ? undefined : decodeBody(body);
+      if (decoded === undefined || !host.running) return false;
+      let acked = false;
+      for (const m of decoded.messages) {
+        if (m.type === "alive") host.handleAlive(m);
+        else if (m.type === "ack" && m.seq === seq) acked = true;
+      }
+      return acked;
+    } catch {
+      return false;
+    }
   }
 
   /** Serves a ping-req: pings the target and forwards its ack, or a nack after the timeout. */
