@@ -36,7 +36,7 @@ import {
   type ResolvedConfig,
   utf8Length,
 } from "./config.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import { EventHub } from "./events.ts";
 import { nextIncarnation } from "./incarnation.ts";
 import { defaultResolveHost, isOwnAddress, Joiner, type JoinStatus } from "./join.ts";
@@ -209,7 +209,6 @@ export class ClusterMembership implements MembershipView {
       sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
       suspectLocally: (target, incarnation) => this.#states.suspectLocally(target, incarnation),
       handleAlive: (m, merged) => this.#states.alive(m, merged),
-      handleSuspect: (m) => this.#states.suspect(m),
       handleDead: (m) => this.#states.dead(m),
       wrap: (body) => envelope.wrap(body),
       request: (addr, body, timeoutMs) => {
@@ -431,9 +430,10 @@ export class ClusterMembership implements MembershipView {
   #exchange(addr: string, timeoutMs: number, join: boolean, announce = false): Promise<
     PushPullMessage
   > {
-    const t = this.#envelope.transport;
-    if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
-    return this.#pushPull.exchange(addr, join, timeoutMs, t, announce);
+    if (this.#envelope.transport === undefined) {
+      return Promise.reject(new RpcError("unavailable", "not started"));
+    }
+    return this.#pushPull.exchange(addr, join, timeoutMs, announce);
   }
 
   /**
@@ -762,7 +762,7 @@ export class ClusterMembership implements MembershipView {
     const peer = this.#pushPull.pickPeer();
     if (peer === undefined) return;
     this.#pushPullInFlight = true;
-    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs, this.#envelope.transport)
+    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs)
       .catch(() => {})
       .finally(() => {
         this.#pushPullInFlight = false;

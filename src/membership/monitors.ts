@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import type { AckRegistry, Prober } from "./probe.ts";
 
 /** The part of `PhiAccrualDetector` the monitors use (a shared detector may be injected). */

@@ -13,7 +13,7 @@ import {
   type PingReqMessage,
   writeMessage,
 } from "./codec.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import type { MemberRecord } from "./member_table.ts";
 
 interface AckHandler {

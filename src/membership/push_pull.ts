@@ -22,7 +22,7 @@ import {
   type PushPullRecord,
   writePushPull,
 } from "./codec.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 
 /** Counters of anti-entropy. */
 export interface PushPullCounters {
@@ -132,13 +132,16 @@ export class PushPull {
    * `RpcError` when the peer cannot be reached (`unavailable`, `deadline_exceeded`), refuses us
    * (`unauthenticated`: keys; `invalid_argument`: another label or protocol) or answers garbage.
    */
-  async exchange(addr: string, join: boolean, timeoutMs: number, transport: {
-    request(to: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  }, announce = false): Promise<PushPullMessage> {
+  async exchange(
+    addr: string,
+    join: boolean,
+    timeoutMs: number,
+    announce = false,
+  ): Promise<PushPullMessage> {
     const req = await this.#host.wrap(this.encodeState(join));
     let reply: Uint8Array;
     try {
-      reply = await transport.request(addr, req, timeoutMs);
+      reply = await this.#host.request(addr, req, timeoutMs);
     } catch (e) {
       this.counters.pushPullFailures++;
       throw e instanceof RpcError ? e : new RpcError("unavailable", String(e), { cause: e });

@@ -9,7 +9,7 @@
  * @module
  */
 import { suspicionTimeoutMs } from "./config.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import type { MemberRecord } from "./member_table.ts";
 import type { Prober } from "./probe.ts";
 import type { Clock } from "./transport.ts";

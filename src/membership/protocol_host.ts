@@ -1,6 +1,6 @@
 /**
- * What the protocol's mechanisms (probe, monitors, push-pull, partition) need from the node that
- * hosts them. {@linkcode ClusterMembership} implements it; keeping it narrow keeps each mechanism
+ * {@linkcode ProtocolHost}: what the protocol's mechanisms (probe, monitors, push-pull,
+ * suspicions) need from the node that hosts them. {@linkcode ClusterMembership} implements it; keeping it narrow keeps each mechanism
  * in its own file and testable.
  *
  * @module
@@ -46,8 +46,6 @@ export interface ProtocolHost {
    * `merged` when it comes from a push-pull state.
    */
   handleAlive(m: AliveMessage, merged?: boolean): void;
-  /** Applies a suspect message with all its side effects. */
-  handleSuspect(m: SuspectMessage): void;
   /** Applies a dead or leave message with all its side effects. */
   handleDead(m: DeadMessage | LeaveMessage): void;
   /** Adds the header and seals `body` (when a keyring is set) for the reliable channel. */
