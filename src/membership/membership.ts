@@ -8,7 +8,6 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
-import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";
 import { systemClock, TrackedClock } from "./clock.ts";
@@ -21,7 +20,6 @@ import {
   type LeaveMessage,
   MessageType,
   type PushPullMessage,
-  type SuspectMessage,
   writeMessage,
 } from "./codec.ts";
 import {
@@ -42,7 +40,7 @@ import { nextIncarnation } from "./incarnation.ts";
 import { defaultResolveHost, isOwnAddress, Joiner, type JoinStatus } from "./join.ts";
 import { ReconnectList } from "./reconnect.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
-import { Monitors, type PhiDetector } from "./monitors.ts";
+import { createPhiDetector, Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
@@ -138,12 +136,9 @@ export class ClusterMembership implements MembershipView {
   #probeInFlight = false;
   #pushPullInFlight = false;
   readonly #stats = {
-    droppedMisdirected: 0,
     handlerErrors: 0,
-    seedRejoins: 0,
   };
   readonly #reconnect: ReconnectList;
-  #reconnectsInFlight = 0;
   readonly #joiner: Joiner;
 
   /**
@@ -205,8 +200,7 @@ export class ClusterMembership implements MembershipView {
         return isRunning();
       },
       nextSeq: () => this.#nextSeq(),
-      send: (addr, messages) => envelope.send(addr, messages),
-      sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
+      send: (addr, messages, piggyback) => envelope.send(addr, messages, piggyback),
       suspectLocally: (target, incarnation) => this.#states.suspectLocally(target, incarnation),
       handleAlive: (m, merged) => this.#states.alive(m, merged),
       handleDead: (m) => this.#states.dead(m),
@@ -224,42 +218,22 @@ export class ClusterMembership implements MembershipView {
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
     this.#suspicions = new Suspicions(this.#host, this.#prober);
-    const lifecycle = () => this.#state;
-    this.#states = new StateMessages({
-      config: this.config,
-      clock: this.clock,
-      table: this.#table,
-      awareness: this.#awareness,
+    this.#states = new StateMessages(this.#host, {
       queue: this.#queue,
       reconnect: this.#reconnect,
       suspicions: this.#suspicions,
       acks: this.#acks,
-      get state() {
-        return lifecycle();
-      },
-      get running() {
-        return isRunning();
-      },
-      nextSeq: () => this.#nextSeq(),
-      send: (addr, messages, piggyback) => envelope.send(addr, messages, piggyback),
-      emit: (e) => this.#emit(e),
+      state: () => this.#state,
+      emit: (e) => this.#events.emit(e),
       snapshot: (r) => this.#snapshot(r),
       phi: (id) => this.#monitors.phi(id),
     });
     const shared = config.detector !== undefined;
-    const detector = config.detector ?? new PhiAccrualDetector({
-      threshold: this.config.phiThreshold,
-      maxSampleSize: this.config.phiMaxSampleSize,
-      minStdDeviationMs: this.config.phiMinStdDeviationMs,
-      acceptableHeartbeatPauseMs: this.config.phiAcceptablePauseMs,
-      firstHeartbeatEstimateMs: this.config.heartbeatIntervalMs,
-      capacity: Math.max(1, this.config.monitoredMembers * 2),
-    });
     this.#monitors = new Monitors(
       this.#host,
       this.#acks,
       this.#prober,
-      detector,
+      config.detector ?? createPhiDetector(this.config),
       config.detectorKeyPrefix ?? (shared ? `${this.localId}\u0000` : ""),
     );
     this.#pushPull = new PushPull(this.#host);
@@ -567,7 +541,6 @@ export class ClusterMembership implements MembershipView {
 
   /** Counters and gauges. */
   stats(): MembershipStats {
-    const p = this.#prober.counters;
     const pp = this.#pushPull.counters;
     const t = this.#envelope.transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
     const ts = typeof t?.stats === "function" ? t.stats() : undefined;
@@ -579,12 +552,7 @@ export class ClusterMembership implements MembershipView {
       handlerErrors: this.#stats.handlerErrors + env.handlerErrors + this.#user.handlerErrors,
       eventsEmitted: this.#events.emitted,
       eventsDropped: this.#events.dropped,
-      probes: p.probes,
-      indirectProbes: p.indirectProbes,
-      probeFailures: p.probeFailures,
-      nacksReceived: p.nacksReceived,
-      pingReqsServed: p.pingReqsServed,
-      reliablePings: p.reliablePings,
+      ...this.#prober.counters,
       heartbeats: this.#monitors.heartbeats,
       phiProbes: this.#monitors.phiProbes,
       pushPulls: pp.pushPulls,
@@ -621,20 +589,6 @@ export class ClusterMembership implements MembershipView {
   #nextSeq(): number {
     this.#seq = (this.#seq + 1) >>> 0;
     return this.#seq;
-  }
-
-  #sendPing(target: MemberRecord, seq: number, named: boolean): void {
-    const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
-    if (this.config.lifeguard && target.state === "suspect") {
-      // Buddy system: tell the suspect it is suspected so it can refute at once.
-      const suspect: SuspectMessage = {
-        type: "suspect",
-        node: target.id,
-        incarnation: target.incarnation,
-        from: this.localId,
-      };
-      this.#envelope.send(target.gossipAddr, [suspect, ping], named);
-    } else this.#envelope.send(target.gossipAddr, [ping], named);
   }
 
   // ---------------------------------------------------------------- internals
@@ -679,20 +633,10 @@ export class ClusterMembership implements MembershipView {
   #handleMessage(m: GossipMessage, from: string): void {
     switch (m.type) {
       case "ping":
-        if (m.target !== "" && m.target !== this.localId) {
-          this.#stats.droppedMisdirected++;
-          return;
-        }
-        this.#envelope.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
-        return;
       case "ack":
-        this.#acks.ack(m.seq);
-        return;
       case "nack":
-        this.#acks.nack(m.seq);
-        return;
       case "ping-req":
-        this.#prober.handlePingReq(m, from);
+        this.#prober.receive(m, from);
         return;
       case "suspect":
         this.#states.suspect(m);
@@ -708,10 +652,6 @@ export class ClusterMembership implements MembershipView {
         this.#user.receive(m, from);
         return;
     }
-  }
-
-  #emit(e: ClusterEvent): void {
-    this.#events.emit(e);
   }
 
   #snapshot(r: MemberRecord): Member {
@@ -774,33 +714,20 @@ export class ClusterMembership implements MembershipView {
    * partitioned or this node is alone: partitions then heal however long they lasted.
    */
   #reconnectTick(): void {
-    // An attempt to a host still cut off waits out its whole timeout (dropped SYNs): two may
-    // overlap, so the tick after the network returns is never skipped behind a stale one.
-    if (this.#reconnectsInFlight >= 2 || this.#envelope.transport === undefined) return;
+    if (this.#envelope.transport === undefined) return;
     const c = this.config;
     const timeout = Math.min(c.pushPullTimeoutMs, c.reconnectIntervalMs);
-    const addr = this.#reconnect.pick(this.clock.now(), c.reconnectTimeoutMs, this.random);
-    const rejoin = this.#joiner.seeds.length > 0 && this.#joiner.joined &&
+    const j = this.#joiner;
+    const rejoin = j.seeds.length > 0 && j.joined &&
       (this.#partition.partitioned || this.#table.liveCount === 1);
-    if (addr === undefined && !rejoin) return;
-    this.#reconnectsInFlight++;
-    (async () => {
-      if (addr !== undefined) {
-        this.#reconnect.counters.reconnectAttempts++;
-        try {
-          await this.#exchange(addr, timeout, true, true);
-          this.#reconnect.counters.reconnects++;
-        } catch {
-          // still unreachable: tried again later
-        }
-      }
-      if (rejoin && this.running) {
-        this.#stats.seedRejoins++;
-        await this.#joiner.attempt(this.#joiner.seeds, timeout);
-      }
-    })().catch(() => {}).finally(() => {
-      this.#reconnectsInFlight--;
-    });
+    this.#reconnect.tick(
+      this.clock.now(),
+      c.reconnectTimeoutMs,
+      this.random,
+      (addr) => this.#exchange(addr, timeout, true, true),
+      rejoin ? () => j.attempt(j.seeds, timeout) : undefined,
+      () => this.running,
+    );
   }
 
   #maintenanceTick(): void {
@@ -810,13 +737,13 @@ export class ClusterMembership implements MembershipView {
     }
     const change = this.#partition.check(this.#table, now, this.config.stableAfterMs);
     if (change?.type === "detected") {
-      this.#emit({
+      this.#events.emit({
         type: "PartitionDetected",
         reachable: change.reachable,
         unreachable: change.unreachable,
       });
     } else if (change?.type === "healed") {
-      this.#emit({ type: "PartitionHealed", members: change.members });
+      this.#events.emit({ type: "PartitionHealed", members: change.members });
     }
   }
 }

@@ -7,14 +7,41 @@
  * @module
  */
 import {
+  type AckMessage,
   aliveMessage,
   ByteWriter,
   decodeBody,
+  type GossipMessage,
+  type NackMessage,
+  type PingMessage,
   type PingReqMessage,
+  type SuspectMessage,
   writeMessage,
 } from "./codec.ts";
 import type { ProtocolHost } from "./protocol_host.ts";
 import type { MemberRecord } from "./member_table.ts";
+
+/**
+ * Pings `target` (naming it when `named`; a named ping also piggybacks broadcasts). A suspect
+ * target also gets its suspicion, so it can refute at once (Lifeguard's buddy system).
+ */
+export function sendPing(
+  host: ProtocolHost,
+  target: MemberRecord,
+  seq: number,
+  named: boolean,
+): void {
+  const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
+  if (host.config.lifeguard && target.state === "suspect") {
+    const suspect: SuspectMessage = {
+      type: "suspect",
+      node: target.id,
+      incarnation: target.incarnation,
+      from: host.table.localId,
+    };
+    host.send(target.gossipAddr, [suspect, ping], named);
+  } else host.send(target.gossipAddr, [ping], named);
+}
 
 interface AckHandler {
   onAck: () => void;
@@ -87,6 +114,8 @@ export interface ProbeCounters {
   nacksReceived: number;
   /** Fallback pings over the reliable channel. */
   reliablePings: number;
+  /** Pings for another member id (a reused address) ignored. */
+  droppedMisdirected: number;
 }
 
 /** Probes members: direct ping, indirect ping-req, nack accounting, suspicion on failure. */
@@ -103,6 +132,7 @@ export class Prober {
     pingReqsServed: 0,
     nacksReceived: 0,
     reliablePings: 0,
+    droppedMisdirected: 0,
   };
 
   /** @param host protocol host; @param acks the shared ack registry */
@@ -170,7 +200,7 @@ export class Prober {
       nacks++;
       this.counters.nacksReceived++;
     });
-    host.sendPing(target, seq, true);
+    sendPing(host, target, seq, true);
     indirectTimer = clock.setTimeout(() => {
       indirectTimer = undefined;
       if (finished || !host.running) return;
@@ -203,7 +233,7 @@ export class Prober {
       onAnswered,
       onSilence,
     );
-    host.sendPing(target, seq, true);
+    sendPing(host, target, seq, true);
     this.#askHelpers(target, seq, false);
   }
 
@@ -248,6 +278,27 @@ export class Prober {
     }
   }
 
+  /** Handles a probing message from `from`: answers pings, settles acks and nacks, serves ping-reqs. */
+  receive(m: PingMessage | AckMessage | NackMessage | PingReqMessage, from: string): void {
+    switch (m.type) {
+      case "ping":
+        if (m.target !== "" && m.target !== this.#host.table.localId) {
+          this.counters.droppedMisdirected++;
+          return;
+        }
+        this.#host.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
+        return;
+      case "ack":
+        this.#acks.ack(m.seq);
+        return;
+      case "nack":
+        this.#acks.nack(m.seq);
+        return;
+      case "ping-req":
+        this.handlePingReq(m, from);
+    }
+  }
+
   /** Serves a ping-req: pings the target and forwards its ack, or a nack after the timeout. */
   handlePingReq(m: PingReqMessage, from: string): void {
     const host = this.#host;
@@ -274,7 +325,7 @@ export class Prober {
       host.send(from, [{ type: "leave", node: rec.id, incarnation: rec.incarnation }]);
       return;
     }
-    if (rec !== undefined && rec.gossipAddr === m.targetAddr) host.sendPing(rec, seq, true);
+    if (rec !== undefined && rec.gossipAddr === m.targetAddr) sendPing(host, rec, seq, true);
     else host.send(m.targetAddr, [{ type: "ping", seq, target: m.target }]);
   }
 }

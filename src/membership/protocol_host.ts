@@ -33,12 +33,10 @@ export interface ProtocolHost {
   /** A fresh ping sequence number. */
   nextSeq(): number;
   /**
-   * Sends `messages` to `addr` in one datagram, filling the rest with piggybacked broadcasts.
-   * For a ping to a suspect member (buddy system) the caller passes the suspicion first.
+   * Sends `messages` to `addr` in one datagram, filling the rest with piggybacked broadcasts
+   * unless `piggyback` is false.
    */
-  send(addr: string, messages: readonly GossipMessage[]): void;
-  /** Sends a ping to `target` (adds the buddy-system suspicion when it is suspect). */
-  sendPing(target: MemberRecord, seq: number, named: boolean): void;
+  send(addr: string, messages: readonly GossipMessage[], piggyback?: boolean): void;
   /** Raises a local suspicion of `target` (after a failed probe). */
   suspectLocally(target: MemberRecord, incarnation: number): void;
   /**

@@ -6,36 +6,25 @@
  *
  * @module
  */
-import type { Awareness } from "./awareness.ts";
 import type { BroadcastQueue } from "./broadcast_queue.ts";
 import {
   type AliveMessage,
   aliveMessage,
   type DeadMessage,
   encodeMessage,
-  type GossipMessage,
   type LeaveMessage,
   type SuspectMessage,
 } from "./codec.ts";
-import type { ResolvedConfig } from "./config.ts";
 import { compareIncarnation, laterIncarnation, nextIncarnation } from "./incarnation.ts";
-import type { MemberRecord, MemberTable } from "./member_table.ts";
+import type { MemberRecord } from "./member_table.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import type { AckRegistry } from "./probe.ts";
 import type { ReconnectList } from "./reconnect.ts";
 import type { Suspicions } from "./suspicion.ts";
-import type { Clock } from "./transport.ts";
 import type { ClusterEvent, Member } from "./types.ts";
 
-/** What {@linkcode StateMessages} needs from the node. */
-export interface StateMessagesHost {
-  /** Resolved configuration. */
-  readonly config: ResolvedConfig;
-  /** Time source. */
-  readonly clock: Clock;
-  /** The member table. */
-  readonly table: MemberTable;
-  /** Lifeguard local health. */
-  readonly awareness: Awareness;
+/** What {@linkcode StateMessages} needs from the node beyond its {@linkcode ProtocolHost}. */
+export interface StateMessagesNode {
   /** Membership broadcasts. */
   readonly queue: BroadcastQueue;
   /** Members declared dead, tried again later. */
@@ -45,13 +34,7 @@ export interface StateMessagesHost {
   /** Pending acks. */
   readonly acks: AckRegistry;
   /** The node's lifecycle state (refutations only while `running`; leaves while `leaving`). */
-  readonly state: string;
-  /** Whether the node is running (or leaving). */
-  readonly running: boolean;
-  /** A fresh ping sequence number. */
-  nextSeq(): number;
-  /** Sends `messages` to `addr` (piggybacking broadcasts unless `piggyback` is false). */
-  send(addr: string, messages: readonly GossipMessage[], piggyback?: boolean): void;
+  state(): string;
   /** Emits a cluster event. */
   emit(e: ClusterEvent): void;
   /** The public view of a record. */
@@ -78,7 +61,8 @@ export interface StateMessageCounters {
 
 /** Applies alive, suspect, dead and leave messages. */
 export class StateMessages {
-  readonly #host: StateMessagesHost;
+  readonly #host: ProtocolHost;
+  readonly #node: StateMessagesNode;
   readonly #verifying = new Set<string>();
   /** Counters. */
   readonly counters: StateMessageCounters = {
@@ -90,9 +74,10 @@ export class StateMessages {
     verdictChecks: 0,
   };
 
-  /** @param host the node */
-  constructor(host: StateMessagesHost) {
+  /** @param host the protocol host; @param node the rest of the node */
+  constructor(host: ProtocolHost, node: StateMessagesNode) {
     this.#host = host;
+    this.#node = node;
   }
 
   /** Raises this node's own suspicion of `target` (after a failed probe). */
@@ -124,23 +109,23 @@ export class StateMessages {
         return;
       case "joined":
       case "rejoined":
-        this.#host.reconnect.forget(m.node);
-        this.#host.emit({ type: "NodeJoined", node: this.#host.snapshot(rec!) });
+        this.#node.reconnect.forget(m.node);
+        this.#node.emit({ type: "NodeJoined", node: this.#node.snapshot(rec!) });
         break;
       case "recovered":
-        this.#host.suspicions.cancel(m.node);
-        this.#host.emit({ type: "NodeRecovered", node: this.#host.snapshot(rec!) });
+        this.#node.suspicions.cancel(m.node);
+        this.#node.emit({ type: "NodeRecovered", node: this.#node.snapshot(rec!) });
         break;
       case "updated":
-        this.#host.emit({
+        this.#node.emit({
           type: "NodeUpdated",
-          node: this.#host.snapshot(rec!),
+          node: this.#node.snapshot(rec!),
           previousTags: this.#host.table.last.previousTags,
         });
         break;
     }
     if (merged && (outcome === "joined" || outcome === "refreshed")) return;
-    this.#host.queue.queue(m.node, encodeMessage(m));
+    this.#node.queue.queue(m.node, encodeMessage(m));
   }
   /** Applies a suspect message: a new suspicion, a confirmation, or our refutation. */
   suspect(m: SuspectMessage): void {
@@ -151,24 +136,24 @@ export class StateMessages {
         this.counters.droppedIncarnation++;
         return;
       case "refute":
-        if (this.#host.state === "running") this.#refute(m.incarnation);
+        if (this.#node.state() === "running") this.#refute(m.incarnation);
         return;
       case "suspected": {
         const rec = this.#host.table.last.record!;
         this.counters.suspicions++;
-        this.#host.suspicions.start(rec, m.from);
-        this.#host.emit({
+        this.#node.suspicions.start(rec, m.from);
+        this.#node.emit({
           type: "NodeSuspect",
-          node: this.#host.snapshot(rec),
-          phi: this.#host.phi(rec.id),
+          node: this.#node.snapshot(rec),
+          phi: this.#node.phi(rec.id),
         });
-        this.#host.queue.queue(m.node, encodeMessage(m));
+        this.#node.queue.queue(m.node, encodeMessage(m));
         return;
       }
       case "confirm": {
-        if (this.#host.suspicions.confirm(m.node, m.from)) {
+        if (this.#node.suspicions.confirm(m.node, m.from)) {
           this.counters.confirmations++;
-          this.#host.queue.queue(m.node, encodeMessage(m));
+          this.#node.queue.queue(m.node, encodeMessage(m));
         }
         return;
       }
@@ -180,7 +165,7 @@ export class StateMessages {
     const outcome = this.#host.table.applyDead(
       m,
       this.#host.clock.now(),
-      this.#host.state === "leaving",
+      this.#node.state() === "leaving",
     );
     const rec = this.#host.table.last.record;
     switch (outcome) {
@@ -191,22 +176,22 @@ export class StateMessages {
         this.#refute(m.incarnation);
         return;
       case "failed":
-        this.#host.suspicions.cancel(m.node);
-        this.#host.reconnect.failed(m.node, rec!.gossipAddr, this.#host.clock.now());
-        this.#host.emit({ type: "NodeFailed", node: this.#host.snapshot(rec!) });
-        this.#host.queue.queue(m.node, encodeMessage(m));
+        this.#node.suspicions.cancel(m.node);
+        this.#node.reconnect.failed(m.node, rec!.gossipAddr, this.#host.clock.now());
+        this.#node.emit({ type: "NodeFailed", node: this.#node.snapshot(rec!) });
+        this.#node.queue.queue(m.node, encodeMessage(m));
         return;
       case "left":
-        this.#host.suspicions.cancel(m.node);
-        this.#host.reconnect.forget(m.node);
-        this.#host.emit({ type: "NodeLeft", node: this.#host.snapshot(rec!) });
-        this.#host.queue.queue(m.node, encodeMessage(m));
+        this.#node.suspicions.cancel(m.node);
+        this.#node.reconnect.forget(m.node);
+        this.#node.emit({ type: "NodeLeft", node: this.#node.snapshot(rec!) });
+        this.#node.queue.queue(m.node, encodeMessage(m));
         return;
     }
   }
   /** Refutes a suspicion or death of this node: a higher incarnation, announced. */
   #refute(incarnation: number): void {
-    if (this.#host.state !== "running") return;
+    if (this.#node.state() !== "running") return;
     const local = this.#host.table.local;
     // Serial-number order: the refutation of 0xFFFFFFFF is 0, which every member sees as newer.
     local.incarnation = nextIncarnation(laterIncarnation(local.incarnation, incarnation));
@@ -222,7 +207,7 @@ export class StateMessages {
 
   /** Queues this node's alive message for gossip. */
   announce(): void {
-    this.#host.queue.queue(this.#host.table.localId, encodeMessage(this.localAlive()));
+    this.#node.queue.queue(this.#host.table.localId, encodeMessage(this.localAlive()));
   }
   /** See {@linkcode ProtocolHost.verifyVerdict}. */
   verifyVerdict(m: SuspectMessage): void {
@@ -245,7 +230,7 @@ export class StateMessages {
     this.#verifying.add(m.node);
     this.counters.verdictChecks++;
     const seq = this.#host.nextSeq();
-    this.#host.acks.register(
+    this.#node.acks.register(
       seq,
       this.#host.awareness.scale(this.#host.config.probeTimeoutMs),
       () => this.#verifying.delete(m.node),
