@@ -101,6 +101,26 @@ export interface AliveMessage {
   readonly tags: Tags;
 }
 
+/** The alive message announcing `node` with what a record (or a sync record) holds of it. */
+export function aliveMessage(
+  node: string,
+  r: {
+    readonly incarnation: number;
+    readonly gossipAddr: string;
+    readonly rpcAddr: string;
+    readonly tags: Tags;
+  },
+): AliveMessage {
+  return {
+    type: "alive",
+    node,
+    incarnation: r.incarnation,
+    gossipAddr: r.gossipAddr,
+    rpcAddr: r.rpcAddr,
+    tags: r.tags,
+  };
+}
+
 /** `from` declares `node` dead at `incarnation`. */
 export interface DeadMessage {
   /** Discriminant. */

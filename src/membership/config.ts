@@ -16,6 +16,7 @@ import {
   checkStringArray,
   invalidOption,
 } from "../options.ts";
+import { tagsEncodedSize } from "./codec.ts";
 import { Keyring } from "./keyring.ts";
 import type { Clock, Transport } from "./transport.ts";
 import type { Tags } from "./types.ts";
@@ -537,4 +538,37 @@ export function failureDetectionBoundMs(config: MembershipTimings, n: number): n
   return n * config.probeIntervalMs / Math.max(1, config.monitoredMembers) +
     config.probeIntervalMs * config.awarenessMaxMultiplier + max +
     pushPullIntervalMs(config.pushPullIntervalMs, n);
+}
+
+/**
+ * Checks node tags: an object of string values, keys 1..255 bytes, values at most 255, at most
+ * `maxTagsBytes` encoded. Returns a frozen copy.
+ *
+ * @throws {RpcError} `invalid_argument` saying which tag is wrong.
+ */
+export function checkTags(tags: Tags, maxTagsBytes: number): Tags {
+  if (tags === null || typeof tags !== "object" || Array.isArray(tags)) {
+    throw new RpcError("invalid_argument", "tags must be an object of string values");
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(tags)) {
+    if (typeof v !== "string") {
+      throw new RpcError("invalid_argument", `tag ${JSON.stringify(k)} must be a string`);
+    }
+    if (k.length === 0 || utf8Length(k) > 255 || utf8Length(v) > 255 || k === "__proto__") {
+      throw new RpcError(
+        "invalid_argument",
+        `tag ${JSON.stringify(k.slice(0, 40))}: keys must be 1..255 bytes, values at most 255`,
+      );
+    }
+    out[k] = v;
+  }
+  const size = tagsEncodedSize(out);
+  if (size > maxTagsBytes) {
+    throw new RpcError(
+      "invalid_argument",
+      `tags take ${size} bytes encoded, over the maxTagsBytes limit of ${maxTagsBytes}`,
+    );
+  }
+  return Object.freeze(out);
 }

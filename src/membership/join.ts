@@ -9,9 +9,11 @@
  *
  * @module
  */
-import { formatHostPort, type HostPort, parseHostPort } from "../addr.ts";
+import { formatHostPort, type HostPort, isWildcard, parseHostPort } from "../addr.ts";
 import { RpcError } from "../errors.ts";
 import type { PushPullMessage } from "./codec.ts";
+import type { ResolvedConfig } from "./config.ts";
+import type { Clock } from "./transport.ts";
 
 /** Where a node stands in joining its cluster (for readiness checks). */
 export type JoinState = "idle" | "joining" | "joined" | "failed";
@@ -155,4 +157,190 @@ export async function attemptJoin(
     permanent,
     transient,
   };
+}
+
+/** What a {@linkcode Joiner} needs from the node beyond one attempt's {@linkcode JoinHost}. */
+export interface JoinerHost extends JoinHost {
+  /** Resolved configuration. */
+  readonly config: ResolvedConfig;
+  /** Time source. */
+  readonly clock: Clock;
+  /** Random source in [0, 1). */
+  readonly random: () => number;
+  /** Whether the node is still running. */
+  readonly running: boolean;
+  /** Resolves after `ms` (at once when the node shuts down). */
+  sleep(ms: number): Promise<void>;
+  /** Called once, when a join attempt first reaches another node. */
+  onJoined(): void;
+}
+
+/**
+ * The join state of one node: `join()` in the foreground, the `seeds` option in the background
+ * (retried with capped exponential backoff), and the readiness promise both settle.
+ */
+export class Joiner {
+  readonly #host: JoinerHost;
+  readonly #resolveHost: (hostname: string) => Promise<string[]>;
+  /** Seeds configured or passed to `join()`, re-joined while partitioned. */
+  readonly seeds: string[];
+  #state: JoinState = "idle";
+  #error: RpcError | undefined;
+  #attempts = 0;
+  readonly #joined: Promise<void>;
+  #resolveJoined!: () => void;
+  #rejectJoined!: (e: RpcError) => void;
+
+  /** @param seeds checked seed addresses; @param resolveHost resolves a seed's host name */
+  constructor(
+    host: JoinerHost,
+    seeds: string[],
+    resolveHost: (hostname: string) => Promise<string[]>,
+  ) {
+    this.#host = host;
+    this.seeds = seeds;
+    this.#resolveHost = resolveHost;
+    this.#joined = new Promise<void>((resolve, reject) => {
+      this.#resolveJoined = resolve;
+      this.#rejectJoined = reject;
+    });
+    this.#joined.catch(() => {}); // rejections reach whoever awaits whenJoined()
+  }
+
+  /** Resolves once joined; rejects when the background join gives up. */
+  whenJoined(): Promise<void> {
+    return this.#joined;
+  }
+
+  /** Whether this node has joined. */
+  get joined(): boolean {
+    return this.#state === "joined";
+  }
+
+  /** Where joining stands. */
+  status(): JoinStatus {
+    return { state: this.#state, attempts: this.#attempts, lastError: this.#error?.message };
+  }
+
+  /**
+   * Joins through `list` (checked) in the foreground, retried until another node answers or
+   * `bootstrapTimeoutMs` passes; see `ClusterMembership.join`.
+   */
+  async join(list: readonly string[]): Promise<number> {
+    const host = this.#host;
+    for (const s of list) if (!this.seeds.includes(s)) this.seeds.push(s);
+    if (list.length === 0) {
+      this.markJoined();
+      return 0;
+    }
+    if (this.#state === "idle" || this.#state === "failed") this.#state = "joining";
+    const timeout = host.config.bootstrapTimeoutMs;
+    const deadline = host.clock.now() + timeout;
+    let last: SeedAttempt | undefined;
+    while (host.running) {
+      const remaining = deadline - host.clock.now();
+      if (remaining <= 0) break;
+      last = await this.attempt(list, remaining);
+      if (last.joined > 0) return last.joined;
+      if (last.permanent !== undefined && last.transient === undefined) {
+        throw new RpcError(last.permanent.code, `join(): ${last.permanent.message}`, {
+          cause: last.permanent,
+        });
+      }
+      const left = deadline - host.clock.now();
+      if (left <= 0) break;
+      await host.sleep(Math.min(left, Math.max(50, host.config.probeIntervalMs)));
+    }
+    const err = last?.permanent ?? last?.transient;
+    const why = last?.selfOnly
+      ? ": they resolve only to this node (joining oneself does not count)"
+      : err !== undefined
+      ? `: ${err.message}`
+      : "";
+    throw new RpcError(
+      "unavailable",
+      `join(): no seed of ${list.join(", ")} answered within ${timeout} ms${why}`,
+      { cause: err },
+    );
+  }
+
+  /** One join attempt over `seeds`; marks the node joined when another node answered. */
+  async attempt(seeds: readonly string[], timeoutMs: number): Promise<SeedAttempt> {
+    this.#attempts++;
+    const attempt = await attemptJoin(this.#host, seeds, timeoutMs, this.#resolveHost);
+    if (attempt.joined > 0) {
+      this.#error = undefined;
+      if (!this.joined) {
+        this.markJoined();
+        this.#host.onJoined();
+      }
+    } else {
+      this.#error = attempt.permanent ?? attempt.transient ??
+        new RpcError("unavailable", "the seeds resolve only to this node");
+    }
+    return attempt;
+  }
+
+  /** Background join of the `seeds` option, with capped exponential backoff. */
+  async retry(): Promise<void> {
+    const host = this.#host;
+    this.#state = "joining";
+    const c = host.config;
+    for (let attempt = 0; host.running && this.#state === "joining"; attempt++) {
+      const a = await this.attempt(this.seeds, c.pushPullTimeoutMs);
+      if (a.joined > 0 || !host.running || this.#state !== "joining") return;
+      if (a.permanent !== undefined && a.transient === undefined) {
+        return this.fail(a.permanent);
+      }
+      if (c.retryJoinMax > 0 && attempt + 1 >= c.retryJoinMax) {
+        return this.fail(
+          new RpcError(
+            "unavailable",
+            `no seed of ${
+              this.seeds.join(", ")
+            } answered in ${c.retryJoinMax} attempts: ${this.#error?.message}`,
+          ),
+        );
+      }
+      await host.sleep(
+        retryJoinDelayMs(attempt, c.retryJoinIntervalMs, c.retryJoinMaxIntervalMs, host.random),
+      );
+    }
+  }
+
+  /** Marks the node joined (once). */
+  markJoined(): void {
+    if (this.#state === "joined") return;
+    this.#state = "joined";
+    this.#resolveJoined();
+  }
+
+  /** Gives up: `whenJoined()` rejects with `e`. */
+  fail(e: RpcError): void {
+    this.#state = "failed";
+    this.#error = e;
+    this.#rejectJoined(new RpcError(e.code, `join: ${e.message}`, { cause: e }));
+  }
+
+  /** Shutdown: a join still under way fails. */
+  stop(): void {
+    if (this.#state !== "joined" && this.#state !== "failed") {
+      this.fail(new RpcError("unavailable", "membership shut down before it joined"));
+    }
+  }
+}
+
+/**
+ * Whether `addr` (a resolved seed) is this node: its advertised gossip address `own`, the
+ * transport's bound address `bound`, or, bound to a wildcard, loopback at the bound port.
+ */
+export function isOwnAddress(addr: HostPort, own: string, bound: string | undefined): boolean {
+  const o = parseHostPort(own);
+  const b = bound === undefined ? undefined : parseHostPort(bound);
+  const same = (a: HostPort | undefined) =>
+    a !== undefined && a.port === addr.port && a.hostname === addr.hostname;
+  if (same(o) || same(b)) return true;
+  // Bound to a wildcard: every local address with our port is us; loopback certainly is.
+  const loopback = addr.hostname === "::1" || addr.hostname.startsWith("127.");
+  return b !== undefined && b.port === addr.port && isWildcard(b.hostname) && loopback;
 }

@@ -8,180 +8,51 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
-import { type HostPort, isWildcard, parseHostPort } from "../addr.ts";
-import { PhiAccrualDetector } from "../detector/mod.ts";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast_queue.ts";
-import { systemClock } from "./clock.ts";
+import { systemClock, TrackedClock } from "./clock.ts";
+import { Envelope } from "./envelope.ts";
 import {
-  type AliveMessage,
   ByteWriter,
-  type DeadMessage,
   decodeBody,
   encodeMessage,
-  FLAG_SEALED,
   type GossipMessage,
-  headerSize,
   type LeaveMessage,
   MessageType,
-  parseHeader,
   type PushPullMessage,
-  type SuspectMessage,
-  tagsEncodedSize,
-  type UserMessage,
-  WIRE_VERSION,
-  writeHeader,
   writeMessage,
 } from "./codec.ts";
 import {
   checkAdvertiseAddr,
   checkSeeds,
+  checkTags,
   failureDetectionBoundMs,
   MAX_ADDR_BYTES,
   type MembershipConfig,
   pushPullIntervalMs,
   resolveConfig,
   type ResolvedConfig,
-  suspicionTimeoutMs,
   utf8Length,
 } from "./config.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import { EventHub } from "./events.ts";
-import { compareIncarnation, laterIncarnation, nextIncarnation } from "./incarnation.ts";
-import {
-  attemptJoin,
-  defaultResolveHost,
-  type JoinState,
-  type JoinStatus,
-  retryJoinDelayMs,
-  type SeedAttempt,
-} from "./join.ts";
+import { nextIncarnation } from "./incarnation.ts";
+import { defaultResolveHost, isOwnAddress, Joiner, type JoinStatus } from "./join.ts";
 import { ReconnectList } from "./reconnect.ts";
-import type { Keyring } from "./keyring.ts";
 import { MemberRecord, type MemberSeed, MemberTable } from "./member_table.ts";
-import { Monitors, type PhiDetector } from "./monitors.ts";
+import { createPhiDetector, Monitors, type PhiDetector } from "./monitors.ts";
 import { PartitionDetector } from "./partition.ts";
 import { AckRegistry, Prober } from "./probe.ts";
 import { PushPull } from "./push_pull.ts";
-import { Suspicion } from "./suspicion.ts";
-import type { Clock, Transport } from "./transport.ts";
+import { StateMessages } from "./state_messages.ts";
+import { UserBroadcasts } from "./user_broadcasts.ts";
+import { Suspicions } from "./suspicion.ts";
+import type { Clock } from "./transport.ts";
 import type { ClusterEvent, ClusterEventType, Member, MembershipView, Tags } from "./types.ts";
 import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
 
-/** Counters and gauges of one {@linkcode ClusterMembership}. Counters only grow. */
-export interface MembershipStats {
-  /** Datagrams received. */
-  packetsIn: number;
-  /** Datagrams sent. */
-  packetsOut: number;
-  /** Bytes of datagrams received. */
-  bytesIn: number;
-  /** Bytes of datagrams sent. */
-  bytesOut: number;
-  /** Datagrams dropped as malformed (bad header, truncated or invalid body). */
-  droppedDecode: number;
-  /** Datagrams and syncs rejected by authentication (wrong key, missing or unexpected seal). */
-  droppedAuth: number;
-  /** Datagrams dropped for a different cluster label. */
-  droppedLabel: number;
-  /** Datagrams dropped for an unknown wire version. */
-  droppedVersion: number;
-  /** Pings for another member id (a reused address) ignored. */
-  droppedMisdirected: number;
-  /** Messages of unknown type skipped. */
-  unknownMessages: number;
-  /** Errors caught while handling a message (never thrown out of the receive loop). */
-  handlerErrors: number;
-  /** Events emitted. */
-  eventsEmitted: number;
-  /** Events dropped because a subscriber's buffer was full. */
-  eventsDropped: number;
-  /** Probes started (round-robin and phi-triggered). */
-  probes: number;
-  /** Probes that went indirect. */
-  indirectProbes: number;
-  /** Probes that failed. */
-  probeFailures: number;
-  /** Nacks received. */
-  nacksReceived: number;
-  /** Ping-reqs served. */
-  pingReqsServed: number;
-  /** Fallback pings over the reliable channel (after a failed direct ping). */
-  reliablePings: number;
-  /** Heartbeat pings sent to monitored members. */
-  heartbeats: number;
-  /** Probes started because phi crossed the threshold. */
-  phiProbes: number;
-  /** Members this node saw become suspect. */
-  suspicions: number;
-  /** Independent suspicion confirmations counted. */
-  confirmations: number;
-  /** Times this node refuted a suspicion or death of itself. */
-  refutations: number;
-  /**
-   * Alive messages naming a live member (or this node) at another gossip address: two
-   * processes claim one id. The record already held is kept; the message is dropped.
-   */
-  idConflicts: number;
-  /**
-   * Suspect, dead or alive messages dropped for an incarnation 2^30 or more ahead of the one
-   * held (forged: incarnations are compared as serial numbers, see `incarnation.ts`).
-   */
-  droppedIncarnation: number;
-  /** New members refused because the table held `maxMembers` records. */
-  droppedTableFull: number;
-  /** Push-pull syncs (requests or replies) refused for carrying more than `maxSyncRecords`. */
-  droppedSyncs: number;
-  /** Push-pull exchanges completed (started here). */
-  pushPulls: number;
-  /** Push-pull exchanges that failed. */
-  pushPullFailures: number;
-  /** Push-pull exchanges served. */
-  pushPullsServed: number;
-  /** Membership broadcasts queued now. */
-  broadcastQueue: number;
-  /** User broadcasts queued now. */
-  userBroadcastQueue: number;
-  /** Broadcasts dropped because a queue was full. */
-  broadcastsPruned: number;
-  /** Lifeguard local health score now (0 = healthy). */
-  awareness: number;
-  /** This node's incarnation now. */
-  incarnation: number;
-  /** Records held, tombstones included. */
-  members: number;
-  /** Live (alive or suspect) members, this node included. */
-  liveMembers: number;
-  /** Partitions detected. */
-  partitionsDetected: number;
-  /** Partitions healed. */
-  partitionsHealed: number;
-  /** Members declared dead held on the reconnect list now (see `reconnectTimeoutMs`). */
-  reconnectList: number;
-  /** Reconnect exchanges started with members declared dead. */
-  reconnectAttempts: number;
-  /** Reconnect exchanges that reached the member. */
-  reconnects: number;
-  /** Failed members dropped from the reconnect list (timed out or over the cap). */
-  reconnectsExpired: number;
-  /** Re-joins of the seeds made while the view was partitioned (or this node alone). */
-  seedRejoins: number;
-  /**
-   * Suspect/dead verdicts learnt from a sync about members this node holds alive, checked with
-   * a ping of its own (carrying the verdict, so the member refutes) instead of a suspicion.
-   */
-  verdictChecks: number;
-  /** Join attempts (each over every resolved seed address). */
-  joinAttempts: number;
-  /** 1 once joined (see `whenJoined()`), else 0. */
-  joined: number;
-  /** Reliable-channel (TCP) streams refused at accept (caps reached, none evictable); 0 for other transports. */
-  streamsRefused: number;
-  /** Reliable-channel streams closed before their header to make room; 0 for other transports. */
-  streamsEvicted: number;
-  /** Reliable-channel streams closed for not sending their header in time; 0 for other transports. */
-  streamHeaderTimeouts: number;
-}
+export type { MembershipStats } from "./types.ts";
+import type { MembershipStats } from "./types.ts";
 
 /** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
 export interface ClusterMembershipOptions extends MembershipConfig {
@@ -193,8 +64,6 @@ export interface ClusterMembershipOptions extends MembershipConfig {
   /** Prefix for this node's ids in a shared `detector`; default `"<localId>\0"` when shared. */
   detectorKeyPrefix?: string;
 }
-
-const textEncoder = new TextEncoder();
 
 let preloadImpl: (m: ClusterMembership, members: Iterable<MemberSeed>) => number;
 
@@ -247,64 +116,30 @@ export class ClusterMembership implements MembershipView {
   readonly #table: MemberTable;
   readonly #awareness: Awareness;
   readonly #host: ProtocolHost;
-  readonly #trackedClock: Clock;
+  /** Every timer of every mechanism goes through it, so shutdown() can cancel them all. */
+  readonly #clock: TrackedClock;
+  readonly #envelope: Envelope;
 
   readonly #options: ClusterMembershipOptions;
-  readonly #label: Uint8Array;
-  readonly #keyring: Keyring | undefined;
-  #sealOverhead = 0;
-  #transport: Transport | undefined;
   readonly #events: EventHub;
   readonly #queue: BroadcastQueue;
-  readonly #userQueue: BroadcastQueue;
+  readonly #user: UserBroadcasts;
   readonly #acks: AckRegistry;
   readonly #prober: Prober;
   readonly #monitors: Monitors;
   readonly #pushPull: PushPull;
   readonly #partition = new PartitionDetector();
-  readonly #suspicions = new Map<string, Suspicion>();
-  readonly #writer = new ByteWriter(2048);
-  readonly #timers = new Set<number>();
-  readonly #sleepers = new Set<() => void>();
+  readonly #suspicions: Suspicions;
+  readonly #states: StateMessages;
   #seq = 0;
-  #userSeq = 0;
-  readonly #seenUser = new Set<string>();
-  readonly #seenOrder: string[] = [];
   #state: "new" | "starting" | "running" | "leaving" | "stopped" = "new";
   #probeInFlight = false;
   #pushPullInFlight = false;
   readonly #stats = {
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    droppedDecode: 0,
-    droppedAuth: 0,
-    droppedLabel: 0,
-    droppedVersion: 0,
-    droppedMisdirected: 0,
-    unknownMessages: 0,
     handlerErrors: 0,
-    suspicions: 0,
-    confirmations: 0,
-    refutations: 0,
-    idConflicts: 0,
-    droppedIncarnation: 0,
-    seedRejoins: 0,
-    verdictChecks: 0,
-    joinAttempts: 0,
   };
   readonly #reconnect: ReconnectList;
-  #reconnectsInFlight = 0;
-  readonly #verifying = new Set<string>();
-  /** Seeds configured or passed to `join()`, re-joined while partitioned. */
-  #seeds: string[] = [];
-  readonly #resolveHost: (hostname: string) => Promise<string[]>;
-  #joinState: JoinState = "idle";
-  #joinError: RpcError | undefined;
-  readonly #joined: Promise<void>;
-  #resolveJoined!: () => void;
-  #rejectJoined!: (e: RpcError) => void;
+  readonly #joiner: Joiner;
 
   /**
    * Creates a node (no I/O until {@linkcode ClusterMembership.start}).
@@ -317,9 +152,7 @@ export class ClusterMembership implements MembershipView {
     this.clock = config.clock ?? systemClock;
     this.random = config.random ?? Math.random;
     this.localId = config.id ?? crypto.randomUUID();
-    this.#label = textEncoder.encode(this.config.label);
-    this.#keyring = config.keyring;
-    const tags = this.#validateTags(config.tags ?? {});
+    const tags = checkTags(config.tags ?? {}, this.config.maxTagsBytes);
     const local = new MemberRecord(
       this.localId,
       config.advertiseAddr ?? "",
@@ -331,15 +164,9 @@ export class ClusterMembership implements MembershipView {
     );
     this.#table = new MemberTable(local, this.config.maxMembers);
     this.#reconnect = new ReconnectList(this.config.maxMembers);
-    this.#resolveHost = config.resolveHost ?? defaultResolveHost;
-    if (config.seeds !== undefined) {
-      this.#seeds = checkSeeds(`${this.config.optionPrefix}seeds`, config.seeds);
-    }
-    this.#joined = new Promise<void>((resolve, reject) => {
-      this.#resolveJoined = resolve;
-      this.#rejectJoined = reject;
-    });
-    this.#joined.catch(() => {}); // rejections reach whoever awaits whenJoined()
+    const seeds = config.seeds === undefined
+      ? []
+      : checkSeeds(`${this.config.optionPrefix}seeds`, config.seeds);
     this.#awareness = new Awareness(this.config.awarenessMaxMultiplier, this.config.lifeguard);
     this.#events = new EventHub(this.config.eventBufferSize);
     const liveCount = () => this.#table.liveCount;
@@ -348,19 +175,24 @@ export class ClusterMembership implements MembershipView {
       liveCount,
       this.config.maxBroadcastQueue,
     );
-    this.#userQueue = new BroadcastQueue(this.config.retransmitMult, liveCount, 256);
+    this.#user = new UserBroadcasts(
+      this.localId,
+      this.config.retransmitMult,
+      liveCount,
+      config.onUserMessage,
+    );
     // The narrow interface the mechanisms (probe, monitors, push-pull) see of this node.
     const isRunning = () => this.running;
-    // Every timer of every mechanism goes through this clock, so shutdown() can cancel them all.
-    const tracked: Clock = {
-      now: () => this.clock.now(),
-      setTimeout: (fn, ms) => this.#setTimer(fn, ms),
-      clearTimeout: (h) => this.#clearTimer(h),
-    };
-    this.#trackedClock = tracked;
+    this.#clock = new TrackedClock(this.clock);
+    this.#envelope = new Envelope(this.config.label, config.keyring, {
+      membership: this.#queue,
+      user: this.#user.queue,
+      userReserve: this.config.userBroadcastReserve,
+    });
+    const envelope = this.#envelope;
     this.#host = {
       config: this.config,
-      clock: tracked,
+      clock: this.#clock,
       random: this.random,
       table: this.#table,
       awareness: this.#awareness,
@@ -368,38 +200,71 @@ export class ClusterMembership implements MembershipView {
         return isRunning();
       },
       nextSeq: () => this.#nextSeq(),
-      send: (addr, messages) => this.#send(addr, messages),
-      sendPing: (target, seq, named) => this.#sendPing(target, seq, named),
-      suspectLocally: (target, incarnation) => this.#suspectLocally(target, incarnation),
-      handleAlive: (m, merged) => this.#handleAlive(m, merged),
-      handleSuspect: (m) => this.#handleSuspect(m),
-      handleDead: (m) => this.#handleDead(m),
-      wrap: (body) => this.#wrap(body),
-      reliablePing: (target, timeoutMs) => this.#reliablePing(target, timeoutMs),
-      unwrap: (packet) => this.#unwrap(packet),
-      verifyVerdict: (m) => this.#verifyVerdict(m),
-      yieldNow: () => this.#sleep(0),
-      refusal: (packet, what) => this.#refusal(packet, what),
+      send: (addr, messages, piggyback) => envelope.send(addr, messages, piggyback),
+      suspectLocally: (target, incarnation) => this.#states.suspectLocally(target, incarnation),
+      handleAlive: (m, merged) => this.#states.alive(m, merged),
+      handleDead: (m) => this.#states.dead(m),
+      wrap: (body) => envelope.wrap(body),
+      request: (addr, body, timeoutMs) => {
+        const t = envelope.transport;
+        if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
+        return t.request(addr, body, timeoutMs);
+      },
+      unwrap: (packet) => envelope.unwrap(packet),
+      verifyVerdict: (m) => this.#states.verifyVerdict(m),
+      yieldNow: () => this.#clock.sleep(0),
+      refusal: (packet, what) => envelope.refusal(packet, what),
     };
     this.#acks = new AckRegistry(this.#host);
     this.#prober = new Prober(this.#host, this.#acks);
-    const shared = config.detector !== undefined;
-    const detector = config.detector ?? new PhiAccrualDetector({
-      threshold: this.config.phiThreshold,
-      maxSampleSize: this.config.phiMaxSampleSize,
-      minStdDeviationMs: this.config.phiMinStdDeviationMs,
-      acceptableHeartbeatPauseMs: this.config.phiAcceptablePauseMs,
-      firstHeartbeatEstimateMs: this.config.heartbeatIntervalMs,
-      capacity: Math.max(1, this.config.monitoredMembers * 2),
+    this.#suspicions = new Suspicions(this.#host, this.#prober);
+    this.#states = new StateMessages(this.#host, {
+      queue: this.#queue,
+      reconnect: this.#reconnect,
+      suspicions: this.#suspicions,
+      acks: this.#acks,
+      state: () => this.#state,
+      emit: (e) => this.#events.emit(e),
+      snapshot: (r) => this.#snapshot(r),
+      phi: (id) => this.#monitors.phi(id),
     });
+    const shared = config.detector !== undefined;
     this.#monitors = new Monitors(
       this.#host,
       this.#acks,
       this.#prober,
-      detector,
+      config.detector ?? createPhiDetector(this.config),
       config.detectorKeyPrefix ?? (shared ? `${this.localId}\u0000` : ""),
     );
     this.#pushPull = new PushPull(this.#host);
+    this.#joiner = new Joiner(
+      {
+        localId: this.localId,
+        config: this.config,
+        clock: this.#clock,
+        random: this.random,
+        get running() {
+          return isRunning();
+        },
+        sleep: (ms) => this.#clock.sleep(ms),
+        isSelf: (addr) => isOwnAddress(addr, this.localAddr, this.#envelope.transport?.localAddr),
+        exchange: (addr, ms) => this.#exchange(addr, ms, true),
+        // Members that joined at the same time as us are in no seed's state yet: two follow-up
+        // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
+        // periodic push-pull, which takes minutes at scale).
+        onJoined: () => {
+          for (const rounds of [2, 10]) {
+            this.#clock.setTimeout(
+              () => this.#pushPullTick(),
+              rounds * this.config.probeIntervalMs +
+                10 * this.config.gossipIntervalMs * this.random(),
+            );
+          }
+        },
+      },
+      seeds,
+      config.resolveHost ?? defaultResolveHost,
+    );
   }
 
   // ---------------------------------------------------------------- public API
@@ -432,11 +297,8 @@ export class ClusterMembership implements MembershipView {
     }
     this.#state = "starting";
     try {
-      if (this.#keyring !== undefined) {
-        const probe = await this.#keyring.seal(new Uint8Array(0), this.#label);
-        this.#sealOverhead = probe.length;
-      }
-      this.#transport = this.#options.transport ?? await UdpTransport.bind({
+      await this.#envelope.init();
+      this.#envelope.transport = this.#options.transport ?? await UdpTransport.bind({
         hostname: this.#options.bindHost ?? "127.0.0.1",
         port: this.#options.bindPort ?? 0,
       });
@@ -450,11 +312,14 @@ export class ClusterMembership implements MembershipView {
       try {
         // Bound to a wildcard without advertiseAddr: refused, since nobody could reach
         // 0.0.0.0 (memberlist guesses an interface; an explicit address is less surprising).
-        checkAdvertiseAddr(`${this.config.optionPrefix}advertiseAddr`, this.#transport.localAddr);
+        checkAdvertiseAddr(
+          `${this.config.optionPrefix}advertiseAddr`,
+          this.#envelope.transport.localAddr,
+        );
       } catch (e) {
         this.#state = "new";
-        if (this.#options.transport === undefined) await this.#transport.close();
-        this.#transport = undefined;
+        if (this.#options.transport === undefined) await this.#envelope.transport.close();
+        this.#envelope.transport = undefined;
         throw new RpcError(
           "invalid_argument",
           `${(e as Error).message} (bindHost ${
@@ -462,17 +327,17 @@ export class ClusterMembership implements MembershipView {
           } is a wildcard: set advertiseAddr)`,
         );
       }
-      local.gossipAddr = this.#transport.localAddr;
+      local.gossipAddr = this.#envelope.transport.localAddr;
     }
     if (utf8Length(local.gossipAddr) > MAX_ADDR_BYTES) {
       throw new RpcError("invalid_argument", "gossip address too long");
     }
     local.stateChangedAt = this.clock.now();
-    this.#transport.onPacket((data, from) => this.#onPacket(data, from));
-    this.#transport.onRequest((req, from) => this.#onRequest(req, from));
+    this.#envelope.transport.onPacket((data, from) => this.#onPacket(data, from));
+    this.#envelope.transport.onRequest((req, from) => this.#onRequest(req, from));
     this.#state = "running";
     // Announce ourselves: gossiped as soon as we know anyone (after join).
-    this.#broadcastLocalAlive();
+    this.#states.announce();
     const c = this.config;
     // Random initial offsets keep thousands of simulated nodes from ticking in lockstep.
     this.#loop(() => c.probeIntervalMs, () => this.#probeTick());
@@ -487,8 +352,8 @@ export class ClusterMembership implements MembershipView {
     this.#loop(() => c.probeIntervalMs, () => this.#maintenanceTick());
     this.#loop(() => c.reconnectIntervalMs, () => this.#reconnectTick());
     if (this.#options.seeds !== undefined) {
-      if (this.#seeds.length === 0) this.#markJoined();
-      else void this.#retryJoin();
+      if (this.#joiner.seeds.length === 0) this.#joiner.markJoined();
+      else void this.#joiner.retry();
     }
   }
 
@@ -510,40 +375,7 @@ export class ClusterMembership implements MembershipView {
     const list = checkSeeds("seeds", seeds);
     if (this.#state === "new") await this.start();
     if (!this.running) throw new RpcError("unavailable", "join(): membership is shut down");
-    for (const s of list) if (!this.#seeds.includes(s)) this.#seeds.push(s);
-    if (list.length === 0) {
-      this.#markJoined();
-      return 0;
-    }
-    if (this.#joinState === "idle" || this.#joinState === "failed") this.#joinState = "joining";
-    const timeout = this.config.bootstrapTimeoutMs;
-    const deadline = this.clock.now() + timeout;
-    let last: SeedAttempt | undefined;
-    while (this.running) {
-      const remaining = deadline - this.clock.now();
-      if (remaining <= 0) break;
-      last = await this.#joinOnce(list, remaining);
-      if (last.joined > 0) return last.joined;
-      if (last.permanent !== undefined && last.transient === undefined) {
-        throw new RpcError(last.permanent.code, `join(): ${last.permanent.message}`, {
-          cause: last.permanent,
-        });
-      }
-      const left = deadline - this.clock.now();
-      if (left <= 0) break;
-      await this.#sleep(Math.min(left, Math.max(50, this.config.probeIntervalMs)));
-    }
-    const err = last?.permanent ?? last?.transient;
-    const why = last?.selfOnly
-      ? ": they resolve only to this node (joining oneself does not count)"
-      : err !== undefined
-      ? `: ${err.message}`
-      : "";
-    throw new RpcError(
-      "unavailable",
-      `join(): no seed of ${list.join(", ")} answered within ${timeout} ms${why}`,
-      { cause: err },
-    );
+    return await this.#joiner.join(list);
   }
 
   /**
@@ -555,116 +387,27 @@ export class ClusterMembership implements MembershipView {
    * `retryJoinMax` attempts failed (`unavailable`); `unavailable` when shut down first.
    */
   whenJoined(): Promise<void> {
-    return this.#joined;
+    return this.#joiner.whenJoined();
   }
 
   /** Whether this node has joined a cluster (see {@linkcode whenJoined}). */
   get joined(): boolean {
-    return this.#joinState === "joined";
+    return this.#joiner.joined;
   }
 
   /** Where this node stands in joining (for readiness probes and logs). */
   joinStatus(): JoinStatus {
-    return {
-      state: this.#joinState,
-      attempts: this.#stats.joinAttempts,
-      lastError: this.#joinError?.message,
-    };
-  }
-
-  /** One join attempt over `seeds`; marks the node joined when another node answered. */
-  async #joinOnce(seeds: readonly string[], timeoutMs: number): Promise<SeedAttempt> {
-    this.#stats.joinAttempts++;
-    const attempt = await attemptJoin(
-      {
-        localId: this.localId,
-        isSelf: (addr) => this.#isSelf(addr),
-        exchange: (addr, ms) => this.#exchange(addr, ms, true),
-      },
-      seeds,
-      timeoutMs,
-      this.#resolveHost,
-    );
-    if (attempt.joined > 0) {
-      this.#joinError = undefined;
-      if (this.#joinState !== "joined") {
-        this.#markJoined();
-        // Members that joined at the same time as us are in no seed's state yet: two follow-up
-        // syncs a few and ~ten probe rounds later pick them up (memberlist leaves this to the
-        // periodic push-pull, which takes minutes at scale).
-        for (const rounds of [2, 10]) {
-          this.#setTimer(
-            () => this.#pushPullTick(),
-            rounds * this.config.probeIntervalMs +
-              10 * this.config.gossipIntervalMs * this.random(),
-          );
-        }
-      }
-    } else {
-      this.#joinError = attempt.permanent ?? attempt.transient ??
-        new RpcError("unavailable", "the seeds resolve only to this node");
-    }
-    return attempt;
-  }
-
-  /** Background join of the `seeds` option, with capped exponential backoff. */
-  async #retryJoin(): Promise<void> {
-    this.#joinState = "joining";
-    const c = this.config;
-    for (let attempt = 0; this.running && this.#joinState === "joining"; attempt++) {
-      const a = await this.#joinOnce(this.#seeds, c.pushPullTimeoutMs);
-      if (a.joined > 0 || !this.running || this.#joinState !== "joining") return;
-      if (a.permanent !== undefined && a.transient === undefined) {
-        return this.#failJoin(a.permanent);
-      }
-      if (c.retryJoinMax > 0 && attempt + 1 >= c.retryJoinMax) {
-        return this.#failJoin(
-          new RpcError(
-            "unavailable",
-            `no seed of ${
-              this.#seeds.join(", ")
-            } answered in ${c.retryJoinMax} attempts: ${this.#joinError?.message}`,
-          ),
-        );
-      }
-      await this.#sleep(
-        retryJoinDelayMs(attempt, c.retryJoinIntervalMs, c.retryJoinMaxIntervalMs, this.random),
-      );
-    }
-  }
-
-  #markJoined(): void {
-    if (this.#joinState === "joined") return;
-    this.#joinState = "joined";
-    this.#resolveJoined();
-  }
-
-  #failJoin(e: RpcError): void {
-    this.#joinState = "failed";
-    this.#joinError = e;
-    this.#rejectJoined(new RpcError(e.code, `join: ${e.message}`, { cause: e }));
-  }
-
-  /** Whether `addr` (a resolved seed) is this node's own gossip address. */
-  #isSelf(addr: HostPort): boolean {
-    const own = parseHostPort(this.localAddr);
-    const bound = this.#transport ? parseHostPort(this.#transport.localAddr) : undefined;
-    const same = (a: HostPort | undefined) =>
-      a !== undefined && a.port === addr.port && a.hostname === addr.hostname;
-    if (same(own) || same(bound)) return true;
-    // Bound to a wildcard: every local address with our port is us; loopback certainly is.
-    const loopback = addr.hostname === "::1" || addr.hostname.startsWith("127.");
-    return bound !== undefined && bound.port === addr.port && isWildcard(bound.hostname) &&
-      loopback;
+    return this.#joiner.status();
   }
 
   /** A push-pull with `addr` (join flag set); merged with `announce` after a reconnect. */
   #exchange(addr: string, timeoutMs: number, join: boolean, announce = false): Promise<
     PushPullMessage
   > {
-    const t = this.#transport;
-    if (t === undefined) return Promise.reject(new RpcError("unavailable", "not started"));
-    return this.#pushPull.exchange(addr, join, timeoutMs, t, announce);
+    if (this.#envelope.transport === undefined) {
+      return Promise.reject(new RpcError("unavailable", "not started"));
+    }
+    return this.#pushPull.exchange(addr, join, timeoutMs, announce);
   }
 
   /**
@@ -689,16 +432,16 @@ export class ClusterMembership implements MembershipView {
       let resolveDone!: () => void;
       const done = new Promise<void>((r) => resolveDone = r);
       this.#queue.queue(this.localId, encodeMessage(msg), () => resolveDone());
-      for (const p of peers) this.#send(p.gossipAddr, [msg], false);
+      for (const p of peers) this.#envelope.send(p.gossipAddr, [msg], false);
       const wait = timeoutMs ?? Math.max(1000, 5 * this.config.probeIntervalMs);
       let timer: number | undefined;
       await Promise.race([
         done,
         new Promise<void>((r) => {
-          timer = this.#setTimer(r, wait);
+          timer = this.#clock.setTimeout(r, wait);
         }),
       ]);
-      if (timer !== undefined) this.#clearTimer(timer);
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
     }
     await this.shutdown();
   }
@@ -707,22 +450,17 @@ export class ClusterMembership implements MembershipView {
   async shutdown(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
-    if (this.#joinState !== "joined" && this.#joinState !== "failed") {
-      this.#failJoin(new RpcError("unavailable", "membership shut down before it joined"));
-    }
-    for (const t of this.#timers) this.clock.clearTimeout(t);
-    this.#timers.clear();
-    for (const wake of this.#sleepers) wake();
-    this.#sleepers.clear();
+    // Detached first: nothing is sent once stopped.
+    const t = this.#envelope.transport;
+    this.#envelope.transport = undefined;
+    this.#joiner.stop();
+    this.#clock.cancelAll();
     this.#acks.clear();
-    for (const s of this.#suspicions.values()) s.cancel();
     this.#suspicions.clear();
     this.#monitors.clear();
     this.#queue.clear();
-    this.#userQueue.clear();
+    this.#user.queue.clear();
     this.#events.closeAll();
-    const t = this.#transport;
-    this.#transport = undefined;
     if (t !== undefined) {
       try {
         await t.close();
@@ -739,11 +477,11 @@ export class ClusterMembership implements MembershipView {
    * more than 255 tags, or more than `maxTagsBytes` encoded.
    */
   setTags(tags: Tags): void {
-    const t = this.#validateTags(tags);
+    const t = checkTags(tags, this.config.maxTagsBytes);
     const local = this.#table.local;
     local.tags = t;
     local.incarnation = nextIncarnation(local.incarnation);
-    if (this.running) this.#broadcastLocalAlive();
+    if (this.running) this.#states.announce();
   }
 
   /**
@@ -755,26 +493,7 @@ export class ClusterMembership implements MembershipView {
    * @throws {RpcError} `invalid_argument` when it cannot fit in one datagram.
    */
   broadcast(payload: Uint8Array): void {
-    if (!(payload instanceof Uint8Array)) {
-      throw new RpcError("invalid_argument", "broadcast(): payload must be a Uint8Array");
-    }
-    const max = this.#maxBody() - 64 - 8 - utf8Length(this.localId);
-    if (payload.length + 3 > max) {
-      throw new RpcError(
-        "invalid_argument",
-        `broadcast(): payload of ${payload.length} bytes exceeds the ${max - 3}-byte limit`,
-      );
-    }
-    this.#userSeq = (this.#userSeq + 1) >>> 0;
-    const m: UserMessage = {
-      type: "user",
-      origin: this.localId,
-      seq: this.#userSeq,
-      payload: payload.slice(),
-    };
-    const key = `${m.origin}\u0000${m.seq}`;
-    this.#markSeen(key);
-    this.#userQueue.queue(key, encodeMessage(m));
+    this.#user.broadcast(payload, this.#envelope.maxBody());
   }
 
   /** This node's own record. */
@@ -822,20 +541,18 @@ export class ClusterMembership implements MembershipView {
 
   /** Counters and gauges. */
   stats(): MembershipStats {
-    const p = this.#prober.counters;
     const pp = this.#pushPull.counters;
-    const t = this.#transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
+    const t = this.#envelope.transport as { stats?: () => Partial<UdpTransportStats> } | undefined;
     const ts = typeof t?.stats === "function" ? t.stats() : undefined;
+    const env = this.#envelope.counters;
     return {
+      ...env,
       ...this.#stats,
+      ...this.#states.counters,
+      handlerErrors: this.#stats.handlerErrors + env.handlerErrors + this.#user.handlerErrors,
       eventsEmitted: this.#events.emitted,
       eventsDropped: this.#events.dropped,
-      probes: p.probes,
-      indirectProbes: p.indirectProbes,
-      probeFailures: p.probeFailures,
-      nacksReceived: p.nacksReceived,
-      pingReqsServed: p.pingReqsServed,
-      reliablePings: p.reliablePings,
+      ...this.#prober.counters,
       heartbeats: this.#monitors.heartbeats,
       phiProbes: this.#monitors.phiProbes,
       pushPulls: pp.pushPulls,
@@ -844,8 +561,8 @@ export class ClusterMembership implements MembershipView {
       droppedTableFull: this.#table.refusedFull,
       droppedSyncs: pp.syncsRefused,
       broadcastQueue: this.#queue.size,
-      userBroadcastQueue: this.#userQueue.size,
-      broadcastsPruned: this.#queue.pruned + this.#userQueue.pruned,
+      userBroadcastQueue: this.#user.queue.size,
+      broadcastsPruned: this.#queue.pruned + this.#user.queue.pruned,
       awareness: this.#awareness.score,
       incarnation: this.#table.local.incarnation,
       members: this.#table.size,
@@ -854,7 +571,8 @@ export class ClusterMembership implements MembershipView {
       partitionsHealed: this.#partition.healed,
       reconnectList: this.#reconnect.size,
       ...this.#reconnect.counters,
-      joined: this.#joinState === "joined" ? 1 : 0,
+      joinAttempts: this.#joiner.status().attempts,
+      joined: this.#joiner.joined ? 1 : 0,
       streamsRefused: ts?.streamsRefused ?? 0,
       streamsEvicted: ts?.streamsEvicted ?? 0,
       streamHeaderTimeouts: ts?.streamHeaderTimeouts ?? 0,
@@ -873,448 +591,67 @@ export class ClusterMembership implements MembershipView {
     return this.#seq;
   }
 
-  /** Sends `messages` (plus piggybacked broadcasts when `piggyback`) to `addr`. */
-  #send(addr: string, messages: readonly GossipMessage[], piggyback = true): void {
-    const transport = this.#transport;
-    if (transport === undefined || this.#state === "stopped") return;
-    const w = this.#writer;
-    w.reset();
-    const sealed = this.#keyring !== undefined;
-    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
-    const bodyStart = w.length;
-    for (const m of messages) writeMessage(w, m);
-    if (piggyback) {
-      const maxBody = this.#maxBody();
-      let room = maxBody - (w.length - bodyStart);
-      const reserve = this.#userQueue.size > 0
-        ? Math.min(this.config.userBroadcastReserve, room)
-        : 0;
-      this.#queue.take(room - reserve, 0, (b) => w.bytes(b));
-      room = maxBody - (w.length - bodyStart);
-      if (this.#userQueue.size > 0) this.#userQueue.take(room, 0, (b) => w.bytes(b));
-    }
-    if (w.length === bodyStart) return;
-    if (!sealed) {
-      this.#transmit(transport, addr, w.toBytes());
-      return;
-    }
-    const header = w.buf.slice(0, bodyStart);
-    const body = w.buf.slice(bodyStart, w.length);
-    this.#keyring!.seal(body, this.#label).then((s) => {
-      const t = this.#transport;
-      if (t === undefined) return;
-      const packet = new Uint8Array(header.length + s.length);
-      packet.set(header);
-      packet.set(s, header.length);
-      this.#transmit(t, addr, packet);
-    }, () => {
-      this.#stats.handlerErrors++;
-    });
-  }
-
-  #sendPing(target: MemberRecord, seq: number, named: boolean): void {
-    const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
-    if (this.config.lifeguard && target.state === "suspect") {
-      // Buddy system: tell the suspect it is suspected so it can refute at once.
-      const suspect: SuspectMessage = {
-        type: "suspect",
-        node: target.id,
-        incarnation: target.incarnation,
-        from: this.localId,
-      };
-      this.#send(target.gossipAddr, [suspect, ping], named);
-    } else this.#send(target.gossipAddr, [ping], named);
-  }
-
-  #suspectLocally(target: MemberRecord, incarnation: number): void {
-    this.#handleSuspect({ type: "suspect", node: target.id, incarnation, from: this.localId });
-  }
-
-  /**
-   * Applies an alive message. New members learnt from a push-pull merge (`merged`) are not
-   * re-gossiped: each member announces itself, and re-gossiping a whole merged state would turn
-   * every join into an O(N) broadcast storm at every node. Rejoins, recoveries and updates are.
-   */
-  #handleAlive(m: AliveMessage, merged = false): void {
-    if (!this.running) return;
-    const outcome = this.#table.applyAlive(m, this.clock.now());
-    const rec = this.#table.last.record;
-    switch (outcome) {
-      case "ignored":
-        return;
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "full": // counted by the table
-        return;
-      case "conflict":
-        this.#stats.idConflicts++;
-        return;
-      case "refute":
-        this.#refute(m.incarnation);
-        return;
-      case "joined":
-      case "rejoined":
-        this.#reconnect.forget(m.node);
-        this.#emit({ type: "NodeJoined", node: this.#snapshot(rec!) });
-        break;
-      case "recovered":
-        this.#cancelSuspicion(m.node);
-        this.#emit({ type: "NodeRecovered", node: this.#snapshot(rec!) });
-        break;
-      case "updated":
-        this.#emit({
-          type: "NodeUpdated",
-          node: this.#snapshot(rec!),
-          previousTags: this.#table.last.previousTags,
-        });
-        break;
-    }
-    if (merged && (outcome === "joined" || outcome === "refreshed")) return;
-    this.#queue.queue(m.node, encodeMessage(m));
-  }
-
-  #handleSuspect(m: SuspectMessage): void {
-    if (!this.running) return;
-    const outcome = this.#table.applySuspect(m, this.clock.now());
-    switch (outcome) {
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "refute":
-        if (this.#state === "running") this.#refute(m.incarnation);
-        return;
-      case "suspected": {
-        const rec = this.#table.last.record!;
-        this.#stats.suspicions++;
-        this.#startSuspicion(rec, m.from);
-        this.#emit({
-          type: "NodeSuspect",
-          node: this.#snapshot(rec),
-          phi: this.#monitors.phi(rec.id),
-        });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-      }
-      case "confirm": {
-        const s = this.#suspicions.get(m.node);
-        if (s !== undefined && s.confirm(m.from)) {
-          this.#stats.confirmations++;
-          this.#queue.queue(m.node, encodeMessage(m));
-        }
-        return;
-      }
-    }
-  }
-
-  #handleDead(m: DeadMessage | LeaveMessage): void {
-    if (!this.running) return;
-    const outcome = this.#table.applyDead(m, this.clock.now(), this.#state === "leaving");
-    const rec = this.#table.last.record;
-    switch (outcome) {
-      case "implausible":
-        this.#stats.droppedIncarnation++;
-        return;
-      case "refute":
-        this.#refute(m.incarnation);
-        return;
-      case "failed":
-        this.#cancelSuspicion(m.node);
-        this.#reconnect.failed(m.node, rec!.gossipAddr, this.clock.now());
-        this.#emit({ type: "NodeFailed", node: this.#snapshot(rec!) });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-      case "left":
-        this.#cancelSuspicion(m.node);
-        this.#reconnect.forget(m.node);
-        this.#emit({ type: "NodeLeft", node: this.#snapshot(rec!) });
-        this.#queue.queue(m.node, encodeMessage(m));
-        return;
-    }
-  }
-
-  async #wrap(body: Uint8Array): Promise<Uint8Array> {
-    const w = new ByteWriter(headerSize(this.#label));
-    const sealed = this.#keyring !== undefined;
-    writeHeader(w, this.#label, sealed ? FLAG_SEALED : 0);
-    w.bytes(sealed ? await this.#keyring!.seal(body, this.#label) : body);
-    return w.toBytes();
-  }
-
-  async #unwrap(packet: Uint8Array): Promise<Uint8Array | undefined> {
-    const h = parseHeader(packet, this.#label);
-    if (!h.ok) {
-      this.#countHeaderDrop(h.reason);
-      return undefined;
-    }
-    if (this.#keyring === undefined) {
-      if (h.sealed) {
-        this.#stats.droppedAuth++;
-        return undefined;
-      }
-      return packet.subarray(h.bodyOffset);
-    }
-    if (!h.sealed) {
-      this.#stats.droppedAuth++;
-      return undefined;
-    }
-    let body: Uint8Array | undefined;
-    try {
-      body = await this.#keyring.open(packet.subarray(h.bodyOffset), this.#label);
-    } catch {
-      body = undefined;
-    }
-    if (body === undefined) this.#stats.droppedAuth++;
-    return body;
-  }
-
   // ---------------------------------------------------------------- internals
 
   /** Serves the reliable channel: push-pull syncs, and fallback pings (answered with an ack). */
   async #onRequest(request: Uint8Array, _from: string): Promise<Uint8Array> {
-    const body = await this.#unwrap(request);
-    if (body === undefined) throw this.#refusal(request, "request");
+    const body = await this.#envelope.unwrap(request);
+    if (body === undefined) throw this.#envelope.refusal(request, "request");
     if (body[0] === MessageType.pushPull) return await this.#pushPull.handleBody(body);
     const decoded = decodeBody(body);
     const ping = decoded?.messages[0];
     if (ping === undefined || ping.type !== "ping" || ping.target !== this.localId) {
-      this.#stats.droppedDecode++;
+      this.#envelope.counters.droppedDecode++;
       throw new RpcError("invalid_argument", "malformed request");
     }
     const w = new ByteWriter(64);
-    writeMessage(w, this.#localAlive());
+    writeMessage(w, this.#states.localAlive());
     writeMessage(w, { type: "ack", seq: ping.seq });
-    return await this.#wrap(w.toBytes());
-  }
-
-  async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
-    const t = this.#transport;
-    if (t === undefined) return false;
-    try {
-      const w = new ByteWriter(64);
-      const seq = this.#nextSeq();
-      writeMessage(w, { type: "ping", seq, target: target.id });
-      const reply = await t.request(target.gossipAddr, await this.#wrap(w.toBytes()), timeoutMs);
-      const body = await this.#unwrap(reply);
-      const decoded = body === undefined ? undefined : decodeBody(body);
-      if (decoded === undefined || !this.running) return false;
-      let acked = false;
-      for (const m of decoded.messages) {
-        if (m.type === "alive") this.#handleAlive(m);
-        else if (m.type === "ack" && m.seq === seq) acked = true;
-      }
-      return acked;
-    } catch {
-      return false;
-    }
-  }
-
-  #maxBody(): number {
-    const max = this.#transport?.maxPacketSize ?? 1400;
-    return max - headerSize(this.#label) - this.#sealOverhead;
-  }
-
-  #transmit(t: Transport, addr: string, packet: Uint8Array): void {
-    this.#stats.packetsOut++;
-    this.#stats.bytesOut += packet.length;
-    try {
-      t.sendPacket(addr, packet);
-    } catch {
-      this.#stats.handlerErrors++;
-    }
-  }
-
-  #countHeaderDrop(reason: "malformed" | "version" | "label"): void {
-    if (reason === "label") this.#stats.droppedLabel++;
-    else if (reason === "version") this.#stats.droppedVersion++;
-    else this.#stats.droppedDecode++;
+    return await this.#envelope.wrap(w.toBytes());
   }
 
   #onPacket(data: Uint8Array, from: string): void {
-    try {
-      this.#stats.packetsIn++;
-      this.#stats.bytesIn += data.length;
-      if (!this.running) return;
-      if (this.#keyring === undefined) {
-        const h = parseHeader(data, this.#label);
-        if (!h.ok) return this.#countHeaderDrop(h.reason);
-        if (h.sealed) {
-          this.#stats.droppedAuth++;
-          return;
+    this.#envelope.receive(data, from, () => this.running, (decoded, sender) => {
+      let suspectedSelf = false;
+      for (const m of decoded.messages) {
+        try {
+          if (m.type === "suspect" && m.node === this.localId) suspectedSelf = true;
+          if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
+            // Buddy system: the pinger suspects us (perhaps of an incarnation we already
+            // refuted, whose refutation it missed): answer with our current alive record.
+            this.#envelope.send(sender, [this.#states.localAlive(), { type: "ack", seq: m.seq }]);
+            continue;
+          }
+          this.#handleMessage(m, sender);
+        } catch {
+          this.#stats.handlerErrors++;
         }
-        this.#handleBody(data, h.bodyOffset, from);
-        return;
       }
-      this.#unwrap(data).then((body) => {
-        if (body !== undefined && this.running) this.#handleBody(body, 0, from);
-      }, () => {
-        this.#stats.handlerErrors++;
-      });
-    } catch {
-      this.#stats.handlerErrors++;
-    }
-  }
-
-  #handleBody(data: Uint8Array, offset: number, from: string): void {
-    const decoded = decodeBody(data, offset);
-    if (decoded === undefined) {
-      this.#stats.droppedDecode++;
-      return;
-    }
-    this.#stats.unknownMessages += decoded.unknown;
-    let suspectedSelf = false;
-    for (const m of decoded.messages) {
-      try {
-        if (m.type === "suspect" && m.node === this.localId) suspectedSelf = true;
-        if (suspectedSelf && m.type === "ping" && m.target === this.localId) {
-          // Buddy system: the pinger suspects us (perhaps of an incarnation we already
-          // refuted, whose refutation it missed): answer with our current alive record.
-          this.#send(from, [this.#localAlive(), { type: "ack", seq: m.seq }]);
-          continue;
-        }
-        this.#handleMessage(m, from);
-      } catch {
-        this.#stats.handlerErrors++;
-      }
-    }
+    });
   }
 
   #handleMessage(m: GossipMessage, from: string): void {
     switch (m.type) {
       case "ping":
-        if (m.target !== "" && m.target !== this.localId) {
-          this.#stats.droppedMisdirected++;
-          return;
-        }
-        this.#send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
-        return;
       case "ack":
-        this.#acks.ack(m.seq);
-        return;
       case "nack":
-        this.#acks.nack(m.seq);
-        return;
       case "ping-req":
-        this.#prober.handlePingReq(m, from);
+        this.#prober.receive(m, from);
         return;
       case "suspect":
-        this.#handleSuspect(m);
+        this.#states.suspect(m);
         return;
       case "alive":
-        this.#handleAlive(m);
+        this.#states.alive(m);
         return;
       case "dead":
       case "leave":
-        this.#handleDead(m);
+        this.#states.dead(m);
         return;
-      case "user": {
-        // Delivered once, then re-gossiped like membership news (epidemic, transmit-limited).
-        const key = `${m.origin}\u0000${m.seq}`;
-        if (m.origin === this.localId || this.#seenUser.has(key)) return;
-        this.#markSeen(key);
-        this.#userQueue.queue(key, encodeMessage(m));
-        try {
-          this.#options.onUserMessage?.(m.payload, from);
-        } catch {
-          this.#stats.handlerErrors++;
-        }
+      case "user":
+        this.#user.receive(m, from);
         return;
-      }
     }
-  }
-
-  /** Remembers a user broadcast id (the last 1024) so it is delivered and re-gossiped once. */
-  #markSeen(key: string): void {
-    this.#seenUser.add(key);
-    this.#seenOrder.push(key);
-    if (this.#seenOrder.length > 1024) this.#seenUser.delete(this.#seenOrder.shift()!);
-  }
-
-  #refute(incarnation: number): void {
-    if (this.#state !== "running") return;
-    const local = this.#table.local;
-    // Serial-number order: the refutation of 0xFFFFFFFF is 0, which every member sees as newer.
-    local.incarnation = nextIncarnation(laterIncarnation(local.incarnation, incarnation));
-    this.#stats.refutations++;
-    this.#awareness.apply(1);
-    this.#broadcastLocalAlive();
-  }
-
-  #localAlive(): AliveMessage {
-    const l = this.#table.local;
-    return {
-      type: "alive",
-      node: l.id,
-      incarnation: l.incarnation,
-      gossipAddr: l.gossipAddr,
-      rpcAddr: l.rpcAddr,
-      tags: l.tags,
-    };
-  }
-
-  #broadcastLocalAlive(): void {
-    this.#queue.queue(this.localId, encodeMessage(this.#localAlive()));
-  }
-
-  /** Starts the suspicion timer of `rec`; `verified` after its last-chance ping was answered. */
-  #startSuspicion(rec: MemberRecord, from: string, verified = false): void {
-    this.#cancelSuspicion(rec.id);
-    const c = this.config;
-    const n = this.#table.liveCount;
-    // Lifeguard: at most the members that could confirm (all but us and the suspect).
-    const k = c.lifeguard ? Math.max(0, Math.min(c.suspicionConfirmations, n - 2)) : 0;
-    const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
-    const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
-    const id = rec.id;
-    const s = new Suspicion(this.#trackedClock, from, k, min, max, () => {
-      if (this.#suspicions.get(id) === s) this.#suspicions.delete(id);
-      const r = this.#table.get(id);
-      if (r === undefined || r.state !== "suspect" || !this.running) return;
-      const incarnation = r.incarnation;
-      const declare = () => {
-        const now = this.#table.get(id);
-        if (now === undefined || now.state !== "suspect" || now.incarnation !== incarnation) return;
-        if (!this.running) return;
-        this.#handleDead({ type: "dead", node: id, incarnation, from: this.localId });
-      };
-      if (!c.lifeguard || verified) return declare();
-      // Lifeguard (buddy system): one last direct ping carrying the suspicion before declaring
-      // death. A live member answers with its current alive record, which refutes the
-      // suspicion even if we missed its refutation gossip; silence confirms the death.
-      const seq = this.#nextSeq();
-      this.#acks.register(seq, this.#awareness.scale(c.probeTimeoutMs), () => {
-        const now = this.#table.get(id);
-        if (now !== undefined && now.state === "suspect" && this.running) {
-          this.#startSuspicion(now, this.localId, true);
-        }
-      }, declare);
-      this.#sendPing(r, seq, true);
-      // Also ask peers (ping-req, same seq): they return their own alive record of the suspect,
-      // so a refutation we missed still reaches us when the suspect is paused right now.
-      const req = {
-        type: "ping-req",
-        seq,
-        target: id,
-        targetAddr: r.gossipAddr,
-        nack: false,
-      } as const;
-      for (const h of this.#table.randomLive(c.indirectChecks, this.random, id)) {
-        this.#send(h.gossipAddr, [req]);
-      }
-    });
-    this.#suspicions.set(id, s);
-  }
-
-  #cancelSuspicion(id: string): void {
-    const s = this.#suspicions.get(id);
-    if (s !== undefined) {
-      s.cancel();
-      this.#suspicions.delete(id);
-    }
-  }
-
-  #emit(e: ClusterEvent): void {
-    this.#events.emit(e);
   }
 
   #snapshot(r: MemberRecord): Member {
@@ -1330,58 +667,6 @@ export class ClusterMembership implements MembershipView {
     };
   }
 
-  #validateTags(tags: Tags): Tags {
-    if (tags === null || typeof tags !== "object" || Array.isArray(tags)) {
-      throw new RpcError("invalid_argument", "tags must be an object of string values");
-    }
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(tags)) {
-      if (typeof v !== "string") {
-        throw new RpcError("invalid_argument", `tag ${JSON.stringify(k)} must be a string`);
-      }
-      if (k.length === 0 || utf8Length(k) > 255 || utf8Length(v) > 255 || k === "__proto__") {
-        throw new RpcError(
-          "invalid_argument",
-          `tag ${JSON.stringify(k.slice(0, 40))}: keys must be 1..255 bytes, values at most 255`,
-        );
-      }
-      out[k] = v;
-    }
-    const size = tagsEncodedSize(out);
-    if (size > this.config.maxTagsBytes) {
-      throw new RpcError(
-        "invalid_argument",
-        `tags take ${size} bytes encoded, over the maxTagsBytes limit of ${this.config.maxTagsBytes}`,
-      );
-    }
-    return Object.freeze(out);
-  }
-
-  #setTimer(fn: () => void, ms: number): number {
-    const handle = this.clock.setTimeout(() => {
-      this.#timers.delete(handle);
-      fn();
-    }, ms);
-    this.#timers.add(handle);
-    return handle;
-  }
-
-  #clearTimer(handle: number): void {
-    this.clock.clearTimeout(handle);
-    this.#timers.delete(handle);
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#sleepers.delete(wake);
-        resolve();
-      };
-      this.#sleepers.add(wake);
-      this.#setTimer(wake, ms);
-    });
-  }
-
   /** Runs `fn` every `interval()` ms, first after a random fraction of it. */
   #loop(interval: () => number, fn: () => void): void {
     const run = () => {
@@ -1391,9 +676,9 @@ export class ClusterMembership implements MembershipView {
       } catch {
         this.#stats.handlerErrors++;
       }
-      if (this.running) this.#setTimer(run, interval());
+      if (this.running) this.#clock.setTimeout(run, interval());
     };
-    this.#setTimer(run, Math.floor(this.random() * interval()));
+    this.#clock.setTimeout(run, Math.floor(this.random() * interval()));
   }
 
   #probeTick(): void {
@@ -1407,92 +692,21 @@ export class ClusterMembership implements MembershipView {
   }
 
   #gossipTick(): void {
-    if (this.#queue.size === 0 && this.#userQueue.size === 0) return;
+    if (this.#queue.size === 0 && this.#user.queue.size === 0) return;
     const peers = this.#table.randomLive(this.config.gossipNodes, this.random);
-    for (const p of peers) this.#send(p.gossipAddr, []);
+    for (const p of peers) this.#envelope.send(p.gossipAddr, []);
   }
 
   #pushPullTick(): void {
-    if (this.#pushPullInFlight || this.#transport === undefined) return;
+    if (this.#pushPullInFlight || this.#envelope.transport === undefined) return;
     const peer = this.#pushPull.pickPeer();
     if (peer === undefined) return;
     this.#pushPullInFlight = true;
-    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs, this.#transport)
+    this.#pushPull.exchange(peer, false, this.config.pushPullTimeoutMs)
       .catch(() => {})
       .finally(() => {
         this.#pushPullInFlight = false;
       });
-  }
-
-  /** See {@linkcode ProtocolHost.verifyVerdict}. */
-  #verifyVerdict(m: SuspectMessage): void {
-    if (!this.running) return;
-    const rec = this.#table.get(m.node);
-    if (rec === undefined || m.node === this.localId || rec.state !== "alive") {
-      return this.#handleSuspect(m);
-    }
-    const order = compareIncarnation(m.incarnation, rec.incarnation);
-    if (order === "older") return;
-    if (order === "implausible") {
-      this.#stats.droppedIncarnation++;
-      return;
-    }
-    // We hold it alive, someone else (perhaps across a partition that just healed) holds it
-    // suspect or dead: ask it ourselves, telling it the verdict so that it refutes, and suspect
-    // it only if it does not answer. Suspecting at once would make members that were never cut
-    // off suspect each other on every heal.
-    if (this.#verifying.has(m.node)) return;
-    this.#verifying.add(m.node);
-    this.#stats.verdictChecks++;
-    const seq = this.#nextSeq();
-    this.#acks.register(
-      seq,
-      this.#awareness.scale(this.config.probeTimeoutMs),
-      () => this.#verifying.delete(m.node),
-      () => {
-        this.#verifying.delete(m.node);
-        if (this.running) this.#handleSuspect(m);
-      },
-    );
-    this.#send(rec.gossipAddr, [m, { type: "ping", seq, target: rec.id }], false);
-  }
-
-  /** The error for a packet {@linkcode #unwrap} refused: what differs, and what to do. */
-  #refusal(packet: Uint8Array, what: string): RpcError {
-    const h = parseHeader(packet, this.#label);
-    if (!h.ok) {
-      if (h.reason === "label") {
-        return new RpcError(
-          "invalid_argument",
-          `${what} carries another cluster label than this node's ${
-            JSON.stringify(this.config.label)
-          }: give every node of a cluster the same label`,
-        );
-      }
-      if (h.reason === "version") {
-        return new RpcError(
-          "invalid_argument",
-          `${what} speaks gossip wire version ${packet[0]}, this node ${WIRE_VERSION}`,
-        );
-      }
-      return new RpcError("invalid_argument", `${what} is not the rpcnet gossip protocol`);
-    }
-    if (this.#keyring === undefined) {
-      return new RpcError(
-        "unauthenticated",
-        `${what} is sealed with a keyring and this node has none: give every node the same keyring`,
-      );
-    }
-    if (!h.sealed) {
-      return new RpcError(
-        "unauthenticated",
-        `${what} is not sealed and this node requires its keyring: give every node the same keyring`,
-      );
-    }
-    return new RpcError(
-      "unauthenticated",
-      `${what} cannot be opened with this node's keyring (another key): give every node the same keys`,
-    );
   }
 
   /**
@@ -1500,49 +714,36 @@ export class ClusterMembership implements MembershipView {
    * partitioned or this node is alone: partitions then heal however long they lasted.
    */
   #reconnectTick(): void {
-    // An attempt to a host still cut off waits out its whole timeout (dropped SYNs): two may
-    // overlap, so the tick after the network returns is never skipped behind a stale one.
-    if (this.#reconnectsInFlight >= 2 || this.#transport === undefined) return;
+    if (this.#envelope.transport === undefined) return;
     const c = this.config;
     const timeout = Math.min(c.pushPullTimeoutMs, c.reconnectIntervalMs);
-    const addr = this.#reconnect.pick(this.clock.now(), c.reconnectTimeoutMs, this.random);
-    const rejoin = this.#seeds.length > 0 && this.#joinState === "joined" &&
+    const j = this.#joiner;
+    const rejoin = j.seeds.length > 0 && j.joined &&
       (this.#partition.partitioned || this.#table.liveCount === 1);
-    if (addr === undefined && !rejoin) return;
-    this.#reconnectsInFlight++;
-    (async () => {
-      if (addr !== undefined) {
-        this.#reconnect.counters.reconnectAttempts++;
-        try {
-          await this.#exchange(addr, timeout, true, true);
-          this.#reconnect.counters.reconnects++;
-        } catch {
-          // still unreachable: tried again later
-        }
-      }
-      if (rejoin && this.running) {
-        this.#stats.seedRejoins++;
-        await this.#joinOnce(this.#seeds, timeout);
-      }
-    })().catch(() => {}).finally(() => {
-      this.#reconnectsInFlight--;
-    });
+    this.#reconnect.tick(
+      this.clock.now(),
+      c.reconnectTimeoutMs,
+      this.random,
+      (addr) => this.#exchange(addr, timeout, true, true),
+      rejoin ? () => j.attempt(j.seeds, timeout) : undefined,
+      () => this.running,
+    );
   }
 
   #maintenanceTick(): void {
     const now = this.clock.now();
     for (const id of this.#table.reap(now, this.config.reapIntervalMs)) {
-      this.#cancelSuspicion(id);
+      this.#suspicions.cancel(id);
     }
     const change = this.#partition.check(this.#table, now, this.config.stableAfterMs);
     if (change?.type === "detected") {
-      this.#emit({
+      this.#events.emit({
         type: "PartitionDetected",
         reachable: change.reachable,
         unreachable: change.unreachable,
       });
     } else if (change?.type === "healed") {
-      this.#emit({ type: "PartitionHealed", members: change.members });
+      this.#events.emit({ type: "PartitionHealed", members: change.members });
     }
   }
 }

@@ -10,8 +10,10 @@
  *
  * @module
  */
-import type { ProtocolHost } from "./context.ts";
-import type { AckRegistry, Prober } from "./probe.ts";
+import { PhiAccrualDetector } from "../detector/mod.ts";
+import type { ResolvedConfig } from "./config.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
+import { type AckRegistry, type Prober, sendPing } from "./probe.ts";
 
 /** The part of `PhiAccrualDetector` the monitors use (a shared detector may be injected). */
 export interface PhiDetector {
@@ -23,6 +25,18 @@ export interface PhiDetector {
   remove(id: string): void;
   /** Whether the id has had a heartbeat. */
   has(id: string): boolean;
+}
+
+/** The default phi detector of a node, sized for its monitored members. */
+export function createPhiDetector(config: ResolvedConfig): PhiDetector {
+  return new PhiAccrualDetector({
+    threshold: config.phiThreshold,
+    maxSampleSize: config.phiMaxSampleSize,
+    minStdDeviationMs: config.phiMinStdDeviationMs,
+    acceptableHeartbeatPauseMs: config.phiAcceptablePauseMs,
+    firstHeartbeatEstimateMs: config.heartbeatIntervalMs,
+    capacity: Math.max(1, config.monitoredMembers * 2),
+  });
 }
 
 /** Heartbeat monitoring of the K ring successors. */
@@ -100,7 +114,7 @@ export class Monitors {
         () => this.#detector.heartbeat(key, host.clock.now()),
         () => {},
       );
-      host.sendPing(rec, seq, false);
+      sendPing(host, rec, seq, false);
       if (this.#probing.has(id) || !this.#detector.has(key)) continue;
       if (this.#detector.phi(key, now) > threshold) {
         this.#probing.add(id);

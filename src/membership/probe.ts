@@ -6,9 +6,42 @@
  *
  * @module
  */
-import type { PingReqMessage } from "./codec.ts";
-import type { ProtocolHost } from "./context.ts";
+import {
+  type AckMessage,
+  aliveMessage,
+  ByteWriter,
+  decodeBody,
+  type GossipMessage,
+  type NackMessage,
+  type PingMessage,
+  type PingReqMessage,
+  type SuspectMessage,
+  writeMessage,
+} from "./codec.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 import type { MemberRecord } from "./member_table.ts";
+
+/**
+ * Pings `target` (naming it when `named`; a named ping also piggybacks broadcasts). A suspect
+ * target also gets its suspicion, so it can refute at once (Lifeguard's buddy system).
+ */
+export function sendPing(
+  host: ProtocolHost,
+  target: MemberRecord,
+  seq: number,
+  named: boolean,
+): void {
+  const ping: GossipMessage = { type: "ping", seq, target: named ? target.id : "" };
+  if (host.config.lifeguard && target.state === "suspect") {
+    const suspect: SuspectMessage = {
+      type: "suspect",
+      node: target.id,
+      incarnation: target.incarnation,
+      from: host.table.localId,
+    };
+    host.send(target.gossipAddr, [suspect, ping], named);
+  } else host.send(target.gossipAddr, [ping], named);
+}
 
 interface AckHandler {
   onAck: () => void;
@@ -25,11 +58,6 @@ export class AckRegistry {
   /** @param host the protocol host (for its clock) */
   constructor(host: ProtocolHost) {
     this.#host = host;
-  }
-
-  /** Pending handlers. */
-  get size(): number {
-    return this.#handlers.size;
   }
 
   /** Waits for an ack of `seq` for `timeoutMs`. */
@@ -65,14 +93,6 @@ export class AckRegistry {
     return true;
   }
 
-  /** Cancels `seq` without calling anything. */
-  cancel(seq: number): void {
-    const h = this.#handlers.get(seq);
-    if (h === undefined) return;
-    this.#handlers.delete(seq);
-    this.#host.clock.clearTimeout(h.timer);
-  }
-
   /** Cancels everything (shutdown). */
   clear(): void {
     for (const h of this.#handlers.values()) this.#host.clock.clearTimeout(h.timer);
@@ -94,6 +114,8 @@ export interface ProbeCounters {
   nacksReceived: number;
   /** Fallback pings over the reliable channel. */
   reliablePings: number;
+  /** Pings for another member id (a reused address) ignored. */
+  droppedMisdirected: number;
 }
 
 /** Probes members: direct ping, indirect ping-req, nack accounting, suspicion on failure. */
@@ -110,6 +132,7 @@ export class Prober {
     pingReqsServed: 0,
     nacksReceived: 0,
     reliablePings: 0,
+    droppedMisdirected: 0,
   };
 
   /** @param host protocol host; @param acks the shared ack registry */
@@ -177,30 +200,103 @@ export class Prober {
       nacks++;
       this.counters.nacksReceived++;
     });
-    host.sendPing(target, seq, true);
+    sendPing(host, target, seq, true);
     indirectTimer = clock.setTimeout(() => {
       indirectTimer = undefined;
       if (finished || !host.running) return;
       this.counters.indirectProbes++;
-      const helpers = host.table.randomLive(config.indirectChecks, host.random, target.id);
-      const req: PingReqMessage = {
-        type: "ping-req",
-        seq,
-        target: target.id,
-        targetAddr: target.gossipAddr,
-        nack: true,
-      };
-      for (const h of helpers) host.send(h.gossipAddr, [req]);
-      expectedNacks = helpers.length;
+      expectedNacks = this.#askHelpers(target, seq, true);
       // Fallback over the reliable channel: a lossy datagram path is not a dead member.
       const remaining = deadline - Math.min(config.probeTimeoutMs, deadline);
       if (config.reliableProbeFallback && remaining > 0) {
         this.counters.reliablePings++;
-        host.reliablePing(target, remaining).then((ok) => {
+        this.#reliablePing(target, remaining).then((ok) => {
           if (ok && !finished) this.#acks.ack(seq);
         });
       }
     }, Math.min(config.probeTimeoutMs, deadline));
+  }
+
+  /**
+   * Lifeguard's last chance for a suspect whose suspicion expired (buddy system): one direct ping
+   * carrying the suspicion, and ping-reqs with the same seq to `indirectChecks` peers, which
+   * answer with their own alive record of the suspect. A live member's answer, or a refutation we
+   * missed, reaches us even if the suspect is paused right now; `onAnswered` then, `onSilence`
+   * when nothing came within the (health-scaled) probe timeout.
+   */
+  lastChance(target: MemberRecord, onAnswered: () => void, onSilence: () => void): void {
+    const host = this.#host;
+    const seq = host.nextSeq();
+    this.#acks.register(
+      seq,
+      host.awareness.scale(host.config.probeTimeoutMs),
+      onAnswered,
+      onSilence,
+    );
+    sendPing(host, target, seq, true);
+    this.#askHelpers(target, seq, false);
+  }
+
+  /** Sends a ping-req for `target` to random live members; returns how many were asked. */
+  #askHelpers(target: MemberRecord, seq: number, nack: boolean): number {
+    const host = this.#host;
+    const helpers = host.table.randomLive(host.config.indirectChecks, host.random, target.id);
+    const req: PingReqMessage = {
+      type: "ping-req",
+      seq,
+      target: target.id,
+      targetAddr: target.gossipAddr,
+      nack,
+    };
+    for (const h of helpers) host.send(h.gossipAddr, [req]);
+    return helpers.length;
+  }
+
+  /**
+   * Pings `target` over the transport's reliable channel (memberlist's TCP fallback probe):
+   * resolves true when it answered within `timeoutMs`, false otherwise (never rejects). An
+   * alive record in the reply is applied (it may carry a refutation).
+   */
+  async #reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean> {
+    const host = this.#host;
+    try {
+      const w = new ByteWriter(64);
+      const seq = host.nextSeq();
+      writeMessage(w, { type: "ping", seq, target: target.id });
+      const reply = await host.request(target.gossipAddr, await host.wrap(w.toBytes()), timeoutMs);
+      const body = await host.unwrap(reply);
+      const decoded = body === undefined ? undefined : decodeBody(body);
+      if (decoded === undefined || !host.running) return false;
+      let acked = false;
+      for (const m of decoded.messages) {
+        if (m.type === "alive") host.handleAlive(m);
+        else if (m.type === "ack" && m.seq === seq) acked = true;
+      }
+      return acked;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Handles a probing message from `from`: answers pings, settles acks and nacks, serves ping-reqs. */
+  receive(m: PingMessage | AckMessage | NackMessage | PingReqMessage, from: string): void {
+    switch (m.type) {
+      case "ping":
+        if (m.target !== "" && m.target !== this.#host.table.localId) {
+          this.counters.droppedMisdirected++;
+          return;
+        }
+        this.#host.send(from, [{ type: "ack", seq: m.seq }], m.target !== "");
+        return;
+      case "ack":
+        this.#acks.ack(m.seq);
+        return;
+      case "nack":
+        this.#acks.nack(m.seq);
+        return;
+      case "ping-req":
+        this.handlePingReq(m, from);
+    }
   }
 
   /** Serves a ping-req: pings the target and forwards its ack, or a nack after the timeout. */
@@ -221,14 +317,7 @@ export class Prober {
     // Lifeguard: also tell the requester our alive record of the target; if it is newer than the
     // requester's (a refutation it missed), its suspicion ends even if the target is paused now.
     if (host.config.lifeguard && rec !== undefined && rec.state === "alive") {
-      host.send(from, [{
-        type: "alive",
-        node: rec.id,
-        incarnation: rec.incarnation,
-        gossipAddr: rec.gossipAddr,
-        rpcAddr: rec.rpcAddr,
-        tags: rec.tags,
-      }]);
+      host.send(from, [aliveMessage(rec.id, rec)]);
     }
     // A target that left gracefully answers nothing any more; a requester that missed its leave
     // would declare it failed. Tell it the target left instead.
@@ -236,7 +325,7 @@ export class Prober {
       host.send(from, [{ type: "leave", node: rec.id, incarnation: rec.incarnation }]);
       return;
     }
-    if (rec !== undefined && rec.gossipAddr === m.targetAddr) host.sendPing(rec, seq, true);
+    if (rec !== undefined && rec.gossipAddr === m.targetAddr) sendPing(host, rec, seq, true);
     else host.send(m.targetAddr, [{ type: "ping", seq, target: m.target }]);
   }
 }

@@ -14,6 +14,7 @@
  */
 import { RpcError } from "../errors.ts";
 import {
+  aliveMessage,
   ByteWriter,
   decodePushPull,
   MessageType,
@@ -21,7 +22,7 @@ import {
   type PushPullRecord,
   writePushPull,
 } from "./codec.ts";
-import type { ProtocolHost } from "./context.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
 
 /** Counters of anti-entropy. */
 export interface PushPullCounters {
@@ -96,14 +97,7 @@ export class PushPull {
       const r = records[i];
       switch (r.state) {
         case "alive":
-          host.handleAlive({
-            type: "alive",
-            node: r.node,
-            incarnation: r.incarnation,
-            gossipAddr: r.gossipAddr,
-            rpcAddr: r.rpcAddr,
-            tags: r.tags,
-          }, !announce);
+          host.handleAlive(aliveMessage(r.node, r), !announce);
           break;
         case "left":
           host.handleDead({ type: "leave", node: r.node, incarnation: r.incarnation });
@@ -121,8 +115,7 @@ export class PushPull {
     }
   }
 
-  /** Serves an incoming exchange: merges the remote state and replies with ours. */
-  /** Serves an already unwrapped push-pull body. */
+  /** Serves an incoming exchange (its unwrapped body): merges the remote state, replies with ours. */
   async handleBody(body: Uint8Array): Promise<Uint8Array> {
     this.#checkSize(body, "request");
     const m = decodePushPull(body, 0, this.#host.config.maxSyncRecords);
@@ -139,13 +132,16 @@ export class PushPull {
    * `RpcError` when the peer cannot be reached (`unavailable`, `deadline_exceeded`), refuses us
    * (`unauthenticated`: keys; `invalid_argument`: another label or protocol) or answers garbage.
    */
-  async exchange(addr: string, join: boolean, timeoutMs: number, transport: {
-    request(to: string, request: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-  }, announce = false): Promise<PushPullMessage> {
+  async exchange(
+    addr: string,
+    join: boolean,
+    timeoutMs: number,
+    announce = false,
+  ): Promise<PushPullMessage> {
     const req = await this.#host.wrap(this.encodeState(join));
     let reply: Uint8Array;
     try {
-      reply = await transport.request(addr, req, timeoutMs);
+      reply = await this.#host.request(addr, req, timeoutMs);
     } catch (e) {
       this.counters.pushPullFailures++;
       throw e instanceof RpcError ? e : new RpcError("unavailable", String(e), { cause: e });

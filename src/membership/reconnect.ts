@@ -21,6 +21,8 @@ export interface ReconnectCounters {
   reconnects: number;
   /** Failed members dropped from the list after `reconnectTimeoutMs` or past its cap. */
   reconnectsExpired: number;
+  /** Re-joins of the seeds made while the view was partitioned (or this node alone). */
+  seedRejoins: number;
 }
 
 interface FailedMember {
@@ -37,7 +39,9 @@ export class ReconnectList {
     reconnectAttempts: 0,
     reconnects: 0,
     reconnectsExpired: 0,
+    seedRejoins: 0,
   };
+  #inFlight = 0;
 
   /** @param max most entries kept; the oldest are dropped past it */
   constructor(max: number) {
@@ -64,11 +68,6 @@ export class ReconnectList {
     this.#failed.delete(id);
   }
 
-  /** Whether `id` is on the list. */
-  has(id: string): boolean {
-    return this.#failed.has(id);
-  }
-
   /**
    * Drops entries older than `timeoutMs` and picks one of the rest at random (its gossip
    * address), or `undefined` when the list is empty.
@@ -86,5 +85,43 @@ export class ReconnectList {
       if (i-- === 0) return f.addr;
     }
     return undefined;
+  }
+
+  /**
+   * One reconnect round: a push-pull (`exchange`) with one failed member, then, when `rejoin`
+   * is given, a re-join of the seeds while `running()` still holds (partitions then heal
+   * however long they lasted). An attempt to a host still cut off waits out its whole timeout
+   * (dropped SYNs): two rounds may overlap, so the round after the network returns is never
+   * skipped behind a stale one.
+   */
+  tick(
+    now: number,
+    timeoutMs: number,
+    random: () => number,
+    exchange: (addr: string) => Promise<unknown>,
+    rejoin: (() => Promise<unknown>) | undefined,
+    running: () => boolean,
+  ): void {
+    if (this.#inFlight >= 2) return;
+    const addr = this.pick(now, timeoutMs, random);
+    if (addr === undefined && rejoin === undefined) return;
+    this.#inFlight++;
+    (async () => {
+      if (addr !== undefined) {
+        this.counters.reconnectAttempts++;
+        try {
+          await exchange(addr);
+          this.counters.reconnects++;
+        } catch {
+          // still unreachable: tried again later
+        }
+      }
+      if (rejoin !== undefined && running()) {
+        this.counters.seedRejoins++;
+        await rejoin();
+      }
+    })().catch(() => {}).finally(() => {
+      this.#inFlight--;
+    });
   }
 }

@@ -3,9 +3,15 @@
  * `max` and shrinks toward `min` as independent members confirm the suspicion:
  * `timeout(c) = max(min, max − (max − min) × log(c + 1) / log(k + 1))`, where `k` is the number of
  * confirmations expected. With `k < 1` (small clusters, or Lifeguard off) the timeout is `min`.
+ * {@linkcode Suspicions} runs one such timer per suspected member and, when it expires, gives the
+ * member Lifeguard's last chance (see `Prober.lastChance`) before declaring it dead.
  *
  * @module
  */
+import { suspicionTimeoutMs } from "./config.ts";
+import type { ProtocolHost } from "./protocol_host.ts";
+import type { MemberRecord } from "./member_table.ts";
+import type { Prober } from "./probe.ts";
 import type { Clock } from "./transport.ts";
 
 /**
@@ -92,7 +98,6 @@ export class Suspicion {
     const remaining = this.#start + this.timeoutMs - this.#clock.now();
     this.#clock.clearTimeout(this.#timer);
     if (remaining <= 0) {
-      this.#timer = undefined;
       // Fire asynchronously so callers finish their bookkeeping first.
       this.#timer = this.#clock.setTimeout(() => this.#fire(), 0);
     } else this.#timer = this.#clock.setTimeout(() => this.#fire(), remaining);
@@ -108,5 +113,75 @@ export class Suspicion {
   #fire(): void {
     this.#timer = undefined;
     this.#onTimeout();
+  }
+}
+
+/** The running suspicions of one node, one per suspected member. */
+export class Suspicions {
+  readonly #host: ProtocolHost;
+  readonly #prober: Prober;
+  readonly #running = new Map<string, Suspicion>();
+
+  /** @param host protocol host; @param prober gives the last chance before a death */
+  constructor(host: ProtocolHost, prober: Prober) {
+    this.#host = host;
+    this.#prober = prober;
+  }
+
+  /**
+   * Starts (or restarts) the suspicion of `rec` raised by `from`; `verified` after its
+   * last-chance ping was answered, so the next expiry declares it dead at once.
+   */
+  start(rec: MemberRecord, from: string, verified = false): void {
+    this.cancel(rec.id);
+    const host = this.#host;
+    const c = host.config;
+    const n = host.table.liveCount;
+    // Lifeguard: at most the members that could confirm (all but us and the suspect).
+    const k = c.lifeguard ? Math.max(0, Math.min(c.suspicionConfirmations, n - 2)) : 0;
+    const min = suspicionTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
+    const max = c.lifeguard ? min * c.suspicionMaxTimeoutMult : min;
+    const id = rec.id;
+    const s = new Suspicion(host.clock, from, k, min, max, () => {
+      if (this.#running.get(id) === s) this.#running.delete(id);
+      const r = host.table.get(id);
+      if (r === undefined || r.state !== "suspect" || !host.running) return;
+      const incarnation = r.incarnation;
+      const declare = () => {
+        const now = host.table.get(id);
+        if (now === undefined || now.state !== "suspect" || now.incarnation !== incarnation) return;
+        if (!host.running) return;
+        host.handleDead({ type: "dead", node: id, incarnation, from: host.table.localId });
+      };
+      if (!c.lifeguard || verified) return declare();
+      this.#prober.lastChance(r, () => {
+        const now = host.table.get(id);
+        if (now !== undefined && now.state === "suspect" && host.running) {
+          this.start(now, host.table.localId, true);
+        }
+      }, declare);
+    });
+    this.#running.set(id, s);
+  }
+
+  /** Counts `from`'s suspicion of `id`: true when it is a new independent confirmation. */
+  confirm(id: string, from: string): boolean {
+    const s = this.#running.get(id);
+    return s !== undefined && s.confirm(from);
+  }
+
+  /** Ends the suspicion of `id` (refuted, or the member is gone). */
+  cancel(id: string): void {
+    const s = this.#running.get(id);
+    if (s !== undefined) {
+      s.cancel();
+      this.#running.delete(id);
+    }
+  }
+
+  /** Ends every suspicion (shutdown). */
+  clear(): void {
+    for (const s of this.#running.values()) s.cancel();
+    this.#running.clear();
   }
 }

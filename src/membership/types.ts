@@ -76,3 +76,118 @@ export interface MembershipView {
     listener: (event: CustomEvent<ClusterEvent>) => void,
   ): void;
 }
+
+/** Counters and gauges of one `ClusterMembership`. Counters only grow. */
+export interface MembershipStats {
+  /** Datagrams received. */
+  packetsIn: number;
+  /** Datagrams sent. */
+  packetsOut: number;
+  /** Bytes of datagrams received. */
+  bytesIn: number;
+  /** Bytes of datagrams sent. */
+  bytesOut: number;
+  /** Datagrams dropped as malformed (bad header, truncated or invalid body). */
+  droppedDecode: number;
+  /** Datagrams and syncs rejected by authentication (wrong key, missing or unexpected seal). */
+  droppedAuth: number;
+  /** Datagrams dropped for a different cluster label. */
+  droppedLabel: number;
+  /** Datagrams dropped for an unknown wire version. */
+  droppedVersion: number;
+  /** Pings for another member id (a reused address) ignored. */
+  droppedMisdirected: number;
+  /** Messages of unknown type skipped. */
+  unknownMessages: number;
+  /** Errors caught while handling a message (never thrown out of the receive loop). */
+  handlerErrors: number;
+  /** Events emitted. */
+  eventsEmitted: number;
+  /** Events dropped because a subscriber's buffer was full. */
+  eventsDropped: number;
+  /** Probes started (round-robin and phi-triggered). */
+  probes: number;
+  /** Probes that went indirect. */
+  indirectProbes: number;
+  /** Probes that failed. */
+  probeFailures: number;
+  /** Nacks received. */
+  nacksReceived: number;
+  /** Ping-reqs served. */
+  pingReqsServed: number;
+  /** Fallback pings over the reliable channel (after a failed direct ping). */
+  reliablePings: number;
+  /** Heartbeat pings sent to monitored members. */
+  heartbeats: number;
+  /** Probes started because phi crossed the threshold. */
+  phiProbes: number;
+  /** Members this node saw become suspect. */
+  suspicions: number;
+  /** Independent suspicion confirmations counted. */
+  confirmations: number;
+  /** Times this node refuted a suspicion or death of itself. */
+  refutations: number;
+  /**
+   * Alive messages naming a live member (or this node) at another gossip address: two
+   * processes claim one id. The record already held is kept; the message is dropped.
+   */
+  idConflicts: number;
+  /**
+   * Suspect, dead or alive messages dropped for an incarnation 2^30 or more ahead of the one
+   * held (forged: incarnations are compared as serial numbers, see `incarnation.ts`).
+   */
+  droppedIncarnation: number;
+  /** New members refused because the table held `maxMembers` records. */
+  droppedTableFull: number;
+  /** Push-pull syncs (requests or replies) refused for carrying more than `maxSyncRecords`. */
+  droppedSyncs: number;
+  /** Push-pull exchanges completed (started here). */
+  pushPulls: number;
+  /** Push-pull exchanges that failed. */
+  pushPullFailures: number;
+  /** Push-pull exchanges served. */
+  pushPullsServed: number;
+  /** Membership broadcasts queued now. */
+  broadcastQueue: number;
+  /** User broadcasts queued now. */
+  userBroadcastQueue: number;
+  /** Broadcasts dropped because a queue was full. */
+  broadcastsPruned: number;
+  /** Lifeguard local health score now (0 = healthy). */
+  awareness: number;
+  /** This node's incarnation now. */
+  incarnation: number;
+  /** Records held, tombstones included. */
+  members: number;
+  /** Live (alive or suspect) members, this node included. */
+  liveMembers: number;
+  /** Partitions detected. */
+  partitionsDetected: number;
+  /** Partitions healed. */
+  partitionsHealed: number;
+  /** Members declared dead held on the reconnect list now (see `reconnectTimeoutMs`). */
+  reconnectList: number;
+  /** Reconnect exchanges started with members declared dead. */
+  reconnectAttempts: number;
+  /** Reconnect exchanges that reached the member. */
+  reconnects: number;
+  /** Failed members dropped from the reconnect list (timed out or over the cap). */
+  reconnectsExpired: number;
+  /** Re-joins of the seeds made while the view was partitioned (or this node alone). */
+  seedRejoins: number;
+  /**
+   * Suspect/dead verdicts learnt from a sync about members this node holds alive, checked with
+   * a ping of its own (carrying the verdict, so the member refutes) instead of a suspicion.
+   */
+  verdictChecks: number;
+  /** Join attempts (each over every resolved seed address). */
+  joinAttempts: number;
+  /** 1 once joined (see `whenJoined()`), else 0. */
+  joined: number;
+  /** Reliable-channel (TCP) streams refused at accept (caps reached, none evictable); 0 for other transports. */
+  streamsRefused: number;
+  /** Reliable-channel streams closed before their header to make room; 0 for other transports. */
+  streamsEvicted: number;
+  /** Reliable-channel streams closed for not sending their header in time; 0 for other transports. */
+  streamHeaderTimeouts: number;
+}

@@ -1,6 +1,6 @@
 /**
- * What the protocol's mechanisms (probe, monitors, push-pull, partition) need from the node that
- * hosts them. {@linkcode ClusterMembership} implements it; keeping it narrow keeps each mechanism
+ * {@linkcode ProtocolHost}: what the protocol's mechanisms (probe, monitors, push-pull,
+ * suspicions) need from the node that hosts them. {@linkcode ClusterMembership} implements it; keeping it narrow keeps each mechanism
  * in its own file and testable.
  *
  * @module
@@ -33,12 +33,10 @@ export interface ProtocolHost {
   /** A fresh ping sequence number. */
   nextSeq(): number;
   /**
-   * Sends `messages` to `addr` in one datagram, filling the rest with piggybacked broadcasts.
-   * For a ping to a suspect member (buddy system) the caller passes the suspicion first.
+   * Sends `messages` to `addr` in one datagram, filling the rest with piggybacked broadcasts
+   * unless `piggyback` is false.
    */
-  send(addr: string, messages: readonly GossipMessage[]): void;
-  /** Sends a ping to `target` (adds the buddy-system suspicion when it is suspect). */
-  sendPing(target: MemberRecord, seq: number, named: boolean): void;
+  send(addr: string, messages: readonly GossipMessage[], piggyback?: boolean): void;
   /** Raises a local suspicion of `target` (after a failed probe). */
   suspectLocally(target: MemberRecord, incarnation: number): void;
   /**
@@ -46,8 +44,6 @@ export interface ProtocolHost {
    * `merged` when it comes from a push-pull state.
    */
   handleAlive(m: AliveMessage, merged?: boolean): void;
-  /** Applies a suspect message with all its side effects. */
-  handleSuspect(m: SuspectMessage): void;
   /** Applies a dead or leave message with all its side effects. */
   handleDead(m: DeadMessage | LeaveMessage): void;
   /** Adds the header and seals `body` (when a keyring is set) for the reliable channel. */
@@ -55,10 +51,10 @@ export interface ProtocolHost {
   /** Checks the header and opens a sealed payload; `undefined` (counted) when refused. */
   unwrap(packet: Uint8Array): Promise<Uint8Array | undefined>;
   /**
-   * Pings `target` over the transport's reliable channel (memberlist's TCP fallback probe):
-   * resolves true when it answered within `timeoutMs`, false otherwise (never rejects).
+   * One request over the transport's reliable channel (a stream); rejects with `unavailable`
+   * before start and after shutdown.
    */
-  reliablePing(target: MemberRecord, timeoutMs: number): Promise<boolean>;
+  request(addr: string, body: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Whether the node is still running. */
   readonly running: boolean;
   /**
