@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { RPC_ERROR_CODES, RpcError } from "../errors.ts";
+import { RpcError, type RpcErrorCode } from "../errors.ts";
 import { formatHostPort as formatAddr, parseHostPort } from "../addr.ts";
 import { checkDurationMs, checkInt } from "../options.ts";
 import type { PacketHandler, StreamHandler, Transport } from "./transport.ts";
@@ -93,6 +93,22 @@ const DEFAULT_MAX_STREAM = 16 * 1024 * 1024;
 /** Largest datagram the socket can hand us; anything above maxPacketSize is counted and dropped. */
 const STATUS_OK = 0;
 const STATUS_ERROR = 1;
+
+/**
+ * Error codes of the gossip stream channel's error replies, by wire number. The gossip wire has its
+ * own table (not the RPC list's order), so a code added to RPC never renumbers gossip replies; a
+ * number this node does not know reads as `internal`.
+ */
+const GOSSIP_ERROR_CODES: readonly RpcErrorCode[] = [
+  "unavailable",
+  "deadline_exceeded",
+  "cancelled",
+  "not_found",
+  "invalid_argument",
+  "resource_exhausted",
+  "unauthenticated",
+  "internal",
+];
 
 async function readExactly(conn: Deno.Conn, n: number): Promise<Uint8Array | undefined> {
   const buf = new Uint8Array(n);
@@ -350,7 +366,7 @@ export class UdpTransport implements Transport {
       const body = await readExactly(c, len);
       if (!body) throw new Error("peer closed the stream mid-reply");
       if (head[0] === STATUS_OK) return body;
-      const code = RPC_ERROR_CODES[body[0]] ?? "internal";
+      const code = GOSSIP_ERROR_CODES[body[0]] ?? "internal";
       throw new RpcError(code, `peer ${to}: ${new TextDecoder().decode(body.subarray(1))}`);
     } catch (e) {
       if (e instanceof RpcError) throw e;
@@ -557,7 +573,8 @@ export class UdpTransport implements Transport {
     const out = new Uint8Array(6 + msg.length);
     out[0] = STATUS_ERROR;
     out.set(u32(msg.length + 1), 1);
-    out[5] = Math.max(0, RPC_ERROR_CODES.indexOf(code));
+    const wire = GOSSIP_ERROR_CODES.indexOf(code);
+    out[5] = wire >= 0 ? wire : GOSSIP_ERROR_CODES.indexOf("internal");
     out.set(msg, 6);
     try {
       await writeAll(conn, out);
