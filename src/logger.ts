@@ -11,6 +11,8 @@
  * @module
  */
 
+import { invalidOption } from "./options.ts";
+
 /** Severity of a log record, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -68,7 +70,9 @@ const NO_FIELDS: LogFields = Object.freeze({}) as LogFields;
  */
 export function createLogger(sink: LogSink, level: LogLevel = "info"): Logger {
   const min = LOG_LEVELS[level];
-  if (min === undefined) throw new TypeError(`unknown log level '${level}'`);
+  if (min === undefined) {
+    throw invalidOption("level", `one of ${Object.keys(LOG_LEVELS).join(", ")}`, level);
+  }
   const emit = (lv: LogLevel, msg: string, fields: LogFields | undefined): void => {
     if (LOG_LEVELS[lv] < min) return;
     try {

@@ -1,7 +1,8 @@
 /**
- * Logs what membership otherwise only counts or emits: member state changes (from its events)
- * and dropped datagrams (from its counters, summed per interval, so a flood costs one line per
- * interval and nothing on the receive path).
+ * Logs what membership otherwise only counts or emits: member state changes (from its events),
+ * dropped datagrams (from its counters, summed per interval, so a flood costs one line per
+ * interval and nothing on the receive path), and join failures, retries and reconnects (from its
+ * join status and counters, on the same interval).
  *
  * @module
  */
@@ -33,14 +34,19 @@ const DROPS: readonly [keyof MembershipStats, string][] = [
 
 /** Options of {@linkcode logMembership}. */
 export interface MembershipLogOptions {
-  /** How often dropped-datagram counters are summed into one warning. Default 10 000 ms. */
+  /**
+   * How often dropped-datagram counters are summed into one warning, and the join status and
+   * reconnects are checked. Default 10 000 ms.
+   */
   intervalMs?: number;
 }
 
 /**
  * Logs membership events (joins, leaves and recoveries at info, suspicions at info, failures
  * and partitions at warn) and, every `intervalMs`, one warning with the datagrams dropped
- * since the last one, by reason.
+ * since the last one, by reason; a warning while joining fails (`join attempts failed`, with the
+ * attempts so far and the last error), `joined cluster` at info once it succeeds, and
+ * `reconnected to failed members` at info when a reconnect round merged a healed partition.
  *
  * @returns a function that stops logging
  */
@@ -75,9 +81,26 @@ export function logMembership(
   };
   for (const t of EVENTS) membership.addEventListener(t, onEvent);
   let last = membership.stats();
+  let lastJoin = membership.joinStatus();
   const timer = setInterval(() => {
     if (!membership.running) return;
+    const join = membership.joinStatus();
+    if (join.state === "joined" && lastJoin.state !== "joined") {
+      logger.info("joined cluster", { attempts: join.attempts });
+    } else if (join.attempts > lastJoin.attempts && join.state !== "joined") {
+      logger.warn("join attempts failed", {
+        state: join.state,
+        attempts: join.attempts,
+        error: join.lastError ?? "",
+      });
+    }
+    lastJoin = join;
     const now = membership.stats();
+    if (now.reconnects > last.reconnects) {
+      logger.info("reconnected to failed members", {
+        reconnects: now.reconnects - last.reconnects,
+      });
+    }
     const fields: Record<string, number> = {};
     let any = false;
     for (const [key, reason] of DROPS) {
