@@ -5,6 +5,7 @@
  * @module
  */
 import { RpcError } from "../errors.ts";
+import { checkInt } from "../options.ts";
 import {
   type Block,
   blockRegistry,
@@ -149,7 +150,13 @@ export class PhiAccrualDetector {
   constructor(options: PhiAccrualOptions = {}) {
     const o = { ...PHI_ACCRUAL_DEFAULTS, ...stripUndefined(options) };
     this.threshold = checkNumber("threshold", o.threshold, 0, false);
-    this.maxSampleSize = checkInt("maxSampleSize", o.maxSampleSize, 1, MAX_SAMPLE_SIZE);
+    this.maxSampleSize = checkInt(
+      "maxSampleSize",
+      o.maxSampleSize,
+      PHI_ACCRUAL_DEFAULTS.maxSampleSize,
+      1,
+      MAX_SAMPLE_SIZE,
+    );
     this.minStdDeviationMs = checkNumber("minStdDeviationMs", o.minStdDeviationMs, 0, false);
     this.acceptableHeartbeatPauseMs = checkNumber(
       "acceptableHeartbeatPauseMs",
@@ -163,7 +170,7 @@ export class PhiAccrualDetector {
       0,
       false,
     );
-    const capacity = checkInt("capacity", o.capacity, 1, 1 << 24);
+    const capacity = checkInt("capacity", o.capacity, PHI_ACCRUAL_DEFAULTS.capacity, 1, 1 << 24);
     this.#wasm = sharedCore();
     this.#ctx = this.#wasm.alloc(CONTEXT_BYTES);
     this.#held = { blocks: [[this.#ctx, CONTEXT_BYTES]] };
@@ -372,16 +379,6 @@ function checkNumber(name: string, v: number, min: number, inclusive: boolean): 
     throw new RpcError(
       "invalid_argument",
       `${name} must be a finite number ${inclusive ? ">=" : ">"} ${min}, got ${v}`,
-    );
-  }
-  return v;
-}
-
-function checkInt(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RpcError(
-      "invalid_argument",
-      `${name} must be an integer in [${min}, ${max}], got ${v}`,
     );
   }
   return v;
