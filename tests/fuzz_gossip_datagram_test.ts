@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { FUZZ_RUNS as RUNS, mutate, mutations } from "./fuzz_mutate.ts";
 import {
   ByteWriter,
   decodeBody,
@@ -19,7 +20,6 @@ import {
   writeMessage,
 } from "../src/membership/codec.ts";
 
-const RUNS = Number(Deno.env.get("RPCNET_FUZZ_RUNS") ?? 100_000);
 const LABEL = new TextEncoder().encode("prod");
 
 // Mostly ASCII (ids, addresses), sometimes any code point (the decoder's UTF-8 path); at most
@@ -94,60 +94,6 @@ function decodeDatagram(packet: Uint8Array): number {
   return d.messages.length;
 }
 
-/** Mutations of a valid datagram, applied in sequence. */
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
-  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.nat({ max: 255 }) }),
-  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
-  fc.record({
-    kind: fc.constant("insert" as const),
-    at: fc.nat(),
-    bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
-  }),
-  fc.record({
-    kind: fc.constant("splice" as const),
-    from: fc.nat(),
-    to: fc.nat(),
-    len: fc.nat({ max: 32 }),
-  }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
-
-function mutate(input: Uint8Array, ops: readonly Mutation[]): Uint8Array {
-  let b = input.slice();
-  for (const op of ops) {
-    if (b.length === 0) break;
-    switch (op.kind) {
-      case "flip":
-        b[op.at % b.length] ^= 1 << op.bit;
-        break;
-      case "set":
-        b[op.at % b.length] = op.value;
-        break;
-      case "truncate":
-        b = b.slice(0, op.at % b.length);
-        break;
-      case "insert": {
-        const at = op.at % (b.length + 1);
-        const out = new Uint8Array(b.length + op.bytes.length);
-        out.set(b.subarray(0, at));
-        out.set(op.bytes, at);
-        out.set(b.subarray(at), at + op.bytes.length);
-        b = out;
-        break;
-      }
-      case "splice": {
-        // Copies a slice of the packet over another place (length fields, strings).
-        const from = op.from % b.length;
-        const chunk = b.slice(from, from + op.len);
-        b.set(chunk.subarray(0, Math.max(0, b.length - (op.to % b.length))), op.to % b.length);
-        break;
-      }
-    }
-  }
-  return b;
-}
-
 Deno.test("fuzz gossip datagram: valid datagrams round-trip", () => {
   fc.assert(
     fc.property(fc.array(message, { minLength: 1, maxLength: 6 }), (messages) => {
@@ -179,7 +125,7 @@ Deno.test("fuzz gossip datagram: mutated valid datagrams are dropped or decoded,
   fc.assert(
     fc.property(
       fc.array(message, { minLength: 1, maxLength: 6 }),
-      fc.array(mutation, { minLength: 1, maxLength: 4 }),
+      mutations(4),
       (messages, ops) => {
         decodeDatagram(mutate(encode(messages), ops));
       },
