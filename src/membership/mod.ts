@@ -9,6 +9,7 @@ export {
   type ClusterMembershipOptions,
   type MembershipStats,
 } from "./membership.ts";
+export type { EnvelopeCounters } from "./envelope.ts";
 export {
   failureDetectionBoundMs,
   type MembershipConfig,

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { EnvelopeCounters } from "./envelope.ts";
+
 /** A member's state as SWIM sees it. Precedence at equal incarnation: dead/left > suspect > alive. */
 export type MemberState = "alive" | "suspect" | "dead" | "left";
 
@@ -78,29 +80,9 @@ export interface MembershipView {
 }
 
 /** Counters and gauges of one `ClusterMembership`. Counters only grow. */
-export interface MembershipStats {
-  /** Datagrams received. */
-  packetsIn: number;
-  /** Datagrams sent. */
-  packetsOut: number;
-  /** Bytes of datagrams received. */
-  bytesIn: number;
-  /** Bytes of datagrams sent. */
-  bytesOut: number;
-  /** Datagrams dropped as malformed (bad header, truncated or invalid body). */
-  droppedDecode: number;
-  /** Datagrams and syncs rejected by authentication (wrong key, missing or unexpected seal). */
-  droppedAuth: number;
-  /** Datagrams dropped for a different cluster label. */
-  droppedLabel: number;
-  /** Datagrams dropped for an unknown wire version. */
-  droppedVersion: number;
+export interface MembershipStats extends EnvelopeCounters {
   /** Pings for another member id (a reused address) ignored. */
   droppedMisdirected: number;
-  /** Messages of unknown type skipped. */
-  unknownMessages: number;
-  /** Errors caught while handling a message (never thrown out of the receive loop). */
-  handlerErrors: number;
   /** Events emitted. */
   eventsEmitted: number;
   /** Events dropped because a subscriber's buffer was full. */
