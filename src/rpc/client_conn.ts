@@ -10,6 +10,7 @@ import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
+import { type Deadline, deadlines } from "./deadlines.ts";
 import { FrameReader } from "./reader.ts";
 import { closeError, parseErrorBody } from "./status.ts";
 import type { CallOptions } from "./types.ts";
@@ -24,8 +25,8 @@ export interface ClientShared {
   codec: PayloadCodec;
   /** Largest frame sent or accepted. */
   maxFrameBytes: number;
-  /** Cached `[u8 len][method]` heads of calls without deadline or metadata. */
-  heads: Map<string, RequestHead>;
+  /** Cached request heads of calls without metadata, per method (see {@linkcode requestHead}). */
+  heads: Map<string, MethodHeads>;
 }
 
 /** Resolved connect settings. */
@@ -52,7 +53,7 @@ export interface ConnectSettings {
 // deadline or signal: one allocation per plain call instead of an executor closure plus a record.
 type Pending = PromiseWithResolvers<unknown> & {
   encoded?: boolean;
-  timer?: ReturnType<typeof setTimeout>;
+  deadline?: Deadline;
   signal?: AbortSignal;
   onAbort?: () => void;
 };
@@ -65,14 +66,27 @@ export interface RequestHead {
   flags: number;
 }
 
-/** Builds the request head `[u8 len][method][u32 timeout?][u16 metaLen, meta?]`. */
+/** The cached heads of one method: without a deadline, and per timeout value. */
+export interface MethodHeads {
+  /** `[u8 len][method]`. */
+  plain: RequestHead;
+  /** `[u8 len][method][u32 timeout]` by timeout (at most 16 values). */
+  timed: Map<number, RequestHead>;
+}
+
+/**
+ * Builds the request head `[u8 len][method][u32 timeout?][u16 metaLen, meta?]`. Heads without
+ * metadata are cached per method and timeout: a caller (the `ClusterClient` always) sends the
+ * same timeout with every first attempt, and encoding the method name was a visible share of a
+ * call's cost.
+ */
 export function requestHead(
   shared: ClientShared,
   method: string,
   timeoutMs: number | undefined,
   meta: Record<string, string> | undefined,
 ): RequestHead {
-  if (timeoutMs === undefined && meta === undefined) {
+  if (meta === undefined) {
     let cached = shared.heads.get(method);
     if (!cached) {
       const m = encodeUtf8(method);
@@ -82,11 +96,26 @@ export function requestHead(
       const head = new Uint8Array(1 + m.length);
       head[0] = m.length;
       head.set(m, 1);
-      cached = { head, flags: 0 };
+      cached = { plain: { head, flags: 0 }, timed: new Map() };
       if (shared.heads.size < 4096) shared.heads.set(method, cached);
     }
-    return cached;
+    if (timeoutMs === undefined) return cached.plain;
+    let timed = cached.timed.get(timeoutMs);
+    if (!timed) {
+      timed = buildHead(shared, method, timeoutMs, undefined);
+      if (cached.timed.size < 16) cached.timed.set(timeoutMs, timed);
+    }
+    return timed;
   }
+  return buildHead(shared, method, timeoutMs, meta);
+}
+
+function buildHead(
+  shared: ClientShared,
+  method: string,
+  timeoutMs: number | undefined,
+  meta: Record<string, string> | undefined,
+): RequestHead {
   const m = encodeUtf8(method);
   if (m.length === 0 || m.length > 255) {
     throw new RpcError("invalid_argument", `method name must be 1..255 bytes`);
@@ -365,7 +394,7 @@ export class ClientConnection {
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
-    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (p.deadline !== undefined) deadlines.cancel(p.deadline);
     if (p.onAbort) p.signal!.removeEventListener("abort", p.onAbort);
     if (!this.usable) queueMicrotask(() => this.#closeIfIdle());
     return p;
@@ -403,7 +432,7 @@ export class ClientConnection {
     this.#pending.set(id, p);
     if (options?.encoded) p.encoded = true;
     if (timeoutMs !== undefined) {
-      p.timer = setTimeout(() => {
+      p.deadline = deadlines.add(timeoutMs, () => {
         if (!this.#take(id)) return;
         // F.DEADLINE: the server's handler sees deadline_exceeded, not cancelled, when this
         // cancel overtakes the server's own deadline timer.
@@ -411,7 +440,7 @@ export class ClientConnection {
         p.reject(
           new RpcError("deadline_exceeded", `'${method}' exceeded its ${timeoutMs} ms deadline`),
         );
-      }, timeoutMs);
+      });
     }
     if (signal) {
       p.signal = signal;

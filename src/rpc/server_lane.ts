@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type Deadline, deadlines } from "./deadlines.ts";
 import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
 import {
@@ -38,7 +39,7 @@ const EMPTY_META: Record<string, string> = Object.freeze({}) as Record<string, s
 interface LaneCall {
   id: number;
   ctx: ServerCallContext;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  deadline: Deadline | undefined;
   done: boolean;
 }
 
@@ -197,16 +198,16 @@ export class ServerLane {
       // Synchronous handler: nothing to cancel or time out, so no bookkeeping.
       return this.#respond(id, result);
     }
-    const call: LaneCall = { id, ctx, timer: undefined, done: false };
+    const call: LaneCall = { id, ctx, deadline: undefined, done: false };
     this.#calls.set(id, call);
     this.#host.active++;
     shared.stats.activeCalls++;
     if (timeoutMs !== undefined) {
-      call.timer = setTimeout(() => {
+      call.deadline = deadlines.add(timeoutMs, () => {
         if (this.#end(call)) {
           ctx.abort(new RpcError("deadline_exceeded", `deadline of ${timeoutMs} ms exceeded`));
         }
-      }, timeoutMs);
+      });
     }
     Promise.resolve(result).then((v) => this.#ok(call, v), (e) => this.#fail(call, e));
   }
@@ -215,7 +216,7 @@ export class ServerLane {
     if (call.done) return false;
     call.done = true;
     this.#calls.delete(call.id);
-    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (call.deadline !== undefined) deadlines.cancel(call.deadline);
     this.#host.active--;
     this.#shared.stats.activeCalls--;
     this.#shared.onCallDone();

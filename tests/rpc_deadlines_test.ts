@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { DeadlineQueue } from "../src/rpc/deadlines.ts";
+import { RpcClient, RpcError, RpcServer } from "../mod.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("DeadlineQueue: expires in deadline order across timeouts, not before the deadline", async () => {
+  const q = new DeadlineQueue();
+  const fired: [string, number][] = [];
+  const t0 = performance.now();
+  const at = (name: string) => () => fired.push([name, performance.now() - t0]);
+  q.add(60, at("60a"));
+  q.add(20, at("20a"));
+  q.add(40, at("40a"));
+  q.add(20, at("20b"));
+  await sleep(120);
+  assert.deepEqual(fired.map(([n]) => n), ["20a", "20b", "40a", "60a"]);
+  const due: Record<string, number> = { "20a": 20, "20b": 20, "40a": 40, "60a": 60 };
+  for (const [name, ms] of fired) assert.ok(ms >= due[name] - 1, `${name} fired at ${ms} ms`);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("DeadlineQueue: a cancelled deadline never fires and leaves no timer behind", async () => {
+  const q = new DeadlineQueue();
+  let fired = 0;
+  const ds = Array.from({ length: 1000 }, () => q.add(30, () => fired++));
+  for (const d of ds) q.cancel(d);
+  q.cancel(ds[0]); // twice is harmless
+  assert.equal(q.size, 0);
+  // The test sanitizer fails this test if a timer is still armed when it ends.
+  await sleep(50);
+  assert.equal(fired, 0);
+});
+
+Deno.test("DeadlineQueue: one stuck call among a million finished ones keeps memory bounded", async () => {
+  const q = new DeadlineQueue();
+  let fired = 0;
+  const stuck = q.add(40, () => fired++);
+  const before = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < 1_000_000; i++) q.cancel(q.add(40, () => fired++));
+  const grown = Deno.memoryUsage().heapUsed - before;
+  // Without compaction a million entries stay behind the stuck one (~100 MB).
+  assert.ok(grown < 32 * 1024 * 1024, `heap grew ${(grown / 1048576).toFixed(1)} MiB`);
+  assert.equal(q.size, 1);
+  await sleep(80);
+  assert.equal(fired, 1, "the stuck call still expires");
+  q.cancel(stuck);
+});
+
+Deno.test("DeadlineQueue: more distinct timeouts than lists fall back to their own timers", async () => {
+  const q = new DeadlineQueue();
+  const fired: number[] = [];
+  for (let ms = 10; ms < 10 + 100; ms++) q.add(ms, () => fired.push(ms));
+  const cancelled = q.add(500, () => fired.push(500));
+  q.cancel(cancelled);
+  await sleep(200);
+  assert.equal(fired.length, 100);
+  assert.deepEqual(fired, [...fired].sort((a, b) => a - b));
+});
+
+Deno.test("DeadlineQueue: an expiry handler may add and cancel deadlines", async () => {
+  const q = new DeadlineQueue();
+  const log: string[] = [];
+  const later = q.add(200, () => log.push("later"));
+  q.add(10, () => {
+    log.push("first");
+    q.cancel(later);
+    q.add(10, () => log.push("chained"));
+  });
+  await sleep(80);
+  assert.deepEqual(log, ["first", "chained"]);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("RPC deadlines on the shared queue: client and server both enforce them over QUIC", async () => {
+  let aborted: unknown;
+  const server = new RpcServer().register("slow", async (_req, ctx) => {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      ctx.signal.addEventListener("abort", () => {
+        aborted = ctx.signal.reason;
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    return "late";
+  }).register("fast", () => "ok");
+  await server.start();
+  const client = await RpcClient.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(
+      client.call("slow", null, { timeoutMs: 150 }),
+      (e) => RpcError.is(e, "deadline_exceeded"),
+    );
+    const took = performance.now() - t0;
+    assert.ok(took >= 149 && took < 1500, `failed after ${took.toFixed(0)} ms`);
+    // Many quick calls with a deadline leave nothing armed behind them.
+    for (let i = 0; i < 200; i++) {
+      assert.equal(await client.call("fast", null, { timeoutMs: 30_000 }), "ok");
+    }
+    await sleep(100);
+    assert.ok(RpcError.is(aborted, "deadline_exceeded"), `server saw ${aborted}`);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
