@@ -323,7 +323,7 @@ function text(status: number, body: string): Response {
  * (`/`) over HTTP, and registers its metrics with OpenTelemetry.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Node, observe } from "@rpcnet/cluster";
  *
  * const node = await Node.start({ tags: { role: "worker" } });
