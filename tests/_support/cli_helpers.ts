@@ -15,19 +15,24 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs `rpcnet …args` to completion (killed after `timeoutMs`). */
-export async function rpcnet(
-  args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 20_000,
-): Promise<Ran> {
-  const child = new Deno.Command(Deno.execPath(), {
+/** Starts `rpcnet …args` with stdout and stderr piped, colours off. */
+function spawnRpcnet(args: string[], env: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", MAIN, ...args],
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Runs `rpcnet …args` to completion (killed after `timeoutMs`). */
+export async function rpcnet(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<Ran> {
+  const child = spawnRpcnet(args, env);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -51,13 +56,7 @@ export class LineProcess {
   #waiters = new Set<() => void>();
 
   constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", MAIN, ...args],
-      env: { NO_COLOR: "1", ...env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.child = spawnRpcnet(args, env);
     this.#done = Promise.all([
       this.#read(this.child.stdout, this.stdout),
       this.#read(this.child.stderr, this.stderr),
