@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 
 Deno.test("shared core: garbage-collected detectors, balancers and sets give their memory back", async () => {
-  const fixture = new URL("./balance_gc_fixture.ts", import.meta.url).pathname;
+  const fixture = new URL("./_support/balance_gc_fixture.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--v8-flags=--expose-gc", fixture],
     stdout: "piped",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Balancer, type CandidateSet, STRATEGIES, type StrategyName } from "../mod.ts";
 import { OracleBalancer, type OracleSet } from "./oracle/balance.ts";
-import { runInterleaved } from "./interleave.ts";
+import { runInterleaved } from "./_support/interleave.ts";
 
 function mulberry32(seed: number): () => number {
   return () => {

@@ -14,7 +14,8 @@ import {
   latencyQuantile,
 } from "../src/client/admin.ts";
 import { observeSingle } from "../src/rpc/call_observer.ts";
-import { startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 function connectTo(node: Node, secret?: string): Promise<RpcClient> {
   const [hostname, port] = node.rpcAddr.split(":");

@@ -3,7 +3,15 @@
  * handlers module), then members, call, monitor through one node's address; kill -9 of one.
  */
 import assert from "node:assert/strict";
-import { Agent, agentArgs, HANDLERS, LineProcess, makeCa, REPO, rpcnet } from "./cli_helpers.ts";
+import {
+  Agent,
+  agentArgs,
+  HANDLERS,
+  LineProcess,
+  makeCa,
+  REPO,
+  rpcnet,
+} from "./_support/cli_helpers.ts";
 
 interface MemberJson {
   id: string;

@@ -3,7 +3,7 @@
  * the node's own warnings come out as JSON lines on the agent's log stream.
  */
 import assert from "node:assert/strict";
-import { Agent, agentArgs, HANDLERS, makeCa, rpcnet } from "./cli_helpers.ts";
+import { Agent, agentArgs, HANDLERS, makeCa, rpcnet } from "./_support/cli_helpers.ts";
 
 Deno.test("rpcnet agent --http: /metrics, /healthz, /readyz, status page; node warnings as JSON lines", async () => {
   const { dir, ca } = await makeCa();

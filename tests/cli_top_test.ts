@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { RpcClient } from "../mod.ts";
-import { Agent, agentArgs, HANDLERS, MAIN, makeCa } from "./cli_helpers.ts";
+import { Agent, agentArgs, HANDLERS, MAIN, makeCa } from "./_support/cli_helpers.ts";
 
 const hasTmux = (() => {
   try {

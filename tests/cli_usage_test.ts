@@ -8,7 +8,7 @@ import { colours, type Io, parseFlags } from "../src/cli/common.ts";
 import { AGENT_FLAGS, nodeAddresses, resolveAgentConfig } from "../src/cli/agent_config.ts";
 import { loadHandlers } from "../src/cli/handlers_module.ts";
 import { RpcError } from "../src/errors.ts";
-import { HANDLERS, rpcnet } from "./cli_helpers.ts";
+import { HANDLERS, rpcnet } from "./_support/cli_helpers.ts";
 
 /** An in-memory Io: what a command wrote, and a fixed environment. */
 function memIo(env: Record<string, string> = {}, isTerminal = false) {

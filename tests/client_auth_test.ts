@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { Node } from "../mod.ts";
-import { echoFrom, stopAll, waitFor } from "./client_helpers.ts";
+import { echoFrom, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("a worker with the wrong secret: no call fails, the worker is ejected, auth failures counted", async () => {
   const nodes: Node[] = [];

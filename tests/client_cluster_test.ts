@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RpcError } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 Deno.test("five nodes in one process form a cluster and route callWorker by tag", async () => {
   const nodes = await startCluster([

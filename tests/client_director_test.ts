@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CallContext, Director, RpcClient, RpcError } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 Deno.test("Director forwards calls from a client outside the gossip, with deadline and metadata", async () => {
   const ctxOf = (id: string) => (_req: unknown, ctx: CallContext) => ({

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type CallContext, ClusterClient, WorkerRegistry } from "../mod.ts";
-import { startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 const whoami = (_req: unknown, ctx: CallContext) => ctx.remoteAddr;
 

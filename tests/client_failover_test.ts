@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ClusterEvent, createDevCa, Node, RpcError } from "../mod.ts";
 import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
-import { sleep, waitFor } from "./client_helpers.ts";
+import { sleep, waitFor } from "./_support/wait.ts";
 
 Deno.test({
   name:

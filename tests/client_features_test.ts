@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Balancer, ClusterClient, Node, RpcError, WorkerRegistry } from "../mod.ts";
-import { sleep, startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
+import { sleep, waitFor } from "./_support/wait.ts";
 
 async function* nums() {
   yield* [1, 2, 3, 4];
@@ -223,7 +224,9 @@ Deno.test("a new worker receives traffic within 2 s of joining (LOCAL profile)",
       handlers: { echo: () => ({ worker: "w3" }) },
     });
     const joinedAt = Date.now();
-    await waitFor(() => (nodes[0].client.stats().perWorker.w3?.calls ?? 0) > 0, "w3 traffic", 5000);
+    await waitFor(() => (nodes[0].client.stats().perWorker.w3?.calls ?? 0) > 0, "w3 traffic", {
+      timeoutMs: 5000,
+    });
     const after = Date.now() - joinedAt;
     assert.ok(after <= 2000, `first call reached w3 ${after} ms after it joined`);
   } finally {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterClient, Node, RpcError, WorkerRegistry } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 Deno.test("Node: a cluster secret protects every node's RPC and the client proves it", async () => {
   const nodes = await startCluster([

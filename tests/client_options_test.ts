@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ClusterClient, Director, RpcError, WorkerRegistry } from "../mod.ts";
-import { FakeMembership } from "./registry_fakes.ts";
+import { FakeMembership } from "./_support/registry_fakes.ts";
 
 function rejectsNaming(f: () => unknown, name: string): void {
   assert.throws(

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { ClusterClient, RpcError } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 Deno.test("a worker that stops answering: idempotent calls fail over within the per-try timeout instead of waiting (no NodeFailed ever comes)", async () => {
   const perTryTimeoutMs = 800;

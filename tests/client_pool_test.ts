@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterClient, type RpcClient, RpcError, WorkerRegistry } from "../mod.ts";
-import { FakeMembership } from "./registry_fakes.ts";
+import { FakeMembership } from "./_support/registry_fakes.ts";
 
 /** A connection that answers with the worker's address, or hangs until closed. */
 function fakeClient(addr: string, opened: string[], hang = false): RpcClient {

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { Node } from "../mod.ts";
-import { echoFrom, startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { echoFrom, startCluster, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("perWorker does not grow with every worker ever seen: 8 restarts leave 2 entries", async () => {
   const nodes = await startCluster([

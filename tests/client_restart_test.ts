@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type ClusterEvent, createDevCa, Node, RpcError } from "../mod.ts";
 import { ReadyProcess, type WorkerInfo, writeCaFile } from "../examples/worker_process.ts";
-import { sleep, waitFor } from "./client_helpers.ts";
+import { sleep, waitFor } from "./_support/wait.ts";
 
 const WORKER = new URL("../examples/demo_worker.ts", import.meta.url).pathname;
 
@@ -97,7 +97,7 @@ Deno.test({
         }
       };
       const polling = poll();
-      await waitFor(() => servedByNew > 0, "the restarted w2 to serve calls", 8000);
+      await waitFor(() => servedByNew > 0, "the restarted w2 to serve calls", { timeoutMs: 8000 });
       const reachedAfter = performance.now() - restartedAt;
       await polling;
       await sleep(1000);
@@ -160,7 +160,7 @@ Deno.test({
       await waitFor(
         () => events.some((e) => e.type === "NodeFailed" && e.node.id === "old"),
         "NodeFailed for the old id",
-        15_000,
+        { timeoutMs: 15_000 },
       );
       const result = await pinned;
       assert.ok(!(result instanceof RpcError), `the new process's call failed: ${result}`);

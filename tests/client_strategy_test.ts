@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ClusterClient, type Node, type StrategyName, type Tags, WorkerRegistry } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 /** Runs `total` calls of `echo` with `concurrency` in flight; returns calls per worker id. */
 async function spread(

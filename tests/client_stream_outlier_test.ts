@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { RpcError } from "../mod.ts";
-import { startCluster, stopAll } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
 
 Deno.test("a worker failing streaming calls is ejected like one failing unary calls", async () => {
   const nodes = await startCluster([

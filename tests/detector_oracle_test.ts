@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PhiAccrualDetector } from "../mod.ts";
 import { OraclePhiDetector } from "./oracle/phi.ts";
-import { runInterleaved } from "./interleave.ts";
+import { runInterleaved } from "./_support/interleave.ts";
 
 function mulberry32(seed: number): () => number {
   return () => {

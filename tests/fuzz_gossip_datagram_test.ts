@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { FUZZ_RUNS as RUNS, mutate, mutations } from "./fuzz_mutate.ts";
+import { FUZZ_RUNS as RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
 import {
   ByteWriter,
   decodeBody,

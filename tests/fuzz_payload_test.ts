@@ -10,7 +10,7 @@ import { encode } from "@msgpack/msgpack";
 import { RpcError } from "../mod.ts";
 import { PayloadCodec } from "../src/rpc/codec.ts";
 import { PayloadLimits } from "../src/rpc/payload_limits.ts";
-import { FUZZ_RUNS, mutate, mutations } from "./fuzz_mutate.ts";
+import { FUZZ_RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
 
 // MessagePack-representable values (no undefined inside containers, no -0, safe integers).
 const { value } = fc.letrec((tie) => ({

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { FUZZ_RUNS as RUNS, mutate, mutations } from "./fuzz_mutate.ts";
+import { FUZZ_RUNS as RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
 import {
   ByteWriter,
   decodePushPull,

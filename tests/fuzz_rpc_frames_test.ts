@@ -11,8 +11,8 @@ import { ByteBudget } from "../src/rpc/budget.ts";
 import { FrameError, MAX_TYPE, parseRequestHead, T } from "../src/rpc/frames.ts";
 import { FrameReader } from "../src/rpc/reader.ts";
 import { parseErrorBody } from "../src/rpc/status.ts";
-import { FUZZ_RUNS, mutate, mutations } from "./fuzz_mutate.ts";
-import { frame } from "./rpc_helpers.ts";
+import { FUZZ_RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
+import { frame } from "./_support/rpc_helpers.ts";
 
 const MAX_FRAME = 2048;
 const BUDGET = 4096;

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ClusterMembership, type ClusterMembershipOptions, RpcError } from "../mod.ts";
-import { eventually } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 async function node(opts: ClusterMembershipOptions = {}): Promise<ClusterMembership> {
   const m = new ClusterMembership({ profile: "LOCAL", ...opts });
@@ -112,7 +112,11 @@ Deno.test({
     try {
       assert.equal(await j.join([`localhost:${port}`]), 1);
       assert.ok(j.joined);
-      assert.ok(await eventually(() => aliveCount(seed) === 2 && aliveCount(j) === 2, 5000));
+      await waitFor(
+        () => aliveCount(seed) === 2 && aliveCount(j) === 2,
+        "seed and joiner to see each other alive",
+        { timeoutMs: 5000 },
+      );
     } finally {
       await j.shutdown();
       await seed.shutdown();
@@ -139,7 +143,7 @@ Deno.test({
     let b: ClusterMembership | undefined;
     try {
       // Alone behind the name: retrying, never joined.
-      assert.ok(await eventually(() => a.joinStatus().attempts >= 3, 5000));
+      await waitFor(() => a.joinStatus().attempts >= 3, "3 join attempts", { timeoutMs: 5000 });
       assert.equal(a.joined, false);
       assert.equal(a.joinStatus().state, "joining");
       assert.match(a.joinStatus().lastError ?? "", /only to this node/);
@@ -151,7 +155,11 @@ Deno.test({
       assert.ok(a.joined && b.joined);
       assert.equal(a.stats().joined, 1);
       assert.ok(lookups >= 4, `resolved ${lookups} times`);
-      assert.ok(await eventually(() => aliveCount(a) === 2 && aliveCount(b!) === 2, 5000));
+      await waitFor(
+        () => aliveCount(a) === 2 && aliveCount(b!) === 2,
+        "a and b to see each other alive",
+        { timeoutMs: 5000 },
+      );
     } finally {
       await b?.shutdown();
       await a.shutdown();
@@ -174,14 +182,16 @@ Deno.test({
     let seed: ClusterMembership | undefined;
     try {
       assert.equal(m.joined, false);
-      assert.ok(await eventually(() => m.joinStatus().attempts >= 3, 5000));
+      await waitFor(() => m.joinStatus().attempts >= 3, "3 join attempts", { timeoutMs: 5000 });
       const attempts = m.joinStatus().attempts;
       assert.ok(attempts <= 12, `no backoff: ${attempts} attempts`);
       seed = await node({ id: "late-seed", bindPort: port, seeds: [] });
       assert.ok(seed.joined, "an empty seed list is a new cluster: joined at once");
       await m.whenJoined();
       assert.equal(m.joinStatus().state, "joined");
-      assert.ok(await eventually(() => aliveCount(seed!) === 2, 5000));
+      await waitFor(() => aliveCount(seed!) === 2, "the late seed to see both alive", {
+        timeoutMs: 5000,
+      });
     } finally {
       await seed?.shutdown();
       await m.shutdown();
@@ -226,10 +236,16 @@ Deno.test({
       assert.equal(a.localAddr, `[::1]:${port}`);
       assert.match(b.localAddr, /^\[::1\]:\d+$/);
       await b.whenJoined();
-      assert.ok(await eventually(() => aliveCount(a) === 2 && aliveCount(b) === 2, 5000));
+      await waitFor(
+        () => aliveCount(a) === 2 && aliveCount(b) === 2,
+        "a and b to see each other alive over IPv6",
+        { timeoutMs: 5000 },
+      );
       // Probes over UDP/IPv6 are answered.
       const probes = a.stats().probes;
-      assert.ok(await eventually(() => a.stats().probes >= probes + 3, 5000));
+      await waitFor(() => a.stats().probes >= probes + 3, "3 probes over IPv6", {
+        timeoutMs: 5000,
+      });
       assert.equal(a.get("v6b")!.state, "alive");
       assert.equal(a.stats().suspicions, 0);
     } finally {

@@ -12,7 +12,7 @@ import {
   writeHeader,
   writeMessage,
 } from "../src/membership/codec.ts";
-import { formSimCluster } from "./sim_cluster.ts";
+import { formSimCluster } from "./_support/sim_cluster.ts";
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { type ClusterEvent, ClusterMembership } from "../mod.ts";
 import { SimNetwork } from "../src/membership/sim/mod.ts";
-import { eventually } from "./wait.ts";
-import { formSimCluster } from "./sim_cluster.ts";
+import { waitFor } from "./_support/wait.ts";
+import { formSimCluster } from "./_support/sim_cluster.ts";
 
 Deno.test("membership over UDP: in a two-node cluster a graceful leave is NodeLeft at the seed, not NodeFailed", async () => {
   const seed = new ClusterMembership({ id: "seed", profile: "LOCAL" });
@@ -19,9 +19,11 @@ Deno.test("membership over UDP: in a two-node cluster a graceful leave is NodeLe
   }
   try {
     await leaver.join([seed.localAddr]);
-    assert.ok(await eventually(() => seed.get("leaver")?.state === "alive", 10_000));
+    await waitFor(() => seed.get("leaver")?.state === "alive", "the leaver alive at the seed", {
+      timeoutMs: 10_000,
+    });
     await leaver.leave();
-    assert.ok(await eventually(() => seen.length > 0, 10_000), "the seed saw no event");
+    await waitFor(() => seen.length > 0, "the seed to see an event", { timeoutMs: 10_000 });
     // Give a wrong NodeFailed time to show up after the NodeLeft.
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(seen.map((e) => e.type), ["NodeLeft"]);

@@ -15,7 +15,7 @@ import {
   UdpTransport,
 } from "../mod.ts";
 import { SimNetwork } from "../src/membership/sim/mod.ts";
-import { eventually } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -165,26 +165,31 @@ Deno.test({
       }
       for (const m of nodes) await m.start();
       for (const m of nodes.slice(1)) await m.join([nodes[0].localAddr]);
-      assert.ok(await eventually(() => nodes.every((m) => aliveCount(m) === 5), 10_000));
+      await waitFor(
+        () => nodes.every((m) => aliveCount(m) === 5),
+        "the 5 nodes to see each other alive",
+        { timeoutMs: 10_000 },
+      );
       const left = [0, 1, 2];
       const right = [3, 4];
       for (const i of left) for (const j of right) transports[i].blocked.add(nodes[j].localAddr);
       for (const i of right) for (const j of left) transports[i].blocked.add(nodes[j].localAddr);
       // Past the LOCAL tombstone lifetime (10 s): the other side is reaped from the table.
       const reap = PROFILES.LOCAL.reapIntervalMs;
-      assert.ok(
-        await eventually(
-          () =>
-            left.every((i) => nodes[i].members().length === 3) &&
-            right.every((i) => nodes[i].members().length === 2),
-          reap + 20_000,
-          100,
-        ),
-        "the sides did not reap each other",
+      await waitFor(
+        () =>
+          left.every((i) => nodes[i].members().length === 3) &&
+          right.every((i) => nodes[i].members().length === 2),
+        "the sides to reap each other",
+        { timeoutMs: reap + 20_000, pollMs: 100 },
       );
       for (const t of transports) t.blocked.clear();
       const t0 = Date.now();
-      assert.ok(await eventually(() => nodes.every((m) => aliveCount(m) === 5), 10_000, 20));
+      await waitFor(
+        () => nodes.every((m) => aliveCount(m) === 5),
+        "the 5 nodes to see each other alive again",
+        { timeoutMs: 10_000, pollMs: 20 },
+      );
       const healMs = Date.now() - t0;
       console.log(
         `real UDP: healed ${healMs} ms after the network returned (reconnect interval ${PROFILES.LOCAL.reconnectIntervalMs} ms)`,

@@ -13,7 +13,7 @@ import {
   RpcError,
   UdpTransport,
 } from "../mod.ts";
-import { eventually } from "./wait.ts";
+import { eventually, waitFor } from "./_support/wait.ts";
 
 function aliveCount(m: ClusterMembership): number {
   return m.members().filter((x) => x.state === "alive").length;
@@ -70,7 +70,7 @@ Deno.test({
         await Promise.all(nodes.slice(i, i + 10).map((n) => n.join([seed])));
       }
       assert.ok(
-        await eventually(() => nodes.every((n) => aliveCount(n) === N), 30_000),
+        await eventually(() => nodes.every((n) => aliveCount(n) === N), { timeoutMs: 30_000 }),
         `not converged: ${nodes.map(aliveCount).join(",")}`,
       );
       // Every record carries the member's addresses and tags.
@@ -91,7 +91,7 @@ Deno.test({
           events.get(n.localId)!.some((e) => e.type === "NodeFailed" && about(e) === victim.localId)
         );
       assert.ok(
-        await eventually(failedEverywhere, bound * 3),
+        await eventually(failedEverywhere, { timeoutMs: bound * 3 }),
         `NodeFailed missing at ${
           survivors.filter((n) =>
             !events.get(n.localId)!.some((e) =>
@@ -107,7 +107,9 @@ Deno.test({
       // the end every survivor sees every other survivor alive. (Zero false positives is
       // asserted in virtual time, where the machine's load does not interfere.)
       assert.ok(
-        await eventually(() => survivors.every((n) => aliveCount(n) === N - 1), 20_000),
+        await eventually(() => survivors.every((n) => aliveCount(n) === N - 1), {
+          timeoutMs: 20_000,
+        }),
         `survivors disagree: ${survivors.map(aliveCount).join(",")}`,
       );
       const falselyFailed = [...events.values()].flat().filter((e) =>
@@ -121,17 +123,15 @@ Deno.test({
       const leaver = nodes[N - 2];
       const stayers = nodes.slice(0, N - 2);
       await leaver.leave();
-      assert.ok(
-        await eventually(
-          () =>
-            stayers.every((n) =>
-              events.get(n.localId)!.some((e) =>
-                e.type === "NodeLeft" && about(e) === leaver.localId
-              )
-            ),
-          15_000,
-        ),
-        "NodeLeft not seen everywhere",
+      await waitFor(
+        () =>
+          stayers.every((n) =>
+            events.get(n.localId)!.some((e) =>
+              e.type === "NodeLeft" && about(e) === leaver.localId
+            )
+          ),
+        "NodeLeft everywhere",
+        { timeoutMs: 15_000 },
       );
       for (const n of stayers) {
         assert.ok(
@@ -150,23 +150,22 @@ Deno.test({
       nodes[N - 1] = restarted;
       assert.equal(restarted.localAddr, victimAddr);
       await restarted.join([seed]);
-      assert.ok(
-        await eventually(
-          () =>
-            stayers.every((n) =>
-              events.get(n.localId)!.slice(before.get(n.localId)).some((e) =>
-                e.type === "NodeJoined" && about(e) === victim.localId
-              ) && n.get(victim.localId)?.state === "alive"
-            ),
-          20_000,
-        ),
-        "restarted node not seen joined again everywhere",
+      await waitFor(
+        () =>
+          stayers.every((n) =>
+            events.get(n.localId)!.slice(before.get(n.localId)).some((e) =>
+              e.type === "NodeJoined" && about(e) === victim.localId
+            ) && n.get(victim.localId)?.state === "alive"
+          ),
+        "the restarted node joined again everywhere",
+        { timeoutMs: 20_000 },
       );
       assert.ok(stayers[0].get(victim.localId)!.incarnation > oldIncarnation);
       assert.ok(restarted.localMember().incarnation > oldIncarnation);
-      assert.ok(
-        await eventually(() =>
-          aliveCount(restarted) === N - 1, 20_000),
+      await waitFor(
+        () => aliveCount(restarted) === N - 1,
+        "the restarted node to see the others alive",
+        { timeoutMs: 20_000 },
       );
     } finally {
       await shutdownAll(nodes);
@@ -186,7 +185,11 @@ Deno.test("membership over UDP: a node with the wrong key cannot join; its datag
     }
     await nodes[1].join([nodes[0].localAddr]);
     await nodes[2].join([nodes[0].localAddr]);
-    assert.ok(await eventually(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
+    await waitFor(
+      () => nodes.every((n) => aliveCount(n) === 3),
+      "the 3 nodes to see each other alive",
+      { timeoutMs: 15_000 },
+    );
 
     intruder = await startNode({
       id: "intruder",
@@ -215,15 +218,18 @@ Deno.test("membership over UDP: a node with the wrong key cannot join; its datag
       raw.sendPacket(nodes[1].localAddr, packet);
       raw.sendPacket(nodes[1].localAddr, plain);
     }
-    assert.ok(await eventually(() => nodes[1].stats().droppedAuth >= before + 10, 10_000));
+    await waitFor(
+      () => nodes[1].stats().droppedAuth >= before + 10,
+      "10 packets dropped for authentication",
+      { timeoutMs: 10_000 },
+    );
     // Garbage and foreign labels never break the receive loop.
     raw.sendPacket(nodes[1].localAddr, new Uint8Array([1, 2, 3]));
     raw.sendPacket(nodes[1].localAddr, new Uint8Array([1, 1, 3, 100, 101, 118, 0, 0]));
-    assert.ok(
-      await eventually(
-        () => nodes[1].stats().droppedDecode + nodes[1].stats().droppedLabel >= 2,
-        10_000,
-      ),
+    await waitFor(
+      () => nodes[1].stats().droppedDecode + nodes[1].stats().droppedLabel >= 2,
+      "2 garbage or foreign-label packets dropped",
+      { timeoutMs: 10_000 },
     );
     assert.ok(nodes.every((n) => n.get("intruder") === undefined));
     assert.ok(nodes.every((n) => aliveCount(n) === 3));
@@ -243,7 +249,11 @@ Deno.test("membership over UDP: keys rotate without downtime (install, use, remo
     for (let i = 0; i < 3; i++) nodes.push(await startNode({ id: `r${i}`, keyring: rings[i] }));
     await nodes[1].join([nodes[0].localAddr]);
     await nodes[2].join([nodes[0].localAddr]);
-    assert.ok(await eventually(() => nodes.every((n) => aliveCount(n) === 3), 15_000));
+    await waitFor(
+      () => nodes.every((n) => aliveCount(n) === 3),
+      "the 3 nodes to see each other alive",
+      { timeoutMs: 15_000 },
+    );
     const events = recordEvents(nodes);
     // The operator's sequence: install everywhere, then switch, then (once packets sealed with
     // the old key have drained) remove it.
@@ -253,8 +263,10 @@ Deno.test("membership over UDP: keys rotate without downtime (install, use, remo
     for (const r of rings) r.remove(k1);
     // Gossip keeps flowing under the new key: a tag change reaches everyone.
     nodes[0].setTags({ role: "rotated" });
-    assert.ok(
-      await eventually(() => nodes.every((n) => n.get("r0")?.tags.role === "rotated"), 10_000),
+    await waitFor(
+      () => nodes.every((n) => n.get("r0")?.tags.role === "rotated"),
+      "the rotated tags everywhere",
+      { timeoutMs: 10_000 },
     );
     await new Promise((r) => setTimeout(r, 1000));
     assert.ok(nodes.every((n) => aliveCount(n) === 3));
@@ -289,7 +301,11 @@ Deno.test("membership over UDP: join with no reachable seed fails within the boo
     const seed = await startNode({ id: "seed", bindPort: port });
     nodes.push(seed);
     assert.equal(await joiner.join([deadAddr]), 1);
-    assert.ok(await eventually(() => aliveCount(joiner) === 2 && aliveCount(seed) === 2, 10_000));
+    await waitFor(
+      () => aliveCount(joiner) === 2 && aliveCount(seed) === 2,
+      "joiner and seed to see each other alive",
+      { timeoutMs: 10_000 },
+    );
   } finally {
     await shutdownAll(nodes);
   }
@@ -303,16 +319,22 @@ Deno.test("membership over UDP: tags update at run time and are bounded", async 
     const updates: ClusterEvent[] = [];
     nodes[1].addEventListener("NodeUpdated", (e) => updates.push(e.detail));
     await nodes[1].join([nodes[0].localAddr]);
-    assert.ok(await eventually(() => nodes[1].get("t0")?.tags.role === "worker", 10_000));
+    await waitFor(() => nodes[1].get("t0")?.tags.role === "worker", "t0's worker tag at node 1", {
+      timeoutMs: 10_000,
+    });
     assert.equal(nodes[1].get("t0")?.rpcAddr, "127.0.0.1:9000");
     nodes[0].setTags({ role: "worker", zone: "eu-1" });
-    assert.ok(await eventually(() => updates.length > 0, 10_000));
+    await waitFor(() => updates.length > 0, "a NodeUpdated event", { timeoutMs: 10_000 });
     const u = updates[0];
     assert.ok(u.type === "NodeUpdated");
     assert.deepEqual(u.previousTags, { role: "worker" });
     assert.deepEqual(u.node.tags, { role: "worker", zone: "eu-1" });
     nodes[0].setTags({});
-    assert.ok(await eventually(() => Object.keys(nodes[1].get("t0")!.tags).length === 0, 10_000));
+    await waitFor(
+      () => Object.keys(nodes[1].get("t0")!.tags).length === 0,
+      "t0's tags cleared at node 1",
+      { timeoutMs: 10_000 },
+    );
     assert.throws(
       () => nodes[0].setTags({ big: "x".repeat(255), big2: "y".repeat(255), big3: "z".repeat(10) }),
       (e) => RpcError.is(e, "invalid_argument") && /maxTagsBytes/.test((e as Error).message),
@@ -341,13 +363,23 @@ Deno.test("membership over UDP: two processes with one id do not fight; the firs
   const nodes = [seed, first];
   try {
     await first.join([seed.localAddr]);
-    await eventually(() => seed.get("twin")?.gossipAddr === first.localAddr, 10_000);
+    await waitFor(
+      () => seed.get("twin")?.gossipAddr === first.localAddr,
+      "the first twin at the seed",
+      {
+        timeoutMs: 10_000,
+      },
+    );
     const second = await startNode({ id: "twin" });
     nodes.push(second);
     await second.join([seed.localAddr]);
     // Several LOCAL probe and push-pull rounds: with refutation instead of conflict detection the
     // twins would outbid each other's incarnation and the seed's record would flip between them.
-    await eventually(() => seed.stats().idConflicts > 0 && second.stats().idConflicts > 0, 10_000);
+    await waitFor(
+      () => seed.stats().idConflicts > 0 && second.stats().idConflicts > 0,
+      "the id conflict counted at the seed and the second twin",
+      { timeoutMs: 10_000 },
+    );
     const until = Date.now() + 3000;
     while (Date.now() < until) {
       assert.equal(seed.get("twin")?.gossipAddr, first.localAddr);

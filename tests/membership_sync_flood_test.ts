@@ -11,7 +11,7 @@ import {
   writeHeader,
   writePushPull,
 } from "../src/membership/codec.ts";
-import { eventually } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 function sync(records: number): Uint8Array {
   const recs: PushPullRecord[] = [];
@@ -54,7 +54,11 @@ async function pair(opts: ClusterMembershipOptions) {
   await a.start();
   const b = new ClusterMembership({ id: "witness", profile: "LOCAL" });
   await b.join([a.localAddr]);
-  assert.ok(await eventually(() => a.members().length === 2 && b.members().length === 2, 5000));
+  await waitFor(
+    () => a.members().length === 2 && b.members().length === 2,
+    "the target and the witness to see each other",
+    { timeoutMs: 5000 },
+  );
   return { a, b };
 }
 
@@ -78,7 +82,9 @@ Deno.test({
       assert.equal(s.members, 2);
       // Still answering probes: the witness keeps it alive and never suspects it.
       const probes = b.stats().probes;
-      assert.ok(await eventually(() => b.stats().probes >= probes + 5, 5000));
+      await waitFor(() => b.stats().probes >= probes + 5, "5 more probes by the witness", {
+        timeoutMs: 5000,
+      });
       assert.equal(b.get("target")!.state, "alive");
       assert.equal(b.stats().suspicions, before);
     } finally {
@@ -105,7 +111,9 @@ Deno.test({
       assert.equal(s.droppedTableFull, 20_000 - 998);
       assert.ok(took < 2000, `sync took ${took} ms`);
       const probes = b.stats().probes;
-      assert.ok(await eventually(() => b.stats().probes >= probes + 5, 5000));
+      await waitFor(() => b.stats().probes >= probes + 5, "5 more probes by the witness", {
+        timeoutMs: 5000,
+      });
       assert.notEqual(b.get("target")!.state, "dead");
     } finally {
       await b.shutdown();

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { ClusterMembership } from "../mod.ts";
-import { eventually } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test({
   name: "gossip TCP: 64 idle connections do not block joins and push-pulls; refusals are counted",
@@ -37,8 +37,14 @@ Deno.test({
       assert.ok(s.streamsEvicted >= 56, `evicted ${s.streamsEvicted}`);
       assert.ok(s.pushPullsServed >= 5);
       // The idle connections left over are closed at the header deadline (2 s).
-      assert.ok(await eventually(() => seed.stats().streamHeaderTimeouts >= 1, 5000));
-      assert.ok(await eventually(() => seed.members().length === 6, 5000));
+      await waitFor(
+        () => seed.stats().streamHeaderTimeouts >= 1,
+        "an idle stream closed at the header deadline",
+        { timeoutMs: 5000 },
+      );
+      await waitFor(() => seed.members().length === 6, "the seed to see 6 members", {
+        timeoutMs: 5000,
+      });
     } finally {
       for (const c of idle) {
         try {

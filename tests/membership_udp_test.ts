@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { RpcError, UdpTransport } from "../mod.ts";
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("udp transport: datagrams are delivered with the sender's address", async () => {
   const a = await UdpTransport.bind({ hostname: "127.0.0.1", port: 0 });

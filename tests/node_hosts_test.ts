@@ -16,7 +16,7 @@ import {
   RpcError,
   saveDevCa,
 } from "../mod.ts";
-import { waitFor } from "./client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 async function rejectsNaming(options: NodeOptions, name: string, not?: string): Promise<void> {
   await assert.rejects(Node.start({ profile: "LOCAL", ...options }), (e) => {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type ClusterEvent, createDevCa, Node, saveDevCa } from "../mod.ts";
-import { waitFor } from "./client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 const AGENT = new URL("./hosts/agent.ts", import.meta.url).pathname;
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { createDevCa, failureDetectionBoundMs, Node, resolveConfig, silentLogger } from "../mod.ts";
 import { WorkerProcess, writeCaFile } from "../examples/worker_process.ts";
-import { sleep, waitFor } from "./client_helpers.ts";
+import { sleep, waitFor } from "./_support/wait.ts";
 
 const CHROMIUM = Deno.env.get("RPCNET_CHROMIUM") ?? "/usr/bin/chromium";
 const FLAGS = [

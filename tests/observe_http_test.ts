@@ -1,7 +1,8 @@
 /** Metrics, health endpoints and status JSON served by a node's HTTP port, on real sockets. */
 import assert from "node:assert/strict";
 import { createLogger, type LogRecord, Node, RpcError, silentLogger } from "../mod.ts";
-import { startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 // One Prometheus text line: comment, or `name{labels} value`.
 const LINE =

@@ -17,7 +17,8 @@ import {
   serverTracing,
   silentLogger,
 } from "../mod.ts";
-import { startCluster, stopAll, waitFor } from "./client_helpers.ts";
+import { startCluster, stopAll } from "./_support/client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("server interceptors see method, metadata, deadline and outcome; may reject or decorate", async () => {
   const seen: string[] = [];

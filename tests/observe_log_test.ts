@@ -1,7 +1,7 @@
 /** Join failures, retries and success are logged from the membership's join status. */
 import assert from "node:assert/strict";
 import { ClusterMembership, createLogger, logMembership, type LogRecord } from "../mod.ts";
-import { waitFor } from "./client_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("logMembership: failed join attempts warn with the last error, then 'joined cluster' once a seed is up", async () => {
   // Learn a free gossip port for the seed that starts late.

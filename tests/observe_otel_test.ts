@@ -32,7 +32,7 @@ async function runWithReceiver(): Promise<Received> {
   });
   try {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("./observe_otel_fixture.ts", import.meta.url).pathname],
+      args: ["run", "-A", new URL("./_support/observe_otel_fixture.ts", import.meta.url).pathname],
       env: {
         OTEL_DENO: "true",
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${server.addr.port}`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Balancer, NodeRegistry, RpcError, WorkerRegistry } from "../mod.ts";
-import { FakeMembership } from "./registry_fakes.ts";
+import { FakeMembership } from "./_support/registry_fakes.ts";
 
 function makeBalancer(): Balancer {
   return new Balancer({ strategy: "round_robin", seed: 7 });

@@ -6,8 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { RpcClient, RpcError, RpcServer, type RpcServerStats } from "../mod.ts";
-import { type ChildServer, frame, rawConnect, requestBody, spawnServer } from "./rpc_helpers.ts";
-import { waitFor } from "./wait.ts";
+import {
+  type ChildServer,
+  frame,
+  rawConnect,
+  requestBody,
+  spawnServer,
+} from "./_support/rpc_helpers.ts";
+import { waitFor } from "./_support/wait.ts";
 
 const MiB = 1024 * 1024;
 const SECRET = "attack test secret";
@@ -42,7 +48,7 @@ function goodTraffic(client: RpcClient) {
 /** Resident memory of the child now (the highest of its last reports). */
 async function settledRss(child: ChildServer): Promise<number> {
   const n = child.rss.length;
-  await waitFor(() => child.rss.length >= n + 3);
+  await waitFor(() => child.rss.length >= n + 3, "3 more memory reports from the server");
   return Math.max(...child.rss.slice(-3));
 }
 

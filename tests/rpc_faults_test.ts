@@ -9,7 +9,7 @@ import {
   RpcError,
   RpcServer,
 } from "../mod.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 Deno.test("rpc faults: garbage on a lane closes only that connection; other clients are unaffected", async () => {
   const server = new RpcServer().register("ping", () => "pong");
@@ -35,7 +35,7 @@ Deno.test("rpc faults: garbage on a lane closes only that connection; other clie
       RPC_CLOSE_CODES.PROTOCOL_ERROR,
       `closed with ${JSON.stringify(info)}`,
     );
-    await waitFor(() => server.stats().protocolErrors === 1);
+    await waitFor(() => server.stats().protocolErrors === 1, "the protocol error counted");
     // The client connected before and one connecting after both work.
     assert.equal(await before.call("ping", null), "pong");
     const after = await RpcClient.connect({ hostname: "127.0.0.1", port });
@@ -69,7 +69,7 @@ Deno.test("rpc faults: a frame with a valid header but a truncated request is a 
     await w.write(new Uint8Array([...laneOpen, ...badRequest]));
     const info = await raw.closed.catch((e) => e);
     assert.equal(info.closeCode, RPC_CLOSE_CODES.PROTOCOL_ERROR);
-    await waitFor(() => server.stats().protocolErrors === 1);
+    await waitFor(() => server.stats().protocolErrors === 1, "the protocol error counted");
   } finally {
     raw.endpoint.close();
     await server.close();
@@ -117,7 +117,7 @@ Deno.test("rpc faults: close() lets in-flight calls finish, then refuses new wor
   const client = await RpcClient.connect({ hostname: "127.0.0.1", port: server.addr.port });
   try {
     const inflight = [client.call("hold", "a"), client.call("hold", "b")];
-    await waitFor(() => release.length === 2);
+    await waitFor(() => release.length === 2, "both calls in their handlers");
     const closing = server.close();
     let closed = false;
     closing.then(() => closed = true);
@@ -145,7 +145,7 @@ Deno.test("rpc faults: drainTimeoutMs bounds close(); unfinished calls fail with
   const client = await RpcClient.connect({ hostname: "127.0.0.1", port: server.addr.port });
   try {
     const p = client.call("never", null);
-    await waitFor(() => server.stats().activeCalls === 1);
+    await waitFor(() => server.stats().activeCalls === 1, "the call active at the server");
     await server.close();
     await assert.rejects(p, (e) => RpcError.is(e, "unavailable"));
   } finally {

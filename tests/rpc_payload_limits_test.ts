@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
 import { defaultDevCa, EncodedPayload, RpcClient, RpcError, RpcServer } from "../mod.ts";
 import { PayloadLimits } from "../src/rpc/payload_limits.ts";
-import { emptyMapFlood, nestedArrayBomb, spawnServer } from "./rpc_helpers.ts";
+import { emptyMapFlood, nestedArrayBomb, spawnServer } from "./_support/rpc_helpers.ts";
 
 const rejects = (limits: PayloadLimits, b: Uint8Array, re: RegExp) =>
   assert.throws(
@@ -86,7 +86,7 @@ Deno.test("rpc payload limits: a client in another process gets a typed error fo
         "run",
         "-A",
         "--v8-flags=--max-old-space-size=384",
-        new URL("./rpc_client_fixture.ts", import.meta.url).pathname,
+        new URL("./_support/rpc_client_fixture.ts", import.meta.url).pathname,
         String(child.port),
         "evil",
         (await defaultDevCa()).certPem,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RpcClient, RpcError, RpcServer } from "../mod.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 async function setup(server: RpcServer): Promise<{ client: RpcClient; done: () => Promise<void> }> {
   await server.start();
@@ -31,7 +31,7 @@ Deno.test("rpc streaming: server-streaming yields every response in order, then 
     }
     assert.equal(got.length, 500);
     got.forEach((m, i) => assert.deepEqual(m, { i, sq: i * i }));
-    await waitFor(() => server.stats().activeCalls === 0);
+    await waitFor(() => server.stats().activeCalls === 0, "no active calls at the server");
   } finally {
     await done();
   }
@@ -94,9 +94,9 @@ Deno.test("rpc streaming: breaking out of a server stream cancels the handler (c
     for await (const _ of client.serverStream("forever", null)) {
       if (++seen === 3) break;
     }
-    await waitFor(() => abortReason !== undefined);
+    await waitFor(() => abortReason !== undefined, "the handler's abort");
     assert.ok(RpcError.is(abortReason, "cancelled"));
-    await waitFor(() => server.stats().activeCalls === 0);
+    await waitFor(() => server.stats().activeCalls === 0, "no active calls at the server");
     const after = produced;
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(produced <= after + 1, "the handler stopped producing");
@@ -130,7 +130,7 @@ Deno.test("rpc streaming: the server ending a client stream early stops the clie
   const { client, done } = await setup(server);
   try {
     assert.deepEqual(await client.clientStream("firstTwo", endless()), [1, 2]);
-    await waitFor(() => requestIteratorClosed);
+    await waitFor(() => requestIteratorClosed, "the request iterator closed");
     const after = pulled;
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(pulled, after, "no more requests are pulled after the call ended");
@@ -200,7 +200,7 @@ Deno.test("rpc streaming: cancelling a bidi stream by signal aborts both sides",
       (e) => RpcError.is(e, "cancelled"),
     );
     assert.deepEqual(got, ["first"]);
-    await waitFor(() => serverReason !== undefined);
+    await waitFor(() => serverReason !== undefined, "the handler's abort");
     assert.ok(RpcError.is(serverReason, "cancelled"));
   } finally {
     await done();
@@ -224,7 +224,7 @@ Deno.test("rpc streaming: a stream deadline gives deadline_exceeded on the clien
       (e) => RpcError.is(e, "deadline_exceeded"),
     );
     assert.deepEqual(got, ["one"]);
-    await waitFor(() => serverReason !== undefined);
+    await waitFor(() => serverReason !== undefined, "the handler's abort");
     assert.ok(
       RpcError.is(serverReason, "deadline_exceeded") || RpcError.is(serverReason, "cancelled"),
     );

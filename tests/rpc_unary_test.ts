@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type CallContext, RpcClient, RpcError, RpcServer } from "../mod.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "./_support/wait.ts";
 
 /** Polls `cond` until true or `ms` pass (robust on a loaded machine; no fixed sleeps). */
 
@@ -135,10 +135,10 @@ Deno.test("rpc: a timeout gives deadline_exceeded and aborts the handler's signa
       client.call("slow", null, { timeoutMs: 150 }),
       (e) => RpcError.is(e, "deadline_exceeded"),
     );
-    await waitFor(() => handlerReason !== undefined);
+    await waitFor(() => handlerReason !== undefined, "the handler's abort");
     assert.ok(RpcError.is(handlerReason, "deadline_exceeded"));
     assert.ok(deadlineSeen !== undefined && deadlineSeen >= before + 100);
-    await waitFor(() => server.stats().activeCalls === 0);
+    await waitFor(() => server.stats().activeCalls === 0, "no active calls at the server");
   } finally {
     await done();
   }
@@ -160,10 +160,10 @@ Deno.test("rpc: aborting the caller's signal gives cancelled and cancels the han
   try {
     const ac = new AbortController();
     const p = client.call("wait", null, { signal: ac.signal, meta: { who: "test" } });
-    await waitFor(() => started);
+    await waitFor(() => started, "the handler to start");
     ac.abort();
     await assert.rejects(p, (e) => RpcError.is(e, "cancelled"));
-    await waitFor(() => handlerReason !== undefined);
+    await waitFor(() => handlerReason !== undefined, "the handler's abort");
     assert.ok(RpcError.is(handlerReason, "cancelled"));
     await assert.rejects(
       client.call("wait", null, { signal: AbortSignal.abort() }),
@@ -229,7 +229,7 @@ Deno.test("rpc: calls past maxConcurrentCallsPerConnection give resource_exhaust
   try {
     const a = client.call("hold", 1);
     const b = client.call("hold", 2);
-    await waitFor(() => release.length === 2);
+    await waitFor(() => release.length === 2, "both calls in their handlers");
     await assert.rejects(client.call("hold", 3), (e) => RpcError.is(e, "resource_exhausted"));
     release.forEach((r) => r());
     assert.deepEqual(await Promise.all([a, b]), ["done", "done"]);

@@ -10,11 +10,11 @@
  * `--help`. Exit status: 0 success, 1 failure (an unreachable node, a refused secret, a failed
  * call), 2 usage error (the message names the flag).
  *
- * @example Look at a cluster through one node
- * ```ts ignore
- * import { main } from "@rpcnet/cluster/cli";
- *
- * const code = await main(["members", "--addr", "127.0.0.1:7373", "--ca", "rpcnet-ca.pem"]);
+ * @example Look at a cluster through one node (the README's three-process cluster)
+ * ```sh
+ * deno task rpcnet -- members --addr 127.0.0.1:7373 --ca rpcnet-ca.pem
+ * deno task rpcnet -- members --filter role=worker --json --ca rpcnet-ca.pem
+ * deno task rpcnet -- monitor --addr 127.0.0.1:7373 --ca rpcnet-ca.pem   # until Ctrl-C
  * ```
  *
  * @module
@@ -68,6 +68,20 @@ const COMMANDS: Record<string, (args: string[], io: Io) => number | Promise<numb
  * @param args the command line, e.g. `["members", "--json"]`
  * @param io where output goes (default: the process's stdout/stderr and environment)
  * @returns the exit status: 0 success, 1 failure, 2 usage error
+ *
+ * @example Run a command from a program, its output captured
+ * ```ts
+ * import { main } from "@rpcnet/cluster/cli";
+ *
+ * const out: string[] = [];
+ * const code = await main(["members", "--json", "--addr", "127.0.0.1:7373"], {
+ *   out: (text) => out.push(text),
+ *   err: (text) => console.error(text),
+ *   isTerminal: false,
+ *   env: (name) => Deno.env.get(name),
+ * });
+ * if (code === 0) console.log(JSON.parse(out.join("")));
+ * ```
  */
 export async function main(args: string[], io: Io = processIo()): Promise<number> {
   // `deno task rpcnet -- …` passes the separator through.

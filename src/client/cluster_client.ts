@@ -56,7 +56,25 @@ export interface HedgingOptions {
   minSamples?: number;
 }
 
-/** Options of {@linkcode ClusterClient}. Every field has a documented default. */
+/**
+ * Options of {@linkcode ClusterClient}. Every field has a documented default.
+ *
+ * @example
+ * ```ts
+ * import { ClusterClient, type ClusterClientOptions, type WorkerRegistry } from "@rpcnet/cluster";
+ *
+ * declare const workers: WorkerRegistry;
+ * const options: ClusterClientOptions = {
+ *   defaultFilter: "role=worker",
+ *   defaultTimeoutMs: 2000,
+ *   perTryTimeoutMs: 300, // an idempotent call moves on from a worker after 300 ms…
+ *   hedging: { percentile: 95 }, // …and is hedged once it is slower than 95 % of recent calls
+ *   retryBudget: { percentCanRetry: 0.1 }, // failovers and hedges: at most 10 % extra load
+ *   outlier: { consecutiveFailures: 3, baseEjectionMs: 2000 },
+ * };
+ * const client = new ClusterClient(workers, options);
+ * ```
+ */
 export interface ClusterClientOptions {
   /** Filter for calls that give none. Default: the registry's default filter. */
   defaultFilter?: FilterInput;
@@ -132,7 +150,25 @@ export interface ClusterClientOptions {
   interceptors?: readonly ClientInterceptor[];
 }
 
-/** Options of one {@linkcode ClusterClient.callWorker}. */
+/**
+ * Options of one {@linkcode ClusterClient.callWorker}.
+ *
+ * @example
+ * ```ts
+ * import type { CallContext, ClusterClient } from "@rpcnet/cluster";
+ *
+ * declare const client: ClusterClient;
+ * declare const ctx: CallContext; // of the incoming call this one serves
+ * const price = await client.callWorker("quote", { sku: "A-1" }, {
+ *   filter: "role=pricing,zone in (eu-1,eu-2)",
+ *   deadline: ctx.deadline, // never outlive the caller
+ *   signal: ctx.signal, // nor go on when it cancels
+ *   idempotent: true, // may fail over and be hedged
+ *   key: "A-1", // the same worker for the same SKU (consistent_hash strategy)
+ *   meta: { "request-id": ctx.meta["request-id"] ?? crypto.randomUUID() },
+ * });
+ * ```
+ */
 export interface WorkerCallOptions {
   /** Which workers may serve the call. Default: the client's default filter. */
   filter?: FilterInput;

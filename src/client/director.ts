@@ -35,7 +35,26 @@ export interface ForwardOptions {
   key?: (request: unknown) => string | undefined;
 }
 
-/** Options of {@linkcode Director.start}. */
+/**
+ * Options of {@linkcode Director.start}.
+ *
+ * @example
+ * ```ts
+ * import { Director, type DirectorOptions, type Node } from "@rpcnet/cluster";
+ *
+ * declare const node: Node; // a started node that sees the workers
+ * const options: DirectorOptions = {
+ *   client: node.client,
+ *   server: { hostname: "0.0.0.0", port: 7000, secret: Deno.env.get("RPCNET_SECRET") },
+ *   methods: {
+ *     compute: { filter: "role=worker", idempotent: true, timeoutMs: 5000 },
+ *     session: { filter: "role=worker", key: (req) => (req as { user?: string }).user },
+ *   },
+ *   allow: ["status"], // of the methods not named above, forward only `status`
+ * };
+ * const director = await Director.start(options);
+ * ```
+ */
 export interface DirectorOptions {
   /** The client calls are forwarded through. */
   client: ClusterClient;

@@ -13,7 +13,21 @@ export interface Leavable {
   leave(timeoutMs?: number): Promise<void>;
 }
 
-/** Options of {@linkcode leaveOnSignals}. */
+/**
+ * Options of {@linkcode leaveOnSignals}.
+ *
+ * @example
+ * ```ts
+ * import { type LeaveOnSignalsOptions, Node } from "@rpcnet/cluster";
+ *
+ * const leaveOnSignals: LeaveOnSignalsOptions = {
+ *   signals: ["SIGTERM"], // what the orchestrator sends before it kills the process
+ *   leaveTimeoutMs: 5000,
+ *   onSignal: (signal) => console.log(`${signal}: leaving the cluster`),
+ * };
+ * const node = await Node.start({ tags: { role: "worker" }, leaveOnSignals });
+ * ```
+ */
 export interface LeaveOnSignalsOptions {
   /** Signals that start the leave. Default `["SIGTERM", "SIGINT"]` (only SIGINT on Windows). */
   signals?: readonly Deno.Signal[];

@@ -46,6 +46,25 @@ import {
  * `bind`; when `bind` is a wildcard (`0.0.0.0` or `::`) it defaults to the first private address
  * of this host's interfaces (as memberlist does), and the node refuses to start when there is none.
  * `rpcAdvertise`/`gossipAdvertise` override a whole advertised `host:port` (port mapping, NAT).
+ *
+ * @example
+ * ```ts
+ * import { Node, type NodeOptions, silentLogger } from "@rpcnet/cluster";
+ *
+ * // A worker on this host: joins the seed, serves `compute`, shows its status page.
+ * const options: NodeOptions = {
+ *   id: "worker-1",
+ *   profile: "LOCAL",
+ *   tags: { role: "worker", zone: "eu-1" },
+ *   seeds: ["127.0.0.1:7946"],
+ *   handlers: { compute: (req) => (req as { n: number }).n * 2 },
+ *   client: { perTryTimeoutMs: 500 }, // passed to `node.client`
+ *   http: { port: 0 }, // /metrics, /healthz, /readyz and the status page
+ *   logger: silentLogger,
+ * };
+ * const node = await Node.start(options);
+ * console.log(node.id, node.ready);
+ * ```
  */
 export interface NodeOptions {
   /** Unique node id. Default: a random UUID. */

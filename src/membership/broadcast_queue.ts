@@ -31,10 +31,14 @@ class Entry {
  * A transmit-limited broadcast queue.
  *
  * @example
- * ```ts ignore
- * const q = new BroadcastQueue(4, () => 10);
- * q.queue("node-a", encodedAliveMessage);
- * const parts = q.take(1400 - headerBytes, 3); // per-message overhead 3 counted by the caller
+ * ```ts
+ * import { BroadcastQueue } from "./broadcast_queue.ts";
+ *
+ * const q = new BroadcastQueue(4, () => 10); // retransmit mult 4 in a 10-node cluster
+ * q.queue("node-a", new Uint8Array([1, 2, 3])); // a later broadcast keyed node-a replaces it
+ * const parts: Uint8Array[] = [];
+ * // Fill up to 1400 bytes, counting 3 bytes of framing per broadcast: used = 6, one part.
+ * const used = q.take(1400, 3, (bytes) => parts.push(bytes));
  * ```
  */
 export class BroadcastQueue {

@@ -54,7 +54,34 @@ import { UdpTransport, type UdpTransportStats } from "./udp_transport.ts";
 export type { MembershipStats } from "./types.ts";
 import type { MembershipStats } from "./types.ts";
 
-/** Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}. */
+/**
+ * Options of {@linkcode ClusterMembership} beyond {@linkcode MembershipConfig}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   ClusterMembership,
+ *   type ClusterMembershipOptions,
+ *   Keyring,
+ * } from "@rpcnet/cluster";
+ *
+ * declare const gossipKey: Uint8Array; // 32 bytes, e.g. from `rpcnet keygen`
+ * const options: ClusterMembershipOptions = {
+ *   id: "cache-7",
+ *   bindHost: "0.0.0.0",
+ *   bindPort: 7946,
+ *   advertiseAddr: "10.0.0.7:7946", // what the others send to
+ *   rpcAddr: "10.0.0.7:7373", // spread with the member record
+ *   tags: { role: "cache" },
+ *   keyring: new Keyring([gossipKey]),
+ *   seeds: ["10.0.0.1:7946"],
+ *   profile: "LAN",
+ *   probeIntervalMs: 500, // one of the profile's timings, overridden
+ * };
+ * const membership = new ClusterMembership(options);
+ * await membership.start();
+ * ```
+ */
 export interface ClusterMembershipOptions extends MembershipConfig {
   /**
    * Phi detector to use (default: a fresh `PhiAccrualDetector`). A detector shared by many

@@ -18,8 +18,11 @@ import type { Clock } from "./transport.ts";
  * The suspicion timeout after `confirmations` independent confirmations, out of `k` expected.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { suspicionTimeout } from "@rpcnet/cluster";
+ *
  * suspicionTimeout(0, 3, 2000, 12000); // 12000: nobody else agrees yet
+ * suspicionTimeout(1, 3, 2000, 12000); // 7000: one of the three expected agrees
  * suspicionTimeout(3, 3, 2000, 12000); // 2000: everyone expected agrees
  * ```
  */

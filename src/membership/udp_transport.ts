@@ -141,7 +141,7 @@ function readU32(b: Uint8Array, at = 0): number {
  * same port for {@linkcode UdpTransport.request}. Needs `--unstable-net`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { UdpTransport } from "@rpcnet/cluster";
  *
  * const a = await UdpTransport.bind({ hostname: "127.0.0.1", port: 0 });

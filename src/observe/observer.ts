@@ -37,7 +37,24 @@ export interface ObservedNode {
   readonly ready?: boolean;
 }
 
-/** Options of {@linkcode observe}. Every field has a documented default. */
+/**
+ * Options of {@linkcode observe}. Every field has a documented default.
+ *
+ * @example
+ * ```ts
+ * import { type Node, observe, type ObserveOptions } from "@rpcnet/cluster";
+ *
+ * declare const node: Node;
+ * const options: ObserveOptions = {
+ *   hostname: "0.0.0.0", // reachable by the orchestrator's probes
+ *   port: 9464,
+ *   tracing: true, // W3C traceparent in and out, spans through OpenTelemetry
+ *   statusIntervalMs: 2000,
+ * };
+ * const observer = observe(node, options);
+ * console.log(`${observer.url}/metrics`);
+ * ```
+ */
 export interface ObserveOptions {
   /** HTTP port; 0 picks a free one (read it from `addr`). Default 9464. */
   port?: number;
@@ -323,7 +340,7 @@ function text(status: number, body: string): Response {
  * (`/`) over HTTP, and registers its metrics with OpenTelemetry.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Node, observe } from "@rpcnet/cluster";
  *
  * const node = await Node.start({ tags: { role: "worker" } });

@@ -85,7 +85,28 @@ export interface Worker {
   readonly state: MemberState;
 }
 
-/** Options of {@linkcode WorkerRegistry}. */
+/**
+ * Options of {@linkcode WorkerRegistry}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type ClusterMembership,
+ *   WorkerRegistry,
+ *   type WorkerRegistryOptions,
+ * } from "@rpcnet/cluster";
+ *
+ * declare const cluster: ClusterMembership; // started and joined
+ * const options: WorkerRegistryOptions = {
+ *   strategy: "weighted_random",
+ *   weightTag: "capacity", // a worker tagged capacity=4 gets about 4× the calls of capacity=1
+ *   excludeSuspect: true,
+ *   includeLocal: false,
+ *   defaultFilter: "role=worker",
+ * };
+ * const workers = new WorkerRegistry(cluster, options);
+ * ```
+ */
 export interface WorkerRegistryOptions {
   /** Strategy of the balancer created when `balancer` is not given. Default `"least_connections"`. */
   strategy?: StrategyName;
@@ -105,7 +126,19 @@ export interface WorkerRegistryOptions {
   maxCachedFilters?: number;
 }
 
-/** Options of one selection. */
+/**
+ * Options of one selection.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerRegistry } from "@rpcnet/cluster";
+ *
+ * declare const workers: WorkerRegistry;
+ * const first = workers.selectWorker("role=worker", { key: "user-42" });
+ * // A second try goes elsewhere.
+ * const second = workers.selectWorker("role=worker", { exclude: new Set([first.id]) });
+ * ```
+ */
 export interface SelectOptions {
   /** Affinity key for consistent hashing. */
   key?: string;

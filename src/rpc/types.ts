@@ -9,7 +9,28 @@ import type { ServerInterceptor } from "./intercept.ts";
 import type { DevCa, TlsConfig } from "./certs.ts";
 import type { PayloadLimitOptions } from "./payload_limits.ts";
 
-/** What a handler sees about the call it serves. */
+/**
+ * What a handler sees about the call it serves.
+ *
+ * @example
+ * ```ts
+ * import { type CallContext, RpcServer } from "@rpcnet/cluster";
+ *
+ * async function report(req: unknown, ctx: CallContext): Promise<string> {
+ *   console.log(`${ctx.method} from ${ctx.remoteAddr}, request ${ctx.meta["request-id"]}`);
+ *   // Long work stops when the caller cancels or its deadline passes.
+ *   await new Promise<void>((resolve, reject) => {
+ *     const timer = setTimeout(resolve, 100);
+ *     ctx.signal.addEventListener("abort", () => {
+ *       clearTimeout(timer);
+ *       reject(ctx.signal.reason);
+ *     });
+ *   });
+ *   return `report on ${JSON.stringify(req)}`;
+ * }
+ * const server = new RpcServer().register("report", report);
+ * ```
+ */
 export interface CallContext {
   /** The method name the caller used. */
   method: string;
@@ -77,6 +98,23 @@ export type BidiStreamHandler = (
  * (default 100) and `maxPayloadElements` (default 1,000,000 array elements plus map entries)
  * bound what one request may make the decoder build; a request over them gets
  * `invalid_argument` and is counted in `invalidPayloads`.
+ *
+ * @example
+ * ```ts
+ * import { loadDevCa, RpcServer, type RpcServerOptions } from "@rpcnet/cluster";
+ *
+ * const options: RpcServerOptions = {
+ *   hostname: "0.0.0.0",
+ *   port: 7373,
+ *   devCa: await loadDevCa("rpcnet-ca.pem"), // from `rpcnet ca create`
+ *   secret: Deno.env.get("RPCNET_SECRET"),
+ *   maxFrameBytes: 1024 * 1024, // larger calls get resource_exhausted
+ *   drainTimeoutMs: 10_000,
+ *   maxConnectionAgeMs: 10 * 60_000, // long-lived clients spread over restarted servers
+ * };
+ * const server = new RpcServer(options).register("ping", () => "pong");
+ * await server.start();
+ * ```
  */
 export interface RpcServerOptions extends PayloadLimitOptions {
   /** Address to bind (default `"127.0.0.1"`). */
@@ -188,7 +226,22 @@ export interface RpcServerStats {
   frameTimeouts: number;
 }
 
-/** Per-call options of {@linkcode RpcClient} methods. */
+/**
+ * Per-call options of {@linkcode RpcClient} methods.
+ *
+ * @example
+ * ```ts
+ * import type { RpcClient } from "@rpcnet/cluster";
+ *
+ * declare const client: RpcClient;
+ * const stop = new AbortController(); // e.g. aborted when the user navigates away
+ * const hits = await client.call("search", { q: "deno" }, {
+ *   timeoutMs: 500,
+ *   signal: stop.signal,
+ *   meta: { "request-id": crypto.randomUUID() },
+ * });
+ * ```
+ */
 export interface CallOptions {
   /** Deadline relative to now; the call fails with `deadline_exceeded` and the handler's signal aborts. */
   timeoutMs?: number;
@@ -207,6 +260,21 @@ export interface CallOptions {
  * Options of {@linkcode RpcClient.connect}. `maxPayloadDepth` (default 100) and
  * `maxPayloadElements` (default 1,000,000) bound what one response may make the decoder build;
  * a response over them fails its call with `internal` ("response payload rejected: …").
+ *
+ * @example
+ * ```ts
+ * import { loadDevCa, RpcClient, type RpcClientOptions } from "@rpcnet/cluster";
+ *
+ * const options: RpcClientOptions = {
+ *   hostname: "10.0.0.5",
+ *   port: 7373,
+ *   devCa: await loadDevCa("rpcnet-ca.pem"), // the CA the server's certificate comes from
+ *   secret: Deno.env.get("RPCNET_SECRET"),
+ *   lanes: 8,
+ *   connectTimeoutMs: 2000,
+ * };
+ * const client = await RpcClient.connect(options);
+ * ```
  */
 export interface RpcClientOptions extends PayloadLimitOptions {
   /** Server host name or IP literal. */

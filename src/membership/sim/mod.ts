@@ -18,14 +18,16 @@ export {
   SimTransport,
 } from "./network.ts";
 export {
-  formatSimReport,
-  SIM_SCENARIOS,
-  type SimDistribution,
   type SimMember,
   type SimMemberConfig,
   type SimMemberFactory,
   type SimOptions,
+} from "./harness.ts";
+export {
+  formatSimReport,
+  SIM_SCENARIOS,
+  type SimDistribution,
   type SimReport,
   type SimScenario,
-  simulate,
-} from "./simulator.ts";
+} from "./report.ts";
+export { simulate } from "./simulator.ts";

@@ -6,7 +6,7 @@ import type {
   MembershipView,
   MemberState,
   Tags,
-} from "../src/membership/types.ts";
+} from "../../src/membership/types.ts";
 
 export class FakeMembership implements MembershipView {
   readonly target = new EventTarget();

@@ -1,7 +1,7 @@
 /** Test helper: forms a cluster of `ClusterMembership`s on a `SimNetwork` in virtual time. */
 import assert from "node:assert/strict";
-import type { ClusterMembership } from "../mod.ts";
-import type { SimNetwork } from "../src/membership/sim/mod.ts";
+import type { ClusterMembership } from "../../mod.ts";
+import type { SimNetwork } from "../../src/membership/sim/mod.ts";
 
 /** Starts every node, joins all through the first, and waits until each sees all alive. */
 export async function formSimCluster(net: SimNetwork, nodes: ClusterMembership[]): Promise<void> {

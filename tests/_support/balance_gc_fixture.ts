@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { Balancer, PhiAccrualDetector } from "../mod.ts";
-import { sharedCore } from "../wasm/loader.ts";
-import { OracleBalancer } from "./oracle/balance.ts";
+import { Balancer, PhiAccrualDetector } from "../../mod.ts";
+import { sharedCore } from "../../wasm/loader.ts";
+import { OracleBalancer } from "../oracle/balance.ts";
 
 const gc = (globalThis as unknown as { gc: () => void }).gc;
 let t = 0;

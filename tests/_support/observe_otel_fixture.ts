@@ -2,7 +2,7 @@
  * Child process of observe_otel_test.ts: two nodes with call metrics and tracing, a few calls
  * through a Director-style forward, then exits (Deno's OpenTelemetry flushes at exit).
  */
-import { Director, Node, RpcClient, serverTracing, silentLogger } from "../mod.ts";
+import { Director, Node, RpcClient, serverTracing, silentLogger } from "../../mod.ts";
 
 const worker = await Node.start({
   id: "w",

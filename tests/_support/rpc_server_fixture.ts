@@ -1,8 +1,8 @@
 /**
  * An `RpcServer` in its own process, for attack tests that must survive (or observe) the server
- * running out of memory. Run by tests/rpc_helpers.ts `spawnServer`:
+ * running out of memory. Run by tests/_support/rpc_helpers.ts `spawnServer`:
  *
- *   deno run -A tests/rpc_server_fixture.ts '<RpcServerOptions as JSON>'
+ *   deno run -A tests/_support/rpc_server_fixture.ts '<RpcServerOptions as JSON>'
  *
  * Prints one line `{"port":N}` once listening, then `{"rss":bytes}` every 100 ms. Methods:
  * `echo` (returns the request), `stats` (the server's counters), `rss` (resident bytes) and
@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { EncodedPayload, RpcServer, type RpcServerStats } from "../mod.ts";
+import { EncodedPayload, RpcServer, type RpcServerStats } from "../../mod.ts";
 import { nestedArrayBomb } from "./rpc_helpers.ts";
 
 const options = JSON.parse(Deno.args[0] ?? "{}");

@@ -1,23 +1,6 @@
-/** Shared helpers of the client tests: start small LOCAL clusters and wait for conditions. */
-import { type Handler, Node, type NodeOptions, type Tags } from "../mod.ts";
-
-/** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** Shared helpers of the client tests: start small LOCAL clusters of echoing nodes. */
+import { type Handler, Node, type NodeOptions, type Tags } from "../../mod.ts";
+import { sleep, waitFor } from "./wait.ts";
 
 /** A handler that answers `{worker, echo}` after `delayMs`. */
 export function echoFrom(id: string, delayMs = 0): Handler {

@@ -2,10 +2,11 @@
  * Helpers of the `rpcnet` command tests: run the command as a subprocess, start agents and read
  * their JSON log lines, make a shared CA with `rpcnet ca create`.
  */
+import type { WaitOptions } from "./wait.ts";
 
-export const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
-export const REPO = new URL("..", import.meta.url).pathname;
-export const HANDLERS = new URL("../examples/handlers.ts", import.meta.url).pathname;
+export const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+export const REPO = new URL("../..", import.meta.url).pathname;
+export const HANDLERS = new URL("../../examples/handlers.ts", import.meta.url).pathname;
 
 /** What a finished command left. */
 export interface Ran {
@@ -14,19 +15,24 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs `rpcnet …args` to completion (killed after `timeoutMs`). */
-export async function rpcnet(
-  args: string[],
-  env: Record<string, string> = {},
-  timeoutMs = 20_000,
-): Promise<Ran> {
-  const child = new Deno.Command(Deno.execPath(), {
+/** Starts `rpcnet …args` with stdout and stderr piped, colours off. */
+function spawnRpcnet(args: string[], env: Record<string, string>): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", MAIN, ...args],
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Runs `rpcnet …args` to completion (killed after `timeoutMs`). */
+export async function rpcnet(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<Ran> {
+  const child = spawnRpcnet(args, env);
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -50,13 +56,7 @@ export class LineProcess {
   #waiters = new Set<() => void>();
 
   constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", MAIN, ...args],
-      env: { NO_COLOR: "1", ...env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.child = spawnRpcnet(args, env);
     this.#done = Promise.all([
       this.#read(this.child.stdout, this.stdout),
       this.#read(this.child.stderr, this.stderr),
@@ -80,8 +80,13 @@ export class LineProcess {
     for (const w of this.#waiters) w();
   }
 
-  /** Waits until `pred` holds over the lines read so far. */
-  async waitFor(pred: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Waits until `pred` holds over the lines read so far: looks again at each new line (and every
+   * `pollMs`, default 200 ms). On timeout the error names `what` and carries the output so far.
+   */
+  async waitFor(pred: () => boolean, what: string, options: WaitOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const pollMs = options.pollMs ?? 200;
     const until = Date.now() + timeoutMs;
     while (!pred()) {
       const left = until - Date.now();
@@ -98,7 +103,7 @@ export class LineProcess {
           this.#waiters.delete(done);
           r();
         };
-        const t = setTimeout(done, Math.min(left, 200));
+        const t = setTimeout(done, Math.min(left, pollMs));
         this.#waiters.add(done);
       });
     }
@@ -152,7 +157,9 @@ export class Agent extends LineProcess {
   static async start(args: string[], env: Record<string, string> = {}): Promise<Agent> {
     const a = new Agent(["agent", ...args], env);
     try {
-      await a.waitFor(() => a.events("started").length > 0, "the agent's started line", 30_000);
+      await a.waitFor(() => a.events("started").length > 0, "the agent's started line", {
+        timeoutMs: 30_000,
+      });
     } catch (e) {
       await a.stop("SIGKILL");
       throw e;

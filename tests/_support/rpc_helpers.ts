@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { defaultDevCa, RPC_ALPN } from "../mod.ts";
+import { defaultDevCa, RPC_ALPN } from "../../mod.ts";
 
 /** `dc 3e 80` × 43,690 then `c0`: nested array16 headers claiming 16,000 elements each. */
 export function nestedArrayBomb(levels = 43_690): Uint8Array {
@@ -48,7 +48,7 @@ export function requestBody(method: string, payload: Uint8Array): Uint8Array {
   return b;
 }
 
-/** A server in a child process (tests/rpc_server_fixture.ts) and what it reported. */
+/** A server in a child process (tests/_support/rpc_server_fixture.ts) and what it reported. */
 export interface ChildServer {
   /** The server's UDP port. */
   port: number;
@@ -62,7 +62,7 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-/** Starts tests/rpc_server_fixture.ts with `options`; `v8Flags` e.g. a heap cap. */
+/** Starts tests/_support/rpc_server_fixture.ts with `options`; `v8Flags` e.g. a heap cap. */
 export async function spawnServer(
   options: Record<string, unknown> = {},
   v8Flags: string[] = [],
