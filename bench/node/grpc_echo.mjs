@@ -5,19 +5,9 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import grpc from "@grpc/grpc-js";
+import { unaryBytes } from "./grpc_identity.mjs";
 
-const identity = (b) => b;
-const service = {
-  echo: {
-    path: "/bench.Echo/Echo",
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-};
+const service = { echo: unaryBytes("/bench.Echo/Echo") };
 
 function serve() {
   const server = new grpc.Server();
