@@ -1,11 +1,17 @@
 /**
- * The write path: frames appended to a batch buffer and written once per microtask, so a burst
- * of calls (or responses) issued in the same tick costs one QUIC write instead of one each.
+ * The write path: frames appended to a batch buffer and written once per turn of the event loop
+ * (`setImmediate`, which runs after the turn's I/O and timer callbacks), so a burst of calls or
+ * responses costs one QUIC write instead of one each. Per turn rather than per microtask: the
+ * responses of handlers whose timers fire together, or the calls a caller issues on reading
+ * several connections' responses in one turn, then also share a write (measured: 8 worker
+ * processes of 2 ms `hold` handlers went from 0.65 to 0.86 of linear scaling, `deno task bench
+ * scale`, with less CPU per call).
  *
  * @module
  */
 
 import { FRAME_FIXED, HEADER_BYTES, writeU32 } from "./frames.ts";
+import { setImmediate } from "node:timers";
 
 // Payload bytes above this are written by reference instead of copied into the batch.
 const COPY_LIMIT = 16 * 1024;
@@ -81,12 +87,15 @@ export class FrameWriter {
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#flush);
+      setImmediate(this.#flush);
     }
   }
 
   /** Resolves when the stream can take more data (backpressure for streaming calls). */
   ready(): Promise<void> {
+    // Frames still waiting for the flush are not yet in the stream's queue: hand them over now,
+    // so `ready` reflects them (a producer awaiting it must not run ahead of its consumer).
+    if (this.#scheduled) this.#flush();
     return this.#w.ready;
   }
 
