@@ -14,6 +14,8 @@ const SECTIONS: Section[] = [
   { name: "core", load: () => import("./core.ts") },
   { name: "sim", load: () => import("./sim.ts") },
   { name: "client", load: () => import("./client.ts") },
+  { name: "fanout", load: () => import("./fanout.ts") },
+  { name: "scale", load: () => import("./scale.ts") },
   { name: "gossip", load: () => import("./gossip.ts") },
   { name: "observe", load: () => import("./observe.ts") },
 ];

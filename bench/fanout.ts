@@ -1,0 +1,406 @@
+/**
+ * Bench section "fanout": one caller spreading calls over worker PROCESSES, the topology users
+ * deploy, against the alternatives, every system in its own processes on loopback:
+ *
+ * - `ClusterClient` in a caller `Node` (`callWorker`, default strategy) → 3 worker `Node`
+ *   processes (`bench/fanout_worker.ts`);
+ * - the same caller pinned to one worker (`filter name=w1`): its CPU per call over one connection;
+ * - a direct `RpcClient` → one worker's `RpcServer`;
+ * - the ceiling: a raw Deno QUIC framed echo from one endpoint to 3 (and 1) raw echo server
+ *   processes (`bench/raw_fanout.ts`, `bench/rpc.ts serve-raw`);
+ * - moleculer 0.14 with 3 workers on its TCP transporter, and @grpc/grpc-js round robin over
+ *   3 servers, both under Node (`bench/node/fanout_driver.mjs`).
+ *
+ * Every caller is its own process (`bench/fanout_driver.ts`, or the Node driver) answering
+ * `{run, inFlight, ms}` commands, so the rounds of every system interleave (order reversed every
+ * other round) and each ratio is the median of per-round ratios. CPU per call is read from /proc
+ * for the caller and the worker processes of each system.
+ *
+ * Then: a worker added under load (48 `hold` calls in flight over 3 workers) — how long from its
+ * ready line until it serves its share; and linear scaling (`bench/scale.ts`).
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { createDevCa, issueDevCertificate } from "../mod.ts";
+import { writeCaFile } from "../examples/worker_process.ts";
+import { Proc, processCpuUs } from "./proc.ts";
+import { type BenchRow, type BenchSection, median } from "./table.ts";
+
+const ROUND_MS = Number(Deno.env.get("FANOUT_BENCH_MS") ?? 500);
+const ROUNDS = Number(Deno.env.get("FANOUT_BENCH_ROUNDS") ?? 7);
+const WARMUP_ROUNDS = 3;
+const here = (p: string) => new URL(p, import.meta.url).pathname;
+export const NODE_DIR: string = here("./node/");
+
+/** Result of one `run` command. */
+export interface RunResult {
+  done: number;
+  seconds: number;
+  rate: number;
+  p50us: number;
+  p99us: number;
+  errors: number;
+  perWorker?: Record<string, number>;
+  windows?: { at: number; counts: Record<string, number> }[];
+}
+
+/** A system under test: its caller process and the processes it calls. */
+export interface System {
+  name: string;
+  caller: Proc;
+  workerPids: number[];
+}
+
+/** Ready line of a worker process. */
+export interface WorkerReady {
+  id: string;
+  rpcAddr: string;
+  gossipAddr: string;
+}
+
+/** Starts `n` worker `Node` processes; the first is the others' seed. */
+export async function startWorkers(
+  ids: string[],
+  caFile: string,
+  seed?: string,
+  extra: string[] = [],
+): Promise<Proc<WorkerReady>[]> {
+  const script = here("./fanout_worker.ts");
+  const procs: Proc<WorkerReady>[] = [];
+  try {
+    const args = (id: string, s?: string) => [
+      "--id",
+      id,
+      "--ca",
+      caFile,
+      ...(s ? ["--seed", s] : []),
+      ...extra,
+    ];
+    let first = seed;
+    if (!first) {
+      procs.push(await Proc.deno<WorkerReady>(script, args(ids[0]), `worker ${ids[0]}`));
+      first = procs[0].ready.gossipAddr;
+    }
+    const rest = seed ? ids : ids.slice(1);
+    // In parallel: 16 workers started one by one would take most of a minute.
+    const started = await Promise.allSettled(
+      rest.map((id) => Proc.deno<WorkerReady>(script, args(id, first), `worker ${id}`)),
+    );
+    for (const s of started) if (s.status === "fulfilled") procs.push(s.value);
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return procs;
+  } catch (e) {
+    await Promise.all(procs.map((p) => p.kill()));
+    throw e;
+  }
+}
+
+/** Installs the Node baselines (moleculer, grpc-js) once; an error message when it cannot. */
+export async function ensureNodeBaselines(): Promise<string | undefined> {
+  try {
+    if (
+      existsSync(`${NODE_DIR}node_modules/moleculer`) &&
+      existsSync(`${NODE_DIR}node_modules/@grpc/grpc-js`)
+    ) return undefined;
+    const npm = await new Deno.Command("npm", {
+      args: ["ci", "--prefix", NODE_DIR, "--no-audit", "--no-fund"],
+      stdout: "null",
+      stderr: "inherit",
+    }).output();
+    return npm.success ? undefined : "npm ci failed";
+  } catch (e) {
+    return `not run: ${(e as Error).message}`;
+  }
+}
+
+/** Starts a Node.js driver (`moleculer` or `grpc`) with its own worker processes. */
+export async function startNodeSystem(
+  system: "moleculer" | "grpc",
+  workers: number,
+  env: Record<string, string>,
+  extra: string[] = [],
+): Promise<System & { version: string }> {
+  const caller = await Proc.start<
+    { callerPid: number; workerPids: number[]; version: string }
+  >(
+    "node",
+    [`${NODE_DIR}fanout_driver.mjs`, system, "--workers", String(workers), ...extra],
+    `${system} driver`,
+    env,
+  );
+  return {
+    name: system,
+    caller: caller as unknown as Proc,
+    workerPids: caller.ready.workerPids,
+    version: caller.ready.version,
+  };
+}
+
+/** CPU of a system's processes so far, µs. */
+function cpu(s: System): { caller: number; workers: number } {
+  let workers = 0;
+  for (const pid of s.workerPids) workers += processCpuUs(pid);
+  return { caller: processCpuUs(s.caller.pid), workers };
+}
+
+/** One measured round of one system. */
+export interface Round extends RunResult {
+  callerCpuPerCall: number;
+  workerCpuPerCall: number;
+}
+
+/** Runs one round on `s` and adds the CPU its processes spent per call. */
+export async function round(
+  s: System,
+  command: { run: "echo" | "hold"; inFlight: number; ms: number; windowMs?: number },
+): Promise<Round> {
+  const c0 = cpu(s);
+  const r = await s.caller.request<RunResult>(command);
+  const c1 = cpu(s);
+  return {
+    ...r,
+    callerCpuPerCall: (c1.caller - c0.caller) / r.done,
+    workerCpuPerCall: (c1.workers - c0.workers) / r.done,
+  };
+}
+
+/** Runs every system `rounds` times at each load, interleaved. */
+export async function interleave(
+  systems: System[],
+  loads: { run: "echo" | "hold"; inFlight: number }[],
+  rounds: number,
+  ms: number,
+  warmupRounds = WARMUP_ROUNDS,
+): Promise<Map<string, Round[]>> {
+  const out = new Map<string, Round[]>();
+  const key = (s: System, l: { inFlight: number }) => `${s.name}@${l.inFlight}`;
+  for (const s of systems) {
+    for (const l of loads) {
+      out.set(key(s, l), []);
+      // Warm-up: JIT and connection windows; the Node baselines need seconds to reach speed.
+      for (let i = 0; i < warmupRounds; i++) await round(s, { ...l, ms });
+    }
+  }
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...systems].reverse() : systems;
+    for (const l of loads) {
+      for (const s of order) out.get(key(s, l))!.push(await round(s, { ...l, ms }));
+    }
+  }
+  return out;
+}
+
+/** Median of per-round ratios a/b. */
+export function ratio(a: Round[], b: Round[], f: (r: Round) => number = (r) => r.rate): number {
+  return median(a.map((x, i) => f(x) / f(b[i])));
+}
+
+const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(", ");
+
+/** Runs the section. */
+export async function run(): Promise<BenchSection> {
+  const ca = await createDevCa();
+  const caFile = await writeCaFile(ca);
+  const leaf = await issueDevCertificate(ca);
+  const tlsEnv = {
+    RPC_BENCH_CERT: leaf.certPem,
+    RPC_BENCH_KEY: leaf.keyPem,
+    RPC_BENCH_CA: ca.certPem,
+  };
+  const procs: Proc<unknown>[] = [];
+  const kill: Proc<unknown>[] = []; // processes that do not read stdin
+  const rows: BenchRow[] = [];
+  try {
+    const workers = await startWorkers(["w1", "w2", "w3"], caFile);
+    procs.push(...workers);
+    const seed = workers[0].ready.gossipAddr;
+    const workerPids = workers.map((w) => w.pid);
+    const raws: Proc<string>[] = [];
+    for (let i = 0; i < 3; i++) {
+      raws.push(await Proc.deno<string>(here("./rpc.ts"), ["serve-raw"], "raw server", tlsEnv));
+    }
+    kill.push(...raws);
+    const driver = here("./fanout_driver.ts");
+    const deno = async (name: string, args: string[], pids: number[]): Promise<System> => {
+      const caller = await Proc.deno<Record<string, unknown>>(
+        driver,
+        args,
+        `${name} driver`,
+        tlsEnv,
+      );
+      procs.push(caller);
+      return { name, caller, workerPids: pids };
+    };
+    const systems: System[] = [
+      await deno(
+        "raw3",
+        ["raw", ...raws.flatMap((r) => ["--port", String(r.ready)])],
+        raws.map((r) => r.pid),
+      ),
+      await deno("raw1", ["raw", "--port", String(raws[0].ready)], [raws[0].pid]),
+      await deno("direct", ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile], [
+        workerPids[0],
+      ]),
+      await deno(
+        "cluster3",
+        ["cluster", "--seed", seed, "--ca", caFile, "--workers", "3"],
+        workerPids,
+      ),
+      await deno(
+        "cluster1",
+        ["cluster", "--seed", seed, "--ca", caFile, "--filter", "name=w1"],
+        [workerPids[0]],
+      ),
+    ];
+    let nodeProblem = await ensureNodeBaselines();
+    const versions: Record<string, string> = {};
+    for (const sys of nodeProblem ? [] : ["moleculer", "grpc"] as const) {
+      try {
+        const s = await startNodeSystem(sys, 3, tlsEnv);
+        procs.push(s.caller);
+        versions[sys] = s.version;
+        systems.push(s);
+      } catch (e) {
+        nodeProblem = `${sys}: ${(e as Error).message}`;
+      }
+    }
+    const loads = [{ run: "echo" as const, inFlight: 64 }, { run: "echo" as const, inFlight: 1 }];
+    const m = await interleave(systems, loads, ROUNDS, ROUND_MS);
+    const at = (name: string, k: number) => m.get(`${name}@${k}`) ?? [];
+    const label: Record<string, string> = {
+      raw3: "raw QUIC framed echo → 3 server processes (ceiling)",
+      raw1: "raw QUIC framed echo → 1 server process",
+      direct: "direct RpcClient → 1 worker's RpcServer",
+      cluster3: "ClusterClient.callWorker in a Node → 3 worker Node processes",
+      cluster1: "ClusterClient.callWorker → 1 worker Node (filter name=w1)",
+      moleculer: `moleculer ${versions.moleculer ?? ""} → 3 worker processes (TCP transporter)`,
+      grpc: `@grpc/grpc-js ${versions.grpc ?? ""} round robin → 3 server processes`,
+    };
+    for (const s of systems) {
+      const r64 = at(s.name, 64);
+      const r1 = at(s.name, 1);
+      rows.push({
+        name: `${label[s.name]}, 64 B echo, 64 in flight`,
+        value: median(r64.map((r) => r.rate)),
+        unit: "req/s",
+        note: `CPU µs per call: caller ${median(r64.map((r) => r.callerCpuPerCall)).toFixed(1)}, ` +
+          `workers ${median(r64.map((r) => r.workerCpuPerCall)).toFixed(1)}; errors ` +
+          `${r64.reduce((a, r) => a + r.errors, 0)}`,
+      });
+      rows.push({
+        name: `${label[s.name]}, 1 in flight, p50`,
+        value: median(r1.map((r) => r.p50us)),
+        unit: "µs",
+        note: `${median(r1.map((r) => r.rate)).toFixed(0)} req/s; p99 ` +
+          `${median(r1.map((r) => r.p99us)).toFixed(0)} µs; CPU µs per call: caller ` +
+          `${median(r1.map((r) => r.callerCpuPerCall)).toFixed(1)}, workers ` +
+          `${median(r1.map((r) => r.workerCpuPerCall)).toFixed(1)}`,
+      });
+    }
+    const c3 = at("cluster3", 64);
+    const ratioRow = (name: string, b: string, min: number, target = true): BenchRow => {
+      const per = c3.map((x, i) => x.rate / at(b, 64)[i]?.rate);
+      const value = median(per);
+      return {
+        name,
+        value,
+        unit: "x",
+        target: target ? `>= ${min}` : undefined,
+        met: target ? value >= min : undefined,
+        note: `64 in flight; per-round ${fmt(per)}`,
+      };
+    };
+    rows.push(
+      ratioRow("ClusterClient over 3 worker processes / raw QUIC ceiling (3 servers)", "raw3", 0.9),
+      ratioRow("ClusterClient over 3 worker processes / direct RpcClient", "direct", 0.7),
+    );
+    {
+      const per = at("raw3", 64).map((x, i) => x.rate / at("raw1", 64)[i].rate);
+      rows.push({
+        name: "raw QUIC: 3 servers / 1 server (what spreading costs the transport itself)",
+        value: median(per),
+        unit: "x",
+        note: `per-round ${fmt(per)}`,
+      });
+    }
+    if (versions.moleculer) {
+      rows.push(ratioRow("ClusterClient (3) / moleculer (3)", "moleculer", 5));
+    }
+    if (versions.grpc) {
+      rows.push(ratioRow("ClusterClient (3) / grpc-js round robin (3)", "grpc", 25));
+    }
+    if (nodeProblem) {
+      rows.push({ name: "moleculer, grpc-js baselines", value: NaN, unit: "", note: nodeProblem });
+    }
+    {
+      const diffs = at("cluster3", 1).map((x, i) => x.p50us - at("direct", 1)[i].p50us);
+      const value = median(diffs);
+      rows.push({
+        name: "1 in flight: ClusterClient (3) p50 − direct RpcClient p50",
+        value,
+        unit: "µs",
+        target: "<= 10",
+        met: value <= 10,
+        note: `per-round ${diffs.map((d) => d.toFixed(0)).join(", ")}`,
+      });
+    }
+    {
+      const per = c3.map((x, i) => x.callerCpuPerCall / at("cluster1", 64)[i].callerCpuPerCall);
+      const value = median(per);
+      rows.push({
+        name: "caller CPU per call: ClusterClient over 3 workers / over 1 connection",
+        value,
+        unit: "x",
+        target: "<= 1.5",
+        met: value <= 1.5,
+        note: `64 in flight; per-round ${fmt(per)}; direct RpcClient caller ` +
+          `${median(at("direct", 64).map((r) => r.callerCpuPerCall)).toFixed(1)} µs`,
+      });
+    }
+
+    // A worker added under load: 48 `hold` calls in flight over w1–w3; w4 starts 1 s in.
+    {
+      const c = systems.find((s) => s.name === "cluster3")!;
+      const pending = round(c, { run: "hold", inFlight: 48, ms: 4000, windowMs: 100 });
+      await new Promise((r) => setTimeout(r, 1000));
+      const [w4] = await startWorkers(["w4"], caFile, seed);
+      const readyAt = Date.now();
+      procs.push(w4);
+      const r = await pending;
+      const windows = r.windows ?? [];
+      // First 100 ms window after w4's ready line in which it served ≥ 80 % of a fair share.
+      const share = windows.find((w) => {
+        if (w.at + 100 <= readyAt) return false;
+        const total = Object.values(w.counts).reduce((a, b) => a + b, 0);
+        return (w.counts.w4 ?? 0) >= 0.8 * total / 4;
+      });
+      const value = share ? share.at + 100 - readyAt : NaN;
+      rows.push({
+        name:
+          "worker added under load: its ready line → first 100 ms window at ≥ 80 % of its share",
+        value,
+        unit: "ms",
+        target: "<= 1000",
+        met: value <= 1000,
+        note: `48 hold calls (2 ms, 8 at once per worker) in flight over 3 workers, then 4; ` +
+          `w4 served ${r.perWorker?.w4 ?? 0} of ${r.done}`,
+      });
+    }
+  } finally {
+    await Promise.all(procs.map((p) => (p as Proc).stop(3000)));
+    await Promise.all(kill.map((p) => p.kill()));
+    await Deno.remove(caFile).catch(() => {});
+  }
+  return {
+    title:
+      "fanout: one caller over worker processes (64 B echo; every system in its own processes)",
+    rows,
+  };
+}
+
+if (import.meta.main) {
+  const { renderTable } = await import("./table.ts");
+  console.log(renderTable([await run()]));
+}

@@ -1,0 +1,117 @@
+/**
+ * The raw Deno QUIC framed echo client of the "fanout" bench: the ceiling of a caller fanning
+ * out over several servers (`bench/rpc.ts serve-raw`), without any RPC or cluster layer.
+ *
+ * @module
+ */
+/**
+ * Framed echo over one bidirectional stream per server, every connection on one endpoint (as
+ * the `ClusterClient` pool opens them), writes coalesced per microtask per connection.
+ */
+export class RawFanout {
+  #lanes: RawLane[];
+  #next = 0;
+  #endpoint: Deno.QuicEndpoint;
+
+  private constructor(lanes: RawLane[], endpoint: Deno.QuicEndpoint) {
+    this.#lanes = lanes;
+    this.#endpoint = endpoint;
+  }
+
+  static async connect(ports: number[], ca: string): Promise<RawFanout> {
+    const endpoint = new Deno.QuicEndpoint({ hostname: "0.0.0.0", port: 0 });
+    const lanes = await Promise.all(ports.map(async (port) => {
+      const conn = await Deno.connectQuic({
+        hostname: "127.0.0.1",
+        port,
+        alpnProtocols: ["rpcnet-bench-raw"],
+        caCerts: [ca],
+        serverName: "localhost",
+        endpoint,
+      });
+      return new RawLane(conn, await conn.createBidirectionalStream());
+    }));
+    return new RawFanout(lanes, endpoint);
+  }
+
+  call(): Promise<void> {
+    return this.#lanes[this.#next++ % this.#lanes.length].call();
+  }
+
+  close(): Promise<void> {
+    for (const l of this.#lanes) l.close();
+    this.#endpoint.close();
+    return Promise.resolve();
+  }
+}
+
+const FRAME = 72;
+
+class RawLane {
+  #conn: Deno.QuicConn;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #waiting = new Map<number, () => void>();
+  #queued: number[] = [];
+  #scheduled = false;
+  #nextId = 0;
+
+  constructor(conn: Deno.QuicConn, stream: Deno.QuicBidirectionalStream) {
+    this.#conn = conn;
+    this.#writer = stream.writable.getWriter();
+    this.#readLoop(stream.readable.getReader({ mode: "byob" })).catch(() => {});
+  }
+
+  call(): Promise<void> {
+    const id = this.#nextId++ >>> 0;
+    const p = new Promise<void>((r) => this.#waiting.set(id, r));
+    this.#queued.push(id);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return p;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const b = new Uint8Array(FRAME * this.#queued.length);
+    const dv = new DataView(b.buffer);
+    this.#queued.forEach((id, i) => {
+      dv.setUint32(i * FRAME, FRAME - 4);
+      dv.setUint32(i * FRAME + 4, id);
+    });
+    this.#queued = [];
+    this.#writer.write(b).catch(() => {});
+  }
+
+  async #readLoop(reader: ReadableStreamBYOBReader): Promise<void> {
+    let buf = new Uint8Array(64 * 1024);
+    let start = 0, filled = 0;
+    for (;;) {
+      if (start === filled) start = filled = 0;
+      else if (buf.length - filled < 4096) {
+        buf.copyWithin(0, start, filled);
+        filled -= start;
+        start = 0;
+      }
+      const { value, done } = await reader.read(
+        new Uint8Array(buf.buffer, filled, buf.length - filled),
+      );
+      if (done || !value) return;
+      buf = new Uint8Array(value.buffer);
+      filled += value.length;
+      while (filled - start >= FRAME) {
+        const id = ((buf[start + 4] << 24) | (buf[start + 5] << 16) | (buf[start + 6] << 8) |
+          buf[start + 7]) >>> 0;
+        start += FRAME;
+        const resolve = this.#waiting.get(id);
+        this.#waiting.delete(id);
+        resolve?.();
+      }
+    }
+  }
+
+  close(): void {
+    this.#conn.close({ closeCode: 0, reason: "" });
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Bench section "scale": does throughput grow linearly with the number of worker processes?
+ *
+ * Workers of bounded capacity that wait rather than compute (`hold`: 8 calls at once per
+ * worker, each holding a 2 ms timer, as a worker waiting on a disk, a GPU or another service
+ * does), one caller keeping 16 calls per worker in flight, 1 to 16 worker processes; ours
+ * (`callWorker` from a caller `Node`, default strategy) and moleculer 0.14 (TCP transporter).
+ *
+ * Each system's one-worker setup stays up the whole time and its rounds interleave with the
+ * N-worker rounds, so "calls/s over N × the one-worker figure" compares neighbours in time.
+ * How much of the bend is the machine (N + 1 processes on 2 cores) shows in two columns: the
+ * machine's CPU busy share during the rounds, and how late the workers' 2 ms timers fired
+ * (ours; read from the workers with `callAll("holdStats")`).
+ *
+ * @module
+ */
+import { createDevCa } from "../mod.ts";
+import { writeCaFile } from "../examples/worker_process.ts";
+import {
+  ensureNodeBaselines,
+  interleave,
+  type Round,
+  startNodeSystem,
+  startWorkers,
+  type System,
+} from "./fanout.ts";
+import { Proc } from "./proc.ts";
+import { type BenchRow, type BenchSection, median } from "./table.ts";
+
+const COUNTS = (Deno.env.get("SCALE_BENCH_WORKERS") ?? "1,2,4,8,16").split(",").map(Number);
+const ROUND_MS = Number(Deno.env.get("SCALE_BENCH_MS") ?? 1000);
+const ROUNDS = Number(Deno.env.get("SCALE_BENCH_ROUNDS") ?? 3);
+const PER_WORKER = 16;
+const CORES = navigator.hardwareConcurrency;
+
+/** One of our clusters: `n` worker processes and a caller `Node` process. */
+async function ours(n: number, caFile: string, tag: string): Promise<System & { procs: Proc[] }> {
+  const ids = Array.from({ length: n }, (_, i) => `${tag}-${i + 1}`);
+  const workers = await startWorkers(ids, caFile, undefined, ["--tags", `role=worker,set=${tag}`]);
+  try {
+    const caller = await Proc.deno<Record<string, unknown>>(
+      new URL("./fanout_driver.ts", import.meta.url).pathname,
+      [
+        "cluster",
+        "--seed",
+        workers[0].ready.gossipAddr,
+        "--ca",
+        caFile,
+        "--workers",
+        String(n),
+        "--filter",
+        `set=${tag}`,
+      ],
+      `caller ${tag}`,
+    );
+    return {
+      name: tag,
+      caller,
+      workerPids: workers.map((w) => w.pid),
+      procs: [caller, ...(workers as unknown as Proc[])],
+    };
+  } catch (e) {
+    await Promise.all(workers.map((w) => w.kill()));
+    throw e;
+  }
+}
+
+/** The machine's CPU busy share over a set of rounds: their processes' CPU / (cores × time). */
+function busy(rounds: Round[]): number {
+  let cpu = 0, secs = 0;
+  for (const r of rounds) {
+    cpu += (r.callerCpuPerCall + r.workerCpuPerCall) * r.done;
+    secs += r.seconds;
+  }
+  return cpu / 1e6 / (secs * CORES);
+}
+
+/** Runs the section. */
+export async function run(): Promise<BenchSection> {
+  const ca = await createDevCa();
+  const caFile = await writeCaFile(ca);
+  const rows: BenchRow[] = [];
+  const alive: Proc[] = [];
+  try {
+    const nodeProblem = await ensureNodeBaselines();
+    const systems: ("ours" | "moleculer")[] = nodeProblem ? ["ours"] : ["ours", "moleculer"];
+    for (const kind of systems) {
+      const start = async (n: number, tag: string): Promise<System> => {
+        if (kind === "ours") {
+          const s = await ours(n, caFile, tag);
+          alive.push(...s.procs);
+          return s;
+        }
+        const s = await startNodeSystem("moleculer", n, {}, ["--capacity", "8", "--hold-ms", "2"]);
+        alive.push(s.caller);
+        return { ...s, name: tag };
+      };
+      const one = await start(1, `${kind}1`);
+      let base: Round[] = [];
+      for (const n of COUNTS) {
+        const load = (k: number) => ({ run: "hold" as const, inFlight: PER_WORKER * k });
+        let rounds: Round[];
+        let lateness = "";
+        if (n === 1) {
+          rounds = (await interleave([one], [load(1)], ROUNDS, ROUND_MS)).get(`${one.name}@16`)!;
+          base = rounds;
+        } else {
+          const many = await start(n, `${kind}${n}`);
+          try {
+            // Two systems, two loads: run each system at its own load by interleaving pairs.
+            base = [];
+            rounds = [];
+            for (let r = 0; r < ROUNDS + 2; r++) {
+              const a = (await interleave([one], [load(1)], 1, ROUND_MS, 0)).get(`${one.name}@16`)!;
+              const b = (await interleave([many], [load(n)], 1, ROUND_MS, 0))
+                .get(`${many.name}@${PER_WORKER * n}`)!;
+              if (r < 2) continue; // warm-up
+              base.push(...a);
+              rounds.push(...b);
+            }
+            if (kind === "ours") {
+              const stats = await many.caller.request<({ p50us: number } | null)[]>({
+                callAll: "holdStats",
+              });
+              const p50s = stats.filter((s) => s !== null).map((s) => s!.p50us);
+              lateness = `; worker timers late by ${median(p50s).toFixed(0)} µs (median of ` +
+                `worker p50s)`;
+            }
+          } finally {
+            await many.caller.stop(5000);
+            for (const p of (many as { procs?: Proc[] }).procs ?? []) await p.stop(5000);
+          }
+        }
+        const perRound = rounds.map((r, i) => r.rate / (n * base[i].rate));
+        const value = n === 1 ? 1 : median(perRound);
+        const target = n === 1 ? undefined : n <= 8 ? 0.9 : 0.7;
+        const label = kind === "ours" ? "ClusterClient" : "moleculer 0.14.36";
+        rows.push({
+          name: `${label}, ${n} worker process${n > 1 ? "es" : ""}: calls/s ÷ (${n} × one worker)`,
+          value,
+          unit: "x",
+          target: kind === "ours" && target ? `>= ${target}` : undefined,
+          met: kind === "ours" && target ? value >= target : undefined,
+          note: `${median(rounds.map((r) => r.rate)).toFixed(0)} calls/s, p50 ` +
+            `${(median(rounds.map((r) => r.p50us)) / 1000).toFixed(1)} ms; CPU busy ` +
+            `${(100 * busy(rounds)).toFixed(0)} % of ${CORES} cores; caller CPU ` +
+            `${median(rounds.map((r) => r.callerCpuPerCall)).toFixed(1)} µs/call${lateness}` +
+            (n > 1 ? `; per-round ${perRound.map((x) => x.toFixed(2)).join(", ")}` : ""),
+        });
+      }
+    }
+    if (nodeProblem) {
+      rows.push({ name: "moleculer baseline", value: NaN, unit: "", note: nodeProblem });
+    }
+  } finally {
+    await Promise.all(alive.map((p) => p.stop(5000)));
+    await Deno.remove(caFile).catch(() => {});
+  }
+  return {
+    title: `scale: ${PER_WORKER} calls per worker in flight, hold 2 ms with 8 slots per worker`,
+    rows,
+  };
+}
+
+if (import.meta.main) {
+  const { renderTable } = await import("./table.ts");
+  console.log(renderTable([await run()]));
+}
