@@ -233,6 +233,7 @@ export async function run(): Promise<BenchSection> {
       procs.push(caller);
       return { name, caller, workerPids: pids };
     };
+    const only = Deno.env.get("FANOUT_SYSTEMS")?.split(","); // diagnostics: a subset
     const systems: System[] = [
       await deno(
         "raw3",
@@ -254,7 +255,13 @@ export async function run(): Promise<BenchSection> {
         [workerPids[0]],
       ),
     ];
-    let nodeProblem = await ensureNodeBaselines();
+    if (only) {
+      for (const s of systems.filter((s) => !only.includes(s.name))) await s.caller.stop(3000);
+      systems.splice(0, systems.length, ...systems.filter((s) => only.includes(s.name)));
+    }
+    let nodeProblem = only && !only.includes("moleculer")
+      ? "not selected"
+      : await ensureNodeBaselines();
     const versions: Record<string, string> = {};
     for (const sys of nodeProblem ? [] : ["moleculer", "grpc"] as const) {
       try {
@@ -361,8 +368,8 @@ export async function run(): Promise<BenchSection> {
     }
 
     // A worker added under load: 48 `hold` calls in flight over w1–w3; w4 starts 1 s in.
-    {
-      const c = systems.find((s) => s.name === "cluster3")!;
+    const c = systems.find((s) => s.name === "cluster3");
+    if (c) {
       const pending = round(c, { run: "hold", inFlight: 48, ms: 4000, windowMs: 100 });
       await new Promise((r) => setTimeout(r, 1000));
       const [w4] = await startWorkers(["w4"], caFile, seed);

@@ -64,7 +64,7 @@ if (system === "cluster") {
   call = (method) => node.client.callWorker(method, PAYLOAD, opts);
   callAll = async (method) =>
     (await node.client.callAll(method, null, opts)).map((r) => r.ok ? r.value : null);
-  close = () => node.stop();
+  close = () => node.leave();
 } else if (system === "direct") {
   const devCa = await readCaFile(args.ca);
   const [hostname, port] = args.addr!.split(":");
