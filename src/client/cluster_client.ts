@@ -134,6 +134,11 @@ export interface ClusterClientOptions {
   /** Unary lanes per connection. Default: the RpcClient default. */
   lanes?: number;
   /**
+   * Send small unary calls over a TCP lane to workers whose server offers them (`RpcClient`
+   * option `tcpLanes`; `NodeOptions.tcpLanes` turns it on for both sides). Default `false`.
+   */
+  tcpLanes?: boolean;
+  /**
    * Connect to every worker through one client `QuicEndpoint` (per address family) instead of
    * one per connection: one UDP socket and one QUIC driver for the pool, less CPU per call, and
    * one session-ticket store for 0-RTT reconnects. Default `true`.
@@ -478,6 +483,7 @@ export class ClusterClient {
     );
     const shareEndpoint = checkBoolean("shareEndpoint", o.shareEndpoint, true);
     if (o.lanes !== undefined) checkInt("lanes", o.lanes, 4, 1, 64);
+    const tcpLanes = checkBoolean("tcpLanes", o.tcpLanes, false);
     if (
       o.secret !== undefined && typeof o.secret !== "string" && !(o.secret instanceof Uint8Array)
     ) {
@@ -493,6 +499,7 @@ export class ClusterClient {
           serverName: o.serverName,
           secret: o.secret,
           lanes: o.lanes,
+          tcpLanes,
           connectTimeoutMs,
           endpoint,
         }));

@@ -115,6 +115,7 @@ export class Node {
       tls,
       secret: options.secret,
       logger: options.server?.logger ?? logger,
+      tcpLanes: options.server?.tcpLanes ?? o.tcpLanes,
     });
     for (const [method, h] of Object.entries(options.handlers ?? {})) server.register(method, h);
     for (const [method, h] of Object.entries(options.serverStreams ?? {})) {
@@ -172,6 +173,7 @@ export class Node {
         caCerts: options.client?.caCerts ?? options.caCerts,
         secret: options.client?.secret ?? options.secret,
         serverName: options.client?.serverName ?? options.serverName,
+        tcpLanes: options.client?.tcpLanes ?? o.tcpLanes,
       });
       stopLog = logMembership(membership, logger);
       await waitForFirstJoin(membership, o.joinWaitMs ?? membership.config.bootstrapTimeoutMs, o);

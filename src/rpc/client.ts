@@ -30,8 +30,9 @@ const RECONNECT_BACKOFF_MS = 100;
 
 /**
  * A connection to one `RpcServer`. Unary calls are multiplexed over a few long-lived lane
- * streams; a lost connection fails its pending calls with `unavailable` and the next call
- * reconnects (with QUIC 0-RTT when the server's session ticket allows).
+ * streams (the small ones over a TLS-over-TCP lane with `tcpLanes`); a lost connection fails its
+ * pending calls with `unavailable` and the next call reconnects (with QUIC 0-RTT when the
+ * server's session ticket allows).
  *
  * @example
  * ```ts
@@ -56,7 +57,7 @@ export class RpcClient {
   #failure: RpcError | undefined;
   #closed = false;
   #closing = new AbortController();
-  #stats: RpcClientStats = { connects: 0, zeroRttConnects: 0, pendingCalls: 0 };
+  #stats = { connects: 0, zeroRttConnects: 0 };
   #getConn = (): Promise<ClientConnection> => this.#connection();
 
   private constructor(
@@ -94,6 +95,7 @@ export class RpcClient {
     if (options.caCerts !== undefined) checkStringArray("caCerts", options.caCerts, []);
     checkString("serverName", options.serverName, undefined);
     const zeroRtt = checkBoolean("zeroRtt", options.zeroRtt, true);
+    const tcpLanes = checkBoolean("tcpLanes", options.tcpLanes, false);
     const lanes = checkInt("lanes", options.lanes, 4, 1, 64);
     const maxFrameBytes = checkInt(
       "maxFrameBytes",
@@ -119,8 +121,14 @@ export class RpcClient {
         connectTimeoutMs,
         zeroRtt,
         key,
+        tcpLanes,
       },
-      { codec: new PayloadCodec(limits), maxFrameBytes, heads: new Map() },
+      {
+        codec: new PayloadCodec(limits),
+        maxFrameBytes,
+        heads: new Map(),
+        tcpLaneCounts: { opened: 0, fallbacks: 0 },
+      },
       options.endpoint,
     );
     try {
@@ -145,9 +153,24 @@ export class RpcClient {
     return this.#conn !== undefined && this.#conn.usable && this.#conn.error === undefined;
   }
 
+  /**
+   * What carries the current connection's small unary calls: `"tcp"` once its TCP lane is
+   * attached (option `tcpLanes`, against a server that offers them), else `"quic"` (also
+   * while not connected).
+   */
+  get laneTransport(): "quic" | "tcp" {
+    return this.#conn?.laneTransport ?? "quic";
+  }
+
   /** Connection counters. */
   stats(): RpcClientStats {
-    return { ...this.#stats, pendingCalls: this.#conn?.pendingCalls ?? 0 };
+    const tcp = this.#shared.tcpLaneCounts;
+    return {
+      ...this.#stats,
+      pendingCalls: this.#conn?.pendingCalls ?? 0,
+      tcpLanes: tcp.opened,
+      tcpLaneFallbacks: tcp.fallbacks,
+    };
   }
 
   /**

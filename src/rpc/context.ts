@@ -10,6 +10,7 @@ import { type LogFields, type Logger, type LogLevel, LogRateLimiter } from "../l
 import type { InterceptedCall } from "./intercept.ts";
 import type { ByteBudget } from "./budget.ts";
 import type { PayloadCodec } from "./codec.ts";
+import type { TcpLaneTokens } from "./tcp_lanes.ts";
 import { RpcError } from "../errors.ts";
 import type { CallContext, FallbackHandler, RpcServerStats } from "./types.ts";
 
@@ -51,6 +52,8 @@ export interface ServerShared {
   authTimeoutMs: number;
   /** The cluster secret's key, when required. */
   key: SecretKey | undefined;
+  /** The TCP lane tokens connections issue in `HELLO`, when `tcpLanes` is on. */
+  tcpLaneTokens: TcpLaneTokens | undefined;
   /** Counters (mutated in place). */
   stats: RpcServerStats;
   /** True once `close()` began: new calls are refused with `unavailable`. */

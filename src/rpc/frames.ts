@@ -3,17 +3,21 @@
  *
  * Every frame is `[u32 length][u8 type][u8 flags][u32 id][body]`, big-endian, where `length`
  * counts the bytes after itself (so at least {@linkcode FRAME_FIXED}). A lane carries many
- * unary calls matched by `id`; a streaming call owns its QUIC stream and uses `id` 0.
+ * unary calls matched by `id`; a streaming call owns its QUIC stream and uses `id` 0. A TCP lane
+ * is a lane on a TLS connection instead of a QUIC stream, bound to its QUIC connection by a token.
  *
  * Bodies:
  * - `REQUEST` / `STREAM_OPEN`: `[u8 kind (STREAM_OPEN only)][u8 methodLen][method utf8]`
  *   `[u32 timeoutMs if F_DEADLINE][u16 metaLen][meta msgpack if F_META][payload]`
  * - `RESPONSE` / `MESSAGE`: payload (msgpack, or raw bytes when `F_RAW`)
  * - `ERROR`: `[u8 code index in RPC_ERROR_CODES][message utf8]`
- * - `HELLO` (server → client, control stream): `[u8 authRequired][32-byte nonce]`
+ * - `HELLO` (server → client, control stream): `[u8 authRequired][32-byte nonce]`, then a
+ *   32-byte TCP lane token when the server has `tcpLanes` on (65 bytes in all)
  * - `AUTH` (client → server): HMAC-SHA256(secret, nonce || "rpcnet-auth"), or empty
- * - `CANCEL`, `END`, `LANE_OPEN`, `READY`, `GOAWAY`: empty (a lane `CANCEL` flagged `F_DEADLINE`
- *   was sent because the caller's deadline passed)
+ * - `LANE_OPEN`: empty on a QUIC lane; the token from `HELLO` as the first frame of a TCP lane
+ *   (TLS over TCP to the same host and port number), answered by `READY` once it is attached
+ * - `CANCEL`, `END`, `READY`, `GOAWAY`: empty (a lane `CANCEL` flagged `F_DEADLINE` was sent
+ *   because the caller's deadline passed)
  *
  * @module
  */

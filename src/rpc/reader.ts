@@ -43,7 +43,7 @@ export interface Frame {
 /** The buffer a reader starts with (and shrinks back to) unless told otherwise. */
 export const BASE_BYTES = 64 * 1024;
 
-/** Parses length-prefixed frames from a QUIC receive stream. */
+/** Parses length-prefixed frames from a byte stream (a QUIC stream or a TLS connection). */
 export class FrameReader {
   #byob: ReadableStreamBYOBReader | undefined;
   #plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -61,7 +61,7 @@ export class FrameReader {
   #filled = false; // the last read filled the buffer: grow toward the base size
 
   /**
-   * @param stream the receive side of a QUIC stream
+   * @param stream the receive side of a QUIC stream or TLS connection
    * @param maxFrameBytes largest accepted frame length (bytes after the length prefix)
    * @param budget the connection's budget for buffers beyond `baseBytes` (none: unbounded)
    * @param baseBytes the buffer to start with and shrink back to
@@ -120,6 +120,14 @@ export class FrameReader {
   release(): void {
     this.#budget?.give(this.#charged);
     this.#charged = 0;
+  }
+
+  /**
+   * Charges buffer growth beyond the base size to `budget` from now on (a TCP lane's reader
+   * learns its connection only from its first frame, which fits the base buffer).
+   */
+  useBudget(budget: ByteBudget): void {
+    this.#budget = budget;
   }
 
   /** Largest accepted frame length; raised once a connection has authenticated. */

@@ -32,6 +32,8 @@ import {
   MAX_FRAME_LIMIT,
 } from "./limits.ts";
 import { ServerConnection } from "./server_conn.ts";
+import { TcpLaneListener, TcpLaneTokens } from "./tcp_lanes.ts";
+import type { TlsConfig } from "./certs.ts";
 import { type CallObserver, observeSingle, observeStream } from "./call_observer.ts";
 import { composeServerInterceptors, type ServerInterceptor } from "./intercept.ts";
 import { silentLogger } from "../logger.ts";
@@ -98,7 +100,8 @@ function observed(
 
 /**
  * Serves RPC handlers over QUIC. Unary calls ride a few long-lived "lane" streams per
- * connection; each streaming call gets its own stream.
+ * connection; each streaming call gets its own stream. With `tcpLanes`, a client may move its
+ * small unary calls to a TLS-over-TCP lane bound to its QUIC connection.
  *
  * @example
  * ```ts
@@ -122,6 +125,8 @@ export class RpcServer {
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #endpoint: Deno.QuicEndpoint | undefined;
   #listener: Deno.QuicListener | undefined;
+  #tcpLanes: boolean;
+  #tcpListener: TcpLaneListener | undefined;
   #acceptLoop: Promise<void> | undefined;
   #conns = new Set<ServerConnection>();
   #interceptors: ServerInterceptor[] = [];
@@ -169,6 +174,7 @@ export class RpcServer {
     checkSecret("secret", options.secret);
     checkPems("tls", options.tls, ["certPem", "keyPem"]);
     checkPems("devCa", options.devCa, ["certPem", "keyPem"]);
+    this.#tcpLanes = checkBoolean("tcpLanes", options.tcpLanes, false);
     this.#drainTimeoutMs = checkDurationMs("drainTimeoutMs", options.drainTimeoutMs, 5000);
     this.#maxStreams = checkInt(
       "maxStreamsPerConnection",
@@ -237,6 +243,7 @@ export class RpcServer {
       drainTimeoutMs: 0,
       authTimeoutMs: checkDurationMs("authTimeoutMs", options.authTimeoutMs, 10_000, 1),
       key: undefined,
+      tcpLaneTokens: this.#tcpLanes ? new TcpLaneTokens() : undefined,
       stats: {
         connections: 0,
         connectionsTotal: 0,
@@ -251,6 +258,8 @@ export class RpcServer {
         refusedLanes: 0,
         bufferLimitRejects: 0,
         frameTimeouts: 0,
+        tcpLanesOpened: 0,
+        rejectedTcpLanes: 0,
       },
       draining: false,
       onCallDone: () => {},
@@ -378,10 +387,12 @@ export class RpcServer {
   }
 
   /**
-   * Binds the endpoint and starts accepting connections.
+   * Binds the endpoint (and with `tcpLanes` the TCP port of the same number) and starts
+   * accepting connections.
    *
-   * @throws {RpcError} `unavailable` when the address cannot be bound; `invalid_argument` for a
-   * bad secret or unusable TLS material; `failed_precondition` without `--unstable-net`
+   * @throws {RpcError} `unavailable` when the address cannot be bound (with `tcpLanes`, also
+   * when the TCP port is taken: the message names `tcpLanes`); `invalid_argument` for a bad
+   * secret or unusable TLS material; `failed_precondition` without `--unstable-net`
    */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new RpcError("invalid_argument", "RpcServer already started");
@@ -392,20 +403,72 @@ export class RpcServer {
     const tls = o.tls ??
       await issueDevCertificate(o.devCa ?? await defaultDevCa(), devCertificateNames([hostname]));
     if (o.secret !== undefined) this.#shared.key = await importSecret(o.secret);
+    let endpoint: Deno.QuicEndpoint;
+    let tcp: Deno.TlsListener | undefined;
+    // With TCP lanes the TCP port must have the QUIC port's number: with port 0 a pair whose TCP
+    // half is taken is dropped for a fresh one (a few times).
+    for (let attempt = 1;; attempt++) {
+      endpoint = this.#listen(hostname, o.port ?? 0, tls);
+      if (!this.#tcpLanes) break;
+      try {
+        tcp = Deno.listenTls({
+          hostname,
+          port: endpoint.addr.port,
+          cert: tls.certPem,
+          key: tls.keyPem,
+          alpnProtocols: [RPC_ALPN],
+        });
+        break;
+      } catch (e) {
+        endpoint.close();
+        if ((o.port ?? 0) === 0 && e instanceof Deno.errors.AddrInUse && attempt < 8) continue;
+        this.#state = "closed";
+        throw new RpcError(
+          "unavailable",
+          `tcpLanes: cannot listen on TCP ${hostname}:${endpoint.addr.port} (the TCP port must ` +
+            `have the QUIC endpoint's port number): ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+    }
+    const a = endpoint.addr;
+    this.#addr = { hostname: a.hostname, port: a.port };
+    this.#state = "running";
+    this.#acceptLoop = this.#accept(this.#listener!);
+    if (tcp) {
+      this.#tcpListener = new TcpLaneListener(
+        this.#shared,
+        tcp,
+        this.#shared.tcpLaneTokens!,
+        this.#maxConnections,
+      );
+    }
+    // Stalled frames are found by a sweep rather than a timer per partial frame.
+    const frameTimeoutMs = this.#shared.frameTimeoutMs;
+    const sweeper = this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.#conns) c.sweep(now, frameTimeoutMs);
+    }, Math.min(1000, Math.max(10, frameTimeoutMs >> 2)));
+    Deno.unrefTimer(sweeper);
+  }
+
+  // Binds the QUIC endpoint and listens on it (sets #endpoint and #listener).
+  #listen(hostname: string, port: number, tls: TlsConfig): Deno.QuicEndpoint {
+    let endpoint: Deno.QuicEndpoint;
     try {
-      this.#endpoint = new Deno.QuicEndpoint({ hostname, port: o.port ?? 0 });
+      endpoint = this.#endpoint = new Deno.QuicEndpoint({ hostname, port });
     } catch (e) {
       this.#state = "closed";
       // Deno releases a closed QuicEndpoint's UDP port only when the object is garbage-collected,
       // so rebinding a port just closed in this same process fails for a while.
       throw new RpcError(
         "unavailable",
-        `cannot bind QUIC endpoint on ${hostname}:${o.port ?? 0}: ${(e as Error).message}`,
+        `cannot bind QUIC endpoint on ${hostname}:${port}: ${(e as Error).message}`,
         { cause: e },
       );
     }
     try {
-      this.#listener = this.#endpoint.listen({
+      this.#listener = endpoint.listen({
         alpnProtocols: [RPC_ALPN],
         cert: tls.certPem,
         key: tls.keyPem,
@@ -414,23 +477,13 @@ export class RpcServer {
         maxConcurrentUnidirectionalStreams: 0,
       });
     } catch (e) {
-      this.#endpoint.close();
+      endpoint.close();
       this.#state = "closed";
       throw new RpcError("invalid_argument", `cannot listen: ${(e as Error).message}`, {
         cause: e,
       });
     }
-    const a = this.#endpoint.addr;
-    this.#addr = { hostname: a.hostname, port: a.port };
-    this.#state = "running";
-    this.#acceptLoop = this.#accept(this.#listener);
-    // Stalled frames are found by a sweep rather than a timer per partial frame.
-    const frameTimeoutMs = this.#shared.frameTimeoutMs;
-    const sweeper = this.#sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.#conns) c.sweep(now, frameTimeoutMs);
-    }, Math.min(1000, Math.max(10, frameTimeoutMs >> 2)));
-    Deno.unrefTimer(sweeper);
+    return endpoint;
   }
 
   async #accept(listener: Deno.QuicListener): Promise<void> {
@@ -486,6 +539,7 @@ export class RpcServer {
     try {
       this.#listener?.stop();
     } catch { /* already stopped */ }
+    const tcpClosed = this.#tcpListener?.close();
     for (const c of this.#conns) c.goAway();
     // Clients close a connection themselves once its calls are answered (closing from this
     // side could discard responses still in flight); force it after drainTimeoutMs.
@@ -501,6 +555,7 @@ export class RpcServer {
       this.#endpoint?.close({ closeCode: RPC_CLOSE_CODES.GOING_AWAY, reason: "server closed" });
     } catch { /* already closed */ }
     await this.#acceptLoop;
+    await tcpClosed;
     this.#state = "closed";
   }
 }

@@ -1,6 +1,7 @@
 /**
  * One accepted QUIC connection on the server: the control stream (challenge, GOAWAY), then
- * every stream the client opens — a lane (`LANE_OPEN`) or a streaming call (`STREAM_OPEN`).
+ * every stream the client opens — a lane (`LANE_OPEN`) or a streaming call (`STREAM_OPEN`) —
+ * and, with `tcpLanes`, the TCP lane the client attaches with the token from `HELLO`.
  * A malformed frame closes this connection only, with `RPC_CLOSE_CODES.PROTOCOL_ERROR`.
  *
  * Memory a connection can make the server hold is bounded: before it proves the secret it may
@@ -21,6 +22,7 @@ import { FrameError, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { CONTROL_MAX_FRAME, PRE_AUTH_STREAMS } from "./limits.ts";
 import { BASE_BYTES, FrameReader } from "./reader.ts";
 import { ServerLane } from "./server_lane.ts";
+import { closeQuietly, type TcpLaneHost } from "./tcp_lanes.ts";
 import { serveStream, type StreamHost } from "./server_stream.ts";
 import { errorBody } from "./status.ts";
 import { FrameWriter } from "./writer.ts";
@@ -31,7 +33,7 @@ const FIRST_FRAME_BASE = 1024;
 const STREAM_BASE = 16 * 1024;
 
 /** Server state of one client connection. */
-export class ServerConnection implements StreamHost {
+export class ServerConnection implements StreamHost, TcpLaneHost {
   /** The client's address, `host:port`. */
   readonly remoteAddr: string;
   /** Calls running on this connection. */
@@ -50,6 +52,9 @@ export class ServerConnection implements StreamHost {
   #budget: ByteBudget;
   #readers = new Set<FrameReader>();
   #preAuthStreams = 0;
+  #laneToken: Uint8Array | undefined;
+  #tcp: { conn: Deno.Conn; lane: ServerLane } | undefined;
+  #tcpAttached = false;
 
   /**
    * @param shared server-wide state
@@ -117,8 +122,14 @@ export class ServerConnection implements StreamHost {
     if (this.#isClosed) return;
     this.#isClosed = true;
     clearTimeout(this.#ageTimer);
+    if (this.#laneToken) this.#shared.tcpLaneTokens?.revoke(this.#laneToken);
     const lost = connectionLost();
     for (const lane of this.#lanes) lane.abortAll(lost);
+    if (this.#tcp) {
+      this.#tcp.lane.abortAll(lost);
+      closeQuietly(this.#tcp.conn);
+      this.#tcp = undefined;
+    }
     for (const ctx of this.#streams) ctx.abort(lost);
     this.#lanes.clear();
     this.#streams.clear();
@@ -145,6 +156,43 @@ export class ServerConnection implements StreamHost {
     this.close(RPC_CLOSE_CODES.PROTOCOL_ERROR, reason.slice(0, 120));
   }
 
+  /** Why a TCP lane cannot attach now, or undefined when it can. */
+  get tcpLaneRefusal(): string | undefined {
+    if (this.#isClosed) return "its QUIC connection is closed";
+    if (!this.#authenticated) return "its QUIC connection has not proven the secret";
+    if (this.#tcpAttached) return "its QUIC connection has a TCP lane already";
+    return undefined;
+  }
+
+  /**
+   * Serves `conn` as this connection's TCP lane, under the connection's limits (buffer budget,
+   * frame size, frame timeout, concurrent calls) like a QUIC lane. The lane ending (closed,
+   * reset, malformed) closes the QUIC connection: the client then fails its pending calls and
+   * reconnects, as after any lost connection.
+   */
+  async attachTcpLane(conn: Deno.Conn, reader: FrameReader): Promise<void> {
+    this.#tcpAttached = true;
+    const shared = this.#shared;
+    reader.maxFrameBytes = shared.maxFrameBytes;
+    reader.useBudget(this.#budget);
+    reader.setBase(BASE_BYTES);
+    this.#readers.add(reader);
+    const writer = new FrameWriter(conn.writable);
+    writer.frame(T.READY, 0, 0);
+    const lane = new ServerLane(shared, this, writer, reader);
+    this.#tcp = { conn, lane };
+    try {
+      await lane.run();
+    } catch (e) {
+      if (e instanceof FrameError) this.#protocolError(e);
+    } finally {
+      this.#readers.delete(reader);
+      reader.release();
+      closeQuietly(conn);
+      this.close(RPC_CLOSE_CODES.NORMAL, "TCP lane closed");
+    }
+  }
+
   async #challenge(): Promise<boolean> {
     const key = this.#shared.key;
     let stream: Deno.QuicBidirectionalStream;
@@ -155,9 +203,13 @@ export class ServerConnection implements StreamHost {
     }
     const writer = this.#control = new FrameWriter(stream.writable);
     const nonce = newNonce();
-    const hello = new Uint8Array(1 + nonce.length);
+    const tokens = this.#shared.tcpLaneTokens;
+    if (tokens && !this.#isClosed) this.#laneToken = tokens.issue(this);
+    const token = this.#laneToken;
+    const hello = new Uint8Array(1 + nonce.length + (token ? token.length : 0));
     hello[0] = key ? 1 : 0;
     hello.set(nonce, 1);
+    if (token) hello.set(token, 1 + nonce.length);
     writer.frame(T.HELLO, 0, 0, undefined, hello, true);
     if (!key) return true;
     const reader = new FrameReader(stream.readable, CONTROL_MAX_FRAME);
@@ -233,7 +285,7 @@ export class ServerConnection implements StreamHost {
           return this.#refuse("refusedLanes", `more than ${shared.maxLanes} lanes`);
         }
         reader.setBase(BASE_BYTES);
-        const lane = new ServerLane(shared, this, stream, reader);
+        const lane = new ServerLane(shared, this, new FrameWriter(stream.writable), reader);
         this.#lanes.add(lane);
         try {
           await lane.run();

@@ -1,6 +1,7 @@
 /**
- * The server side of a lane: unary requests read from one long-lived stream, dispatched to
- * handlers, answered on the same stream (responses coalesced per microtask by the writer).
+ * The server side of a lane: unary requests read from one long-lived stream (a QUIC stream, or
+ * the connection's TCP lane), dispatched to handlers, answered on the same stream (responses
+ * coalesced per microtask by the writer).
  *
  * @module
  */
@@ -20,7 +21,7 @@ import {
 import type { FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
-import { FrameWriter } from "./writer.ts";
+import type { FrameWriter } from "./writer.ts";
 import { InterceptedCall, type ServerTarget } from "./intercept.ts";
 
 /** What a lane needs from its connection. */
@@ -61,19 +62,19 @@ export class ServerLane {
   /**
    * @param shared server-wide state
    * @param host the connection
-   * @param stream the lane stream (its `LANE_OPEN` frame already read)
-   * @param reader the stream's frame reader
+   * @param writer the writer of the lane's send side (a QUIC stream or a TLS connection)
+   * @param reader the reader of its receive side, its `LANE_OPEN` frame already read
    */
   constructor(
     shared: ServerShared,
     host: LaneHost,
-    stream: Deno.QuicBidirectionalStream,
+    writer: FrameWriter,
     reader: FrameReader,
   ) {
     this.#shared = shared;
     this.#host = host;
     this.#reader = reader;
-    this.#writer = new FrameWriter(stream.writable);
+    this.#writer = writer;
   }
 
   /** Reads until the lane ends; rejects with `FrameError` on malformed input. */

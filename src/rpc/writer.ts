@@ -18,7 +18,10 @@ const COPY_LIMIT = 16 * 1024;
 const MIN_BATCH = 512;
 const MAX_BATCH = 64 * 1024;
 
-/** Writes length-prefixed frames to a QUIC send stream, coalesced per microtask. */
+/**
+ * Writes length-prefixed frames to a byte stream (a QUIC send stream or a TLS connection),
+ * coalesced per microtask.
+ */
 export class FrameWriter {
   #w: WritableStreamDefaultWriter<Uint8Array>;
   #batch: Uint8Array = new Uint8Array(0);
@@ -33,7 +36,7 @@ export class FrameWriter {
   /** Called once when a write fails (the stream was reset or the connection lost). */
   onError: ((e: unknown) => void) | undefined;
 
-  /** @param writable the send side of a QUIC stream */
+  /** @param writable the send side of a QUIC stream or TLS connection */
   constructor(writable: WritableStream<Uint8Array>) {
     this.#w = writable.getWriter();
   }
