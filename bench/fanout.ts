@@ -213,7 +213,8 @@ export async function run(): Promise<BenchSection> {
   const kill: Proc<unknown>[] = []; // processes that do not read stdin
   const rows: BenchRow[] = [];
   try {
-    const workers = await startWorkers(["w1", "w2", "w3"], caFile);
+    // The workers accept TCP lanes; the QUIC systems' clients simply do not ask for them.
+    const workers = await startWorkers(["w1", "w2", "w3"], caFile, undefined, ["--tcp-lanes"]);
     procs.push(...workers);
     const seed = workers[0].ready.gossipAddr;
     const workerPids = workers.map((w) => w.pid);
@@ -221,7 +222,13 @@ export async function run(): Promise<BenchSection> {
     for (let i = 0; i < 3; i++) {
       raws.push(await Proc.deno<string>(here("./rpc.ts"), ["serve-raw"], "raw server", tlsEnv));
     }
-    kill.push(...raws);
+    const rawTls: Proc<string>[] = [];
+    for (let i = 0; i < 3; i++) {
+      rawTls.push(
+        await Proc.deno<string>(here("./rpc.ts"), ["serve-raw-tls"], "raw TLS server", tlsEnv),
+      );
+    }
+    kill.push(...raws, ...rawTls);
     const driver = here("./fanout_driver.ts");
     const deno = async (name: string, args: string[], pids: number[]): Promise<System> => {
       const caller = await Proc.deno<Record<string, unknown>>(
@@ -241,6 +248,11 @@ export async function run(): Promise<BenchSection> {
         raws.map((r) => r.pid),
       ),
       await deno("raw1", ["raw", "--port", String(raws[0].ready)], [raws[0].pid]),
+      await deno(
+        "rawtls3",
+        ["rawtls", ...rawTls.flatMap((r) => ["--port", String(r.ready)])],
+        rawTls.map((r) => r.pid),
+      ),
       await deno("direct", ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile], [
         workerPids[0],
       ]),
@@ -252,6 +264,21 @@ export async function run(): Promise<BenchSection> {
       await deno(
         "cluster1",
         ["cluster", "--seed", seed, "--ca", caFile, "--filter", "name=w1"],
+        [workerPids[0]],
+      ),
+      await deno(
+        "directtcp",
+        ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile, "--tcp-lanes"],
+        [workerPids[0]],
+      ),
+      await deno(
+        "cluster3tcp",
+        ["cluster", "--seed", seed, "--ca", caFile, "--workers", "3", "--tcp-lanes"],
+        workerPids,
+      ),
+      await deno(
+        "cluster1tcp",
+        ["cluster", "--seed", seed, "--ca", caFile, "--filter", "name=w1", "--tcp-lanes"],
         [workerPids[0]],
       ),
     ];
@@ -279,9 +306,13 @@ export async function run(): Promise<BenchSection> {
     const label: Record<string, string> = {
       raw3: "raw QUIC framed echo → 3 server processes (ceiling)",
       raw1: "raw QUIC framed echo → 1 server process",
+      rawtls3: "raw TLS/TCP framed echo → 3 server processes (ceiling of TCP lanes)",
       direct: "direct RpcClient → 1 worker's RpcServer",
       cluster3: "ClusterClient.callWorker in a Node → 3 worker Node processes",
       cluster1: "ClusterClient.callWorker → 1 worker Node (filter name=w1)",
+      directtcp: "direct RpcClient, TCP lanes → 1 worker's RpcServer",
+      cluster3tcp: "ClusterClient.callWorker, TCP lanes → 3 worker Node processes",
+      cluster1tcp: "ClusterClient.callWorker, TCP lanes → 1 worker Node (filter name=w1)",
       moleculer: `moleculer ${versions.moleculer ?? ""} → 3 worker processes (TCP transporter)`,
       grpc: `@grpc/grpc-js ${versions.grpc ?? ""} round robin → 3 server processes`,
     };
@@ -306,65 +337,101 @@ export async function run(): Promise<BenchSection> {
           `${median(r1.map((r) => r.workerCpuPerCall)).toFixed(1)}`,
       });
     }
-    const c3 = at("cluster3", 64);
-    const ratioRow = (name: string, b: string, min: number, target = true): BenchRow => {
-      const per = c3.map((x, i) => x.rate / at(b, 64)[i]?.rate);
-      const value = median(per);
-      return {
-        name,
-        value,
-        unit: "x",
-        target: target ? `>= ${min}` : undefined,
-        met: target ? value >= min : undefined,
-        note: `64 in flight; per-round ${fmt(per)}`,
+    // The targets, for the default transport (QUIC) and with TCP lanes; `t` marks the variant.
+    for (const t of ["", "tcp"]) {
+      const tag = t ? " [TCP lanes]" : "";
+      const c3 = at(`cluster3${t}`, 64);
+      if (c3.length === 0) continue;
+      const ratioRow = (name: string, b: string, min: number): BenchRow => {
+        const per = c3.map((x, i) => x.rate / at(b, 64)[i]?.rate);
+        const value = median(per);
+        return {
+          name: name + tag,
+          value,
+          unit: "x",
+          target: `>= ${min}`,
+          met: value >= min,
+          note: `64 in flight; per-round ${fmt(per)}`,
+        };
       };
-    };
-    rows.push(
-      ratioRow("ClusterClient over 3 worker processes / raw QUIC ceiling (3 servers)", "raw3", 0.9),
-      ratioRow("ClusterClient over 3 worker processes / direct RpcClient", "direct", 0.7),
-    );
+      rows.push(
+        ratioRow(
+          "ClusterClient over 3 worker processes / raw QUIC ceiling (3 servers)",
+          "raw3",
+          0.9,
+        ),
+        ratioRow("ClusterClient over 3 worker processes / direct RpcClient", `direct${t}`, 0.7),
+      );
+      if (versions.moleculer) {
+        rows.push(ratioRow("ClusterClient (3) / moleculer (3)", "moleculer", 5));
+      }
+      if (versions.grpc) {
+        rows.push(ratioRow("ClusterClient (3) / grpc-js round robin (3)", "grpc", 25));
+      }
+      {
+        const diffs = at(`cluster3${t}`, 1).map((x, i) => x.p50us - at(`direct${t}`, 1)[i].p50us);
+        const pinned = at(`cluster1${t}`, 1).map((x, i) => x.p50us - at(`direct${t}`, 1)[i].p50us);
+        const value = median(diffs);
+        rows.push({
+          name: "1 in flight: ClusterClient (3) p50 − direct RpcClient p50" + tag,
+          value,
+          unit: "µs",
+          target: "<= 10",
+          met: value <= 10,
+          note: `per-round ${diffs.map((d) => d.toFixed(0)).join(", ")}; pinned to the direct ` +
+            `client's worker: ${median(pinned).toFixed(0)} µs`,
+        });
+      }
+      {
+        const per = c3.map((x, i) =>
+          x.callerCpuPerCall / at(`cluster1${t}`, 64)[i].callerCpuPerCall
+        );
+        const value = median(per);
+        rows.push({
+          name: "caller CPU per call: ClusterClient over 3 workers / over 1 connection" + tag,
+          value,
+          unit: "x",
+          target: "<= 1.5",
+          met: value <= 1.5,
+          note: `64 in flight; per-round ${fmt(per)}; direct RpcClient caller ` +
+            `${median(at(`direct${t}`, 64).map((r) => r.callerCpuPerCall)).toFixed(1)} µs`,
+        });
+      }
+    }
     {
       const per = at("raw3", 64).map((x, i) => x.rate / at("raw1", 64)[i].rate);
+      const p50 = at("raw3", 1).map((x, i) => x.p50us - at("raw1", 1)[i].p50us);
       rows.push({
         name: "raw QUIC: 3 servers / 1 server (what spreading costs the transport itself)",
+        value: median(per),
+        unit: "x",
+        note: `per-round ${fmt(per)}; 1 in flight p50 3 servers − 1 server: ` +
+          `${median(p50).toFixed(0)} µs`,
+      });
+    }
+    for (const b of ["raw3", "rawtls3"]) {
+      const per = at(b, 64).map((x, i) => x.rate / at("moleculer", 64)[i]?.rate);
+      if (!versions.moleculer || per.length === 0) continue;
+      rows.push({
+        name: `${label[b]} / moleculer (3): the transport's own ceiling against moleculer`,
         value: median(per),
         unit: "x",
         note: `per-round ${fmt(per)}`,
       });
     }
-    if (versions.moleculer) {
-      rows.push(ratioRow("ClusterClient (3) / moleculer (3)", "moleculer", 5));
-    }
-    if (versions.grpc) {
-      rows.push(ratioRow("ClusterClient (3) / grpc-js round robin (3)", "grpc", 25));
+    {
+      const per = at("cluster3tcp", 64).map((x, i) => x.rate / at("rawtls3", 64)[i]?.rate);
+      if (per.length) {
+        rows.push({
+          name: "ClusterClient over 3 worker processes [TCP lanes] / raw TLS ceiling (3 servers)",
+          value: median(per),
+          unit: "x",
+          note: `per-round ${fmt(per)}`,
+        });
+      }
     }
     if (nodeProblem) {
       rows.push({ name: "moleculer, grpc-js baselines", value: NaN, unit: "", note: nodeProblem });
-    }
-    {
-      const diffs = at("cluster3", 1).map((x, i) => x.p50us - at("direct", 1)[i].p50us);
-      const value = median(diffs);
-      rows.push({
-        name: "1 in flight: ClusterClient (3) p50 − direct RpcClient p50",
-        value,
-        unit: "µs",
-        target: "<= 10",
-        met: value <= 10,
-        note: `per-round ${diffs.map((d) => d.toFixed(0)).join(", ")}`,
-      });
-    }
-    {
-      const per = c3.map((x, i) => x.callerCpuPerCall / at("cluster1", 64)[i].callerCpuPerCall);
-      const value = median(per);
-      rows.push({
-        name: "caller CPU per call: ClusterClient over 3 workers / over 1 connection",
-        value,
-        unit: "x",
-        target: "<= 1.5",
-        met: value <= 1.5,
-        note: `64 in flight; per-round ${fmt(per)}; direct RpcClient caller ` +
-          `${median(at("direct", 64).map((r) => r.callerCpuPerCall)).toFixed(1)} µs`,
-      });
     }
 
     // A worker added under load: 48 `hold` calls in flight over w1–w3; w4 starts 1 s in.

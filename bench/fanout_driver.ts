@@ -6,6 +6,7 @@
  * - `cluster --seed host:port --ca file --filter tags`: a caller `Node` whose
  *   `client.callWorker` spreads calls over the workers the filter selects (default strategy);
  * - `direct --addr host:port --ca file`: one `RpcClient` to one worker's RPC address;
+ * - `--tcp-lanes` (cluster, direct): small unary calls ride TLS-over-TCP lanes;
  * - `raw --port p … --ca-pem-env`: a raw Deno QUIC framed echo (`[u32 len][u32 id][64 B]`, the
  *   transport pattern the RPC layer builds on) from one endpoint to every given raw echo server
  *   (`bench/rpc.ts serve-raw`), calls dealt round-robin: the ceiling of the topology.
@@ -33,6 +34,7 @@ const { positionals, values: args } = parseArgs({
     port: { type: "string", multiple: true, default: [] },
     profile: { type: "string", default: "LAN" },
     workers: { type: "string", default: "1" },
+    "tcp-lanes": { type: "boolean", default: false },
   },
 });
 const system = positionals[0];
@@ -53,6 +55,7 @@ if (system === "cluster") {
     seeds: args.seed,
     tags: { role: "caller" },
     devCa,
+    tcpLanes: args["tcp-lanes"],
   });
   const want = Number(args.workers);
   const until = Date.now() + 30_000;
@@ -68,17 +71,25 @@ if (system === "cluster") {
 } else if (system === "direct") {
   const devCa = await readCaFile(args.ca);
   const [hostname, port] = args.addr!.split(":");
-  const client = await RpcClient.connect({ hostname, port: Number(port), devCa });
+  const client = await RpcClient.connect({
+    hostname,
+    port: Number(port),
+    devCa,
+    tcpLanes: args["tcp-lanes"],
+  });
   const opts = { timeoutMs: 30_000 };
   call = (method) => client.call(method, PAYLOAD, opts);
   close = () => client.close();
-} else if (system === "raw") {
+} else if (system === "raw" || system === "rawtls") {
   const ca = Deno.env.get("RPC_BENCH_CA")!;
-  const raw = await RawFanout.connect(args.port.map(Number), ca);
+  const ports = args.port.map(Number);
+  const raw = system === "raw"
+    ? await RawFanout.connect(ports, ca)
+    : await RawFanout.connectTls(ports, ca);
   call = () => raw.call();
   close = () => raw.close();
 } else {
-  throw new Error(`unknown system '${system}' (cluster, direct or raw)`);
+  throw new Error(`unknown system '${system}' (cluster, direct, raw or rawtls)`);
 }
 
 /** Keeps `inFlight` calls outstanding for `ms`, latencies of every call. */

@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     capacity: { type: "string", default: "8" },
     "hold-ms": { type: "string", default: "2" },
     profile: { type: "string", default: "LAN" },
+    "tcp-lanes": { type: "boolean", default: false },
   },
 });
 
@@ -69,6 +70,7 @@ const node = await Node.start({
   seeds: args.seed,
   tags: { ...parseTagList(args.tags), name: id },
   devCa: await readCaFile(args.ca),
+  tcpLanes: args["tcp-lanes"],
   handlers: { echo: (req) => req, hold, holdStats },
 });
 

@@ -1,6 +1,7 @@
 /**
- * The raw Deno QUIC framed echo client of the "fanout" bench: the ceiling of a caller fanning
- * out over several servers (`bench/rpc.ts serve-raw`), without any RPC or cluster layer.
+ * The raw framed echo client of the "fanout" bench: the ceiling of a caller fanning out over
+ * several servers (`bench/rpc.ts serve-raw`, or `serve-raw-tls` for TLS over TCP), without any
+ * RPC or cluster layer.
  *
  * @module
  */
@@ -11,9 +12,9 @@
 export class RawFanout {
   #lanes: RawLane[];
   #next = 0;
-  #endpoint: Deno.QuicEndpoint;
+  #endpoint: Deno.QuicEndpoint | undefined;
 
-  private constructor(lanes: RawLane[], endpoint: Deno.QuicEndpoint) {
+  private constructor(lanes: RawLane[], endpoint: Deno.QuicEndpoint | undefined) {
     this.#lanes = lanes;
     this.#endpoint = endpoint;
   }
@@ -29,9 +30,24 @@ export class RawFanout {
         serverName: "localhost",
         endpoint,
       });
-      return new RawLane(conn, await conn.createBidirectionalStream());
+      const s = await conn.createBidirectionalStream();
+      return new RawLane(s.readable, s.writable, () => conn.close({ closeCode: 0, reason: "" }));
     }));
     return new RawFanout(lanes, endpoint);
+  }
+
+  /** The same over TLS/TCP, one connection per server. */
+  static async connectTls(ports: number[], ca: string): Promise<RawFanout> {
+    const lanes = await Promise.all(ports.map(async (port) => {
+      const conn = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port,
+        caCerts: [ca],
+        serverName: "localhost",
+      } as Deno.ConnectTlsOptions);
+      return new RawLane(conn.readable, conn.writable, () => conn.close());
+    }));
+    return new RawFanout(lanes, undefined);
   }
 
   call(): Promise<void> {
@@ -40,7 +56,7 @@ export class RawFanout {
 
   close(): Promise<void> {
     for (const l of this.#lanes) l.close();
-    this.#endpoint.close();
+    this.#endpoint?.close();
     return Promise.resolve();
   }
 }
@@ -48,17 +64,21 @@ export class RawFanout {
 const FRAME = 72;
 
 class RawLane {
-  #conn: Deno.QuicConn;
+  #close: () => void;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #waiting = new Map<number, () => void>();
   #queued: number[] = [];
   #scheduled = false;
   #nextId = 0;
 
-  constructor(conn: Deno.QuicConn, stream: Deno.QuicBidirectionalStream) {
-    this.#conn = conn;
-    this.#writer = stream.writable.getWriter();
-    this.#readLoop(stream.readable.getReader({ mode: "byob" })).catch(() => {});
+  constructor(
+    readable: ReadableStream<Uint8Array>,
+    writable: WritableStream<Uint8Array>,
+    close: () => void,
+  ) {
+    this.#close = close;
+    this.#writer = writable.getWriter();
+    this.#readLoop(readable.getReader({ mode: "byob" })).catch(() => {});
   }
 
   call(): Promise<void> {
@@ -112,6 +132,8 @@ class RawLane {
   }
 
   close(): void {
-    this.#conn.close({ closeCode: 0, reason: "" });
+    try {
+      this.#close();
+    } catch { /* already closed */ }
   }
 }

@@ -87,60 +87,70 @@ async function serveRaw(): Promise<void> {
   for await (const incoming of listener) {
     const conn = await incoming.accept();
     (async () => {
-      const streams = conn.incomingBidirectionalStreams.getReader();
-      for (;;) {
-        const { value: s, done } = await streams.read();
-        if (done) return;
-        (async () => {
-          const reader = s.readable.getReader({ mode: "byob" });
-          const writer = s.writable.getWriter();
-          // Framed echo: parse each `[u32 len][body]` frame and queue it into a batch that is
-          // written once per microtask (the transport pattern the RPC layer builds on).
-          let buf = new Uint8Array(64 * 1024);
-          let start = 0, end = 0;
-          let out: Uint8Array[] = [];
-          let scheduled = false;
-          const flush = () => {
-            scheduled = false;
-            let n = 0;
-            for (const f of out) n += f.length;
-            const b = new Uint8Array(n);
-            let o = 0;
-            for (const f of out) {
-              b.set(f, o);
-              o += f.length;
-            }
-            out = [];
-            writer.write(b).catch(() => {});
-          };
-          for (;;) {
-            if (start === end) start = end = 0;
-            else if (buf.length - end < 4096) {
-              buf.copyWithin(0, start, end);
-              end -= start;
-              start = 0;
-            }
-            const { value, done } = await reader.read(
-              new Uint8Array(buf.buffer, end, buf.length - end),
-            );
-            if (done || !value) return;
-            buf = new Uint8Array(value.buffer);
-            end += value.length;
-            while (end - start >= 4) {
-              const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
-                buf[start + 3]) >>> 0;
-              if (end - start < 4 + len) break;
-              out.push(buf.slice(start, start + 4 + len));
-              start += 4 + len;
-              if (!scheduled) {
-                scheduled = true;
-                queueMicrotask(flush);
-              }
-            }
-          }
-        })().catch(() => {});
+      for await (const s of conn.incomingBidirectionalStreams) {
+        framedEcho(s.readable, s.writable).catch(() => {});
       }
     })().catch(() => {});
+  }
+}
+
+/** The same framed echo over TLS/TCP: the ceiling of RPC's TCP lanes. */
+async function serveRawTls(): Promise<void> {
+  const tls = tlsFromEnv();
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+  console.log((listener.addr as Deno.NetAddr).port);
+  for await (const conn of listener) framedEcho(conn.readable, conn.writable).catch(() => {});
+}
+
+/**
+ * Framed echo: parses each `[u32 len][body]` frame and queues it into a batch written once per
+ * microtask (the transport pattern the RPC layer builds on).
+ */
+async function framedEcho(
+  readable: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+): Promise<void> {
+  const reader = readable.getReader({ mode: "byob" });
+  const writer = writable.getWriter();
+  let buf = new Uint8Array(64 * 1024);
+  let start = 0, end = 0;
+  let out: Uint8Array[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    let n = 0;
+    for (const f of out) n += f.length;
+    const b = new Uint8Array(n);
+    let o = 0;
+    for (const f of out) {
+      b.set(f, o);
+      o += f.length;
+    }
+    out = [];
+    writer.write(b).catch(() => {});
+  };
+  for (;;) {
+    if (start === end) start = end = 0;
+    else if (buf.length - end < 4096) {
+      buf.copyWithin(0, start, end);
+      end -= start;
+      start = 0;
+    }
+    const { value, done } = await reader.read(new Uint8Array(buf.buffer, end, buf.length - end));
+    if (done || !value) return;
+    buf = new Uint8Array(value.buffer);
+    end += value.length;
+    while (end - start >= 4) {
+      const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
+        buf[start + 3]) >>> 0;
+      if (end - start < 4 + len) break;
+      out.push(buf.slice(start, start + 4 + len));
+      start += 4 + len;
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    }
   }
 }
 
@@ -619,6 +629,7 @@ if (import.meta.main) {
   if (mode === "serve-raw") await serveRaw();
   else if (mode === "serve-rpc") await serveRpc();
   else if (mode === "serve-raw-bulk") await serveRawBulk();
+  else if (mode === "serve-raw-tls") await serveRawTls();
   else if (mode === "mem-clients") await memClients(Number(args[0]), Number(args[1]));
   else {
     const { renderTable } = await import("./table.ts");
