@@ -30,6 +30,7 @@ import { type BenchRow, type BenchSection, median } from "./table.ts";
 const ROUND_MS = Number(Deno.env.get("FANOUT_BENCH_MS") ?? 500);
 const ROUNDS = Number(Deno.env.get("FANOUT_BENCH_ROUNDS") ?? 7);
 const WARMUP_ROUNDS = 3;
+const VERBOSE = Deno.env.get("BENCH_VERBOSE") === "1";
 const here = (p: string) => new URL(p, import.meta.url).pathname;
 export const NODE_DIR: string = here("./node/");
 
@@ -157,7 +158,8 @@ export async function round(
   command: { run: "echo" | "hold"; inFlight: number; ms: number; windowMs?: number },
 ): Promise<Round> {
   const c0 = cpu(s);
-  const r = await s.caller.request<RunResult>(command);
+  if (VERBOSE) console.error(`  ${s.name} ${JSON.stringify(command)}`);
+  const r = await s.caller.request<RunResult>(command, command.ms + 60_000);
   const c1 = cpu(s);
   return {
     ...r,

@@ -128,13 +128,34 @@ export class Proc<Ready = Record<string, unknown>> {
     }
   }
 
-  /** Sends one command and resolves with its answer (commands are answered in order). */
-  request<T = Record<string, unknown>>(command: unknown): Promise<T> {
+  /**
+   * Sends one command and resolves with its answer (commands are answered in order); rejects
+   * when no answer comes within `timeoutMs` (a hung child must not hang the bench).
+   */
+  request<T = Record<string, unknown>>(command: unknown, timeoutMs = 120_000): Promise<T> {
     const next = this.#busy.then(async () => {
       await this.#stdin.write(new TextEncoder().encode(JSON.stringify(command) + "\n"));
-      const line = await this.#lines.next();
-      if (line === undefined) throw new Error(`${this.#label} exited`);
-      return JSON.parse(line) as T;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        const line = await Promise.race([
+          this.#lines.next(),
+          new Promise<never>((_, reject) =>
+            timer = setTimeout(
+              () =>
+                reject(
+                  new Error(
+                    `${this.#label}: no answer to ${JSON.stringify(command)} in ${timeoutMs} ms`,
+                  ),
+                ),
+              timeoutMs,
+            )
+          ),
+        ]);
+        if (line === undefined) throw new Error(`${this.#label} exited`);
+        return JSON.parse(line) as T;
+      } finally {
+        clearTimeout(timer);
+      }
     });
     this.#busy = next.catch(() => {});
     return next;

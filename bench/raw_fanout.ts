@@ -29,6 +29,10 @@ export class RawFanout {
         caCerts: [ca],
         serverName: "localhost",
         endpoint,
+        // As the RPC client does: between this system's rounds the connection idles for longer
+        // than QUIC's idle timeout.
+        keepAliveInterval: 2000,
+        maxIdleTimeout: 10_000,
       });
       const s = await conn.createBidirectionalStream();
       return new RawLane(s.readable, s.writable, () => conn.close({ closeCode: 0, reason: "" }));
@@ -67,6 +71,8 @@ class RawLane {
   #close: () => void;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #waiting = new Map<number, () => void>();
+  #rejects = new Map<number, (e: Error) => void>();
+  #lost = false;
   #queued: number[] = [];
   #scheduled = false;
   #nextId = 0;
@@ -78,12 +84,22 @@ class RawLane {
   ) {
     this.#close = close;
     this.#writer = writable.getWriter();
-    this.#readLoop(readable.getReader({ mode: "byob" })).catch(() => {});
+    // A lost connection fails the calls waiting on it instead of leaving them pending.
+    this.#readLoop(readable.getReader({ mode: "byob" })).catch(() => {}).finally(() => {
+      this.#lost = true;
+      for (const reject of this.#rejects.values()) reject(new Error("raw connection lost"));
+      this.#waiting.clear();
+      this.#rejects.clear();
+    });
   }
 
   call(): Promise<void> {
+    if (this.#lost) return Promise.reject(new Error("raw connection lost"));
     const id = this.#nextId++ >>> 0;
-    const p = new Promise<void>((r) => this.#waiting.set(id, r));
+    const p = new Promise<void>((resolve, reject) => {
+      this.#waiting.set(id, resolve);
+      this.#rejects.set(id, reject);
+    });
     this.#queued.push(id);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -126,6 +142,7 @@ class RawLane {
         start += FRAME;
         const resolve = this.#waiting.get(id);
         this.#waiting.delete(id);
+        this.#rejects.delete(id);
         resolve?.();
       }
     }

@@ -34,9 +34,19 @@ const PER_WORKER = 16;
 const CORES = navigator.hardwareConcurrency;
 
 /** One of our clusters: `n` worker processes and a caller `Node` process. */
-async function ours(n: number, caFile: string, tag: string): Promise<System & { procs: Proc[] }> {
+async function ours(
+  n: number,
+  caFile: string,
+  tag: string,
+  tcp: boolean,
+): Promise<System & { procs: Proc[] }> {
   const ids = Array.from({ length: n }, (_, i) => `${tag}-${i + 1}`);
-  const workers = await startWorkers(ids, caFile, undefined, ["--tags", `role=worker,set=${tag}`]);
+  const lanes = tcp ? ["--tcp-lanes"] : [];
+  const workers = await startWorkers(ids, caFile, undefined, [
+    "--tags",
+    `role=worker,set=${tag}`,
+    ...lanes,
+  ]);
   try {
     const caller = await Proc.deno<Record<string, unknown>>(
       new URL("./fanout_driver.ts", import.meta.url).pathname,
@@ -50,6 +60,7 @@ async function ours(n: number, caFile: string, tag: string): Promise<System & { 
         String(n),
         "--filter",
         `set=${tag}`,
+        ...lanes,
       ],
       `caller ${tag}`,
     );
@@ -83,11 +94,12 @@ export async function run(): Promise<BenchSection> {
   const alive: Proc[] = [];
   try {
     const nodeProblem = await ensureNodeBaselines();
-    const systems: ("ours" | "moleculer")[] = nodeProblem ? ["ours"] : ["ours", "moleculer"];
+    const systems: ("ours" | "ourstcp" | "moleculer")[] = ["ours", "ourstcp"];
+    if (!nodeProblem) systems.push("moleculer");
     for (const kind of systems) {
       const start = async (n: number, tag: string): Promise<System> => {
-        if (kind === "ours") {
-          const s = await ours(n, caFile, tag);
+        if (kind !== "moleculer") {
+          const s = await ours(n, caFile, tag, kind === "ourstcp");
           alive.push(...s.procs);
           return s;
         }
@@ -118,7 +130,7 @@ export async function run(): Promise<BenchSection> {
               base.push(...a);
               rounds.push(...b);
             }
-            if (kind === "ours") {
+            if (kind !== "moleculer") {
               const stats = await many.caller.request<({ p50us: number } | null)[]>({
                 callAll: "holdStats",
               });
@@ -134,13 +146,17 @@ export async function run(): Promise<BenchSection> {
         const perRound = rounds.map((r, i) => r.rate / (n * base[i].rate));
         const value = n === 1 ? 1 : median(perRound);
         const target = n === 1 ? undefined : n <= 8 ? 0.9 : 0.7;
-        const label = kind === "ours" ? "ClusterClient" : "moleculer 0.14.36";
+        const label = kind === "ours"
+          ? "ClusterClient"
+          : kind === "ourstcp"
+          ? "ClusterClient [TCP lanes]"
+          : "moleculer 0.14.36";
         rows.push({
           name: `${label}, ${n} worker process${n > 1 ? "es" : ""}: calls/s ÷ (${n} × one worker)`,
           value,
           unit: "x",
-          target: kind === "ours" && target ? `>= ${target}` : undefined,
-          met: kind === "ours" && target ? value >= target : undefined,
+          target: kind !== "moleculer" && target ? `>= ${target}` : undefined,
+          met: kind !== "moleculer" && target ? value >= target : undefined,
           note: `${median(rounds.map((r) => r.rate)).toFixed(0)} calls/s, p50 ` +
             `${(median(rounds.map((r) => r.p50us)) / 1000).toFixed(1)} ms; CPU busy ` +
             `${(100 * busy(rounds)).toFixed(0)} % of ${CORES} cores; caller CPU ` +
