@@ -24,7 +24,7 @@ import {
   startWorkers,
   type System,
 } from "./fanout.ts";
-import { Proc } from "./proc.ts";
+import { Proc, processCpuUs } from "./proc.ts";
 import { type BenchRow, type BenchSection, median } from "./table.ts";
 
 const COUNTS = (Deno.env.get("SCALE_BENCH_WORKERS") ?? "1,2,4,8,16").split(",").map(Number);
@@ -167,6 +167,35 @@ export async function run(): Promise<BenchSection> {
     }
     if (nodeProblem) {
       rows.push({ name: "moleculer baseline", value: NaN, unit: "", note: nodeProblem });
+    }
+    // The floor: the `hold` workload alone (8 loops of 2 ms timers per process, no RPC) in 1 and
+    // 16 processes: how much of the machine 16 workers' timers need before any RPC is done.
+    for (const n of [1, 16]) {
+      const script = new URL("./timer_load.ts", import.meta.url).pathname;
+      const children = Array.from({ length: n }, () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "--quiet", script, "--ms", "3000"],
+          stdout: "piped",
+        }).spawn());
+      await new Promise((r) => setTimeout(r, 1000)); // past start-up
+      const c0 = children.map((c) => processCpuUs(c.pid));
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 1500));
+      const busyShare = children.reduce((a, c, i) => a + processCpuUs(c.pid) - c0[i], 0) /
+        ((performance.now() - t0) * 1000 * CORES);
+      const outs = await Promise.all(children.map((c) => c.output()));
+      const fires = outs.map((o) => {
+        const r = JSON.parse(new TextDecoder().decode(o.stdout));
+        return r.fires / r.seconds;
+      });
+      rows.push({
+        name: `floor: bare 2 ms timers, 8 loops per process, no RPC, ${n} process` +
+          (n > 1 ? "es" : ""),
+        value: median(fires),
+        unit: "fires/s",
+        note: `per process (ideal 4000); CPU busy ${(100 * busyShare).toFixed(0)} % of ${CORES} ` +
+          `cores`,
+      });
     }
   } finally {
     await Promise.all(alive.map((p) => p.stop(5000)));
