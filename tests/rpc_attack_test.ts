@@ -151,7 +151,10 @@ Deno.test("rpc attack: 64 lanes each stalled inside a 16 MiB frame stay within t
     }));
   }, 8000);
   console.log(`stalled frames: server RSS +${(growth / MiB).toFixed(1)} MiB`, stats);
-  assert.ok(growth < 64 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB`);
+  // The budget (40 MiB) holds; resident size adds allocator and QUIC slack on top: measured
+  // 51–66 MiB here (51–59 before issue 14's changes), so 64 MiB failed now and then. Without the
+  // budget the 64 lanes would hold their 8 MiB each (512 MiB), far above this bound.
+  assert.ok(growth < 96 * MiB, `RSS grew ${(growth / MiB).toFixed(1)} MiB`);
   assert.ok(stats.bufferLimitRejects >= 1, `bufferLimitRejects ${stats.bufferLimitRejects}`);
 });
 
