@@ -12,7 +12,7 @@ import { RpcError } from "../errors.ts";
 import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { type Deadline, deadlines } from "./deadlines.ts";
-import { FrameReader } from "./reader.ts";
+import { type FrameHandler, FrameReader } from "./reader.ts";
 import { closeQuietly, connectTcpLane, LANE_TOKEN_BYTES } from "./tcp_lanes.ts";
 import { closeError, parseErrorBody } from "./status.ts";
 import type { CallOptions } from "./types.ts";
@@ -411,15 +411,15 @@ export class ClientConnection {
     if (reader === this.#tcpReader) this.close(RPC_CLOSE_CODES.NORMAL, "TCP lane lost");
   }
 
-  #onFrame = (type: number, flags: number, id: number, body: Uint8Array): void => {
+  #onFrame: FrameHandler = (type, flags, id, body, owned) => {
     const p = this.#take(id);
     if (!p) return; // cancelled or timed out already
     if (type === T.RESPONSE) {
       let v: unknown;
       try {
         v = p.encoded
-          ? this.#shared.codec.keep(flags, body)
-          : this.#shared.codec.decode(flags, body);
+          ? this.#shared.codec.keep(flags, body, owned)
+          : this.#shared.codec.decode(flags, body, owned);
       } catch (e) {
         // The server sent what this client refuses to decode: not the caller's argument.
         p.reject(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
