@@ -1,7 +1,8 @@
 /**
  * Fuzz target: the RPC frame reader (src/rpc/reader.ts) and the request/error body parsers of
  * src/rpc/frames.ts and status.ts, fed through a BYOB byte stream in random chunkings, as QUIC
- * delivers them. Valid frame sequences come out exactly as written; mutated ones only ever fail
+ * delivers them. Valid frame sequences come out exactly as written (bodies the reader hands over,
+ * kept without a copy, stay intact while later frames are read); mutated ones only ever fail
  * with `FrameError` (which closes the connection as a protocol error), never hang, and never
  * hold more buffer than the frame limit and the byte budget allow.
  */
@@ -12,7 +13,7 @@ import { FrameError, MAX_TYPE, parseRequestHead, T } from "../src/rpc/frames.ts"
 import { FrameReader } from "../src/rpc/reader.ts";
 import { parseErrorBody } from "../src/rpc/status.ts";
 import { FUZZ_RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
-import { frame } from "./_support/rpc_helpers.ts";
+import { concatBytes, frame } from "./_support/rpc_helpers.ts";
 
 const MAX_FRAME = 2048;
 const BUDGET = 4096;
@@ -40,14 +41,7 @@ const frameArb: fc.Arbitrary<Written> = fc.record({
 }, { noNullPrototype: true });
 
 function encodeAll(written: Written[]): Uint8Array {
-  const parts = written.map((f) => frame(f.type, f.flags, f.id, f.body));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(written.map((f) => frame(f.type, f.flags, f.id, f.body)));
 }
 
 function sameFrames(got: Written[], want: Written[]): void {
@@ -90,8 +84,20 @@ async function readAll(stream: ReadableStream<Uint8Array>, budget: ByteBudget, b
   let oversize = 0;
   let error: unknown;
   try {
-    await reader.run((type, flags, id, body) => {
-      frames.push({ type, flags, id, body: body.slice() });
+    await reader.run((type, flags, id, body, owned) => {
+      // A handed-over body is kept as it is: later reads must not write into it.
+      frames.push({ type, flags, id, body: owned ? body : body.slice() });
+      if (owned) {
+        assert.ok(
+          body.length + 10 > 4 * base,
+          "only frames beyond 4 times the base are handed over",
+        );
+        assert.equal(
+          budget.free,
+          BUDGET,
+          "a handed-over buffer no longer counts against the budget",
+        );
+      }
       // What the server does with a frame's body: parse it, failing only with FrameError.
       if (type === T.REQUEST) parseRequestHead(body, 0, flags);
       if (type === T.STREAM_OPEN && body.length > 0) parseRequestHead(body, 1, flags);

@@ -86,19 +86,20 @@ export class PayloadCodec {
 
   /**
    * Decodes a payload. `bytes` may be a view into a reused read buffer; nothing returned aliases
-   * it. Small byte payloads come back as views into a shared pool (check `byteOffset`/`byteLength`
-   * before using `.buffer`).
+   * it unless `owned` says the caller gave up that memory (a large frame the reader handed over):
+   * then the result may be `bytes` itself or views of it, with no copy. Small byte payloads come
+   * back as views into a shared pool (check `byteOffset`/`byteLength` before using `.buffer`).
    *
    * @throws {RpcError} `invalid_argument` when the bytes are not valid MessagePack or break a
    * limit (message `payload rejected: …`)
    */
-  decode(flags: number, bytes: Uint8Array): unknown {
-    if (flags & F.RAW) return copyOut(bytes);
+  decode(flags: number, bytes: Uint8Array, owned = false): unknown {
+    if (flags & F.RAW) return owned ? bytes : copyOut(bytes);
     if (bytes.length === 0) return undefined;
     this.#limits.check(bytes);
     try {
-      // Copy: decoded `bin` values are views into the input.
-      return this.#dec.decode(copyOut(bytes));
+      // Copy unless owned: decoded `bin` values are views into the input.
+      return this.#dec.decode(owned ? bytes : copyOut(bytes));
     } catch (e) {
       throw new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
         cause: e,
@@ -108,10 +109,14 @@ export class PayloadCodec {
 
   /**
    * Keeps a payload encoded: copies `bytes` out of the (reused) read buffer into an
-   * {@linkcode EncodedPayload}, without decoding.
+   * {@linkcode EncodedPayload}, without decoding; `owned` bytes (see {@linkcode decode}) are kept
+   * as they are.
    */
-  keep(flags: number, bytes: Uint8Array): EncodedPayload {
-    return new EncodedPayload(bytes.length === 0 ? EMPTY : copyOut(bytes), (flags & F.RAW) !== 0);
+  keep(flags: number, bytes: Uint8Array, owned = false): EncodedPayload {
+    return new EncodedPayload(
+      bytes.length === 0 ? EMPTY : owned ? bytes : copyOut(bytes),
+      (flags & F.RAW) !== 0,
+    );
   }
 
   /** Encodes call metadata (string → string) to owned bytes. */

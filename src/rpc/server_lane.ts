@@ -18,7 +18,7 @@ import {
   type RequestHead,
   T,
 } from "./frames.ts";
-import type { FrameReader } from "./reader.ts";
+import type { FrameHandler, FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
 import type { FrameWriter } from "./writer.ts";
@@ -90,10 +90,10 @@ export class ServerLane {
     this.#writer.abort();
   }
 
-  #onFrame = (type: number, flags: number, id: number, body: Uint8Array): void => {
+  #onFrame: FrameHandler = (type, flags, id, body, owned) => {
     // A client sends nothing on a lane but LANE_OPEN before the server's READY.
     if (!this.#host.authenticated) throw new FrameError("lane frame before authentication");
-    if (type === T.REQUEST) return this.#request(flags, id, body);
+    if (type === T.REQUEST) return this.#request(flags, id, body, owned);
     if (type === T.CANCEL) {
       const call = this.#calls.get(id);
       if (call && this.#end(call)) {
@@ -133,7 +133,7 @@ export class ServerLane {
     return true;
   };
 
-  #request(flags: number, id: number, body: Uint8Array): void {
+  #request(flags: number, id: number, body: Uint8Array, owned: boolean): void {
     const shared = this.#shared;
     const head = parseRequestHead(body, 0, flags, this.#head);
     if (shared.draining) {
@@ -164,8 +164,8 @@ export class ServerLane {
         : EMPTY_META;
       const payload = body.subarray(head.payloadStart);
       request = (entry ? entry.encoded : fallback!.encoded)
-        ? shared.codec.keep(flags, payload)
-        : shared.codec.decode(flags, payload);
+        ? shared.codec.keep(flags, payload, owned)
+        : shared.codec.decode(flags, payload, owned);
     } catch (e) {
       shared.stats.invalidPayloads++;
       return this.#sendError(id, e);

@@ -38,6 +38,17 @@ export function frame(
   return f;
 }
 
+/** `parts` one after the other in one array. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /** A `REQUEST` body for `method` with a raw MessagePack payload (no deadline, no metadata). */
 export function requestBody(method: string, payload: Uint8Array): Uint8Array {
   const m = new TextEncoder().encode(method);

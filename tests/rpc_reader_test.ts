@@ -1,0 +1,90 @@
+/**
+ * The frame reader's large-frame path (src/rpc/reader.ts): a frame too large to keep the buffer
+ * for is read into a buffer of its own and handed over with the frame, so that neither the
+ * reader nor the codec copies it; smaller frames stay views into the reused buffer.
+ */
+import assert from "node:assert/strict";
+import { ByteBudget } from "../src/rpc/budget.ts";
+import { PayloadCodec } from "../src/rpc/codec.ts";
+import { F } from "../src/rpc/frames.ts";
+import { FrameReader } from "../src/rpc/reader.ts";
+import { concatBytes, frame } from "./_support/rpc_helpers.ts";
+
+const T_RESPONSE = 2;
+
+/** A byte stream delivering `bytes` in pieces of `piece` bytes. */
+function pieces(bytes: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(ctrl) {
+      if (at < bytes.length) {
+        ctrl.enqueue(bytes.slice(at, at + piece));
+        at += piece;
+        return;
+      }
+      ctrl.close();
+      ctrl.byobRequest?.respond(0);
+    },
+  });
+}
+
+Deno.test("rpc reader: a frame beyond 4 times the base buffer is handed over, smaller ones are views", async () => {
+  const base = 1024, budgetBytes = 64 * 1024;
+  const bodies = [
+    new Uint8Array(20_000).fill(1), // > 4 × base: its own buffer, handed over
+    new Uint8Array(100).fill(2),
+    new Uint8Array(3000).fill(3), // grows the buffer, but not past 4 × base: a view
+    new Uint8Array(30_000).fill(4),
+  ];
+  const bytes = concatBytes(bodies.map((b, i) => frame(T_RESPONSE, 0, i + 1, b)));
+  const budget = new ByteBudget(budgetBytes);
+  const reader = new FrameReader(pieces(bytes, 1500), budgetBytes, budget, base);
+  const seen: { id: number; owned: boolean; body: Uint8Array }[] = [];
+  await reader.run((_type, _flags, id, body, owned) => {
+    seen.push({ id, owned, body: owned ? body : body.slice() });
+    if (owned) assert.equal(budget.free, budgetBytes, "handed over: no longer charged");
+  });
+  reader.release();
+  assert.deepEqual(seen.map((s) => [s.id, s.owned]), [[1, true], [2, false], [3, false], [
+    4,
+    true,
+  ]]);
+  // The handed-over bodies were kept without a copy: later reads did not write into them.
+  for (const s of seen) assert.deepEqual(s.body, bodies[s.id - 1]);
+  assert.equal(budget.free, budgetBytes);
+});
+
+Deno.test("rpc reader: next() passes a handed-over body on as it is, and copies views", async () => {
+  const big = new Uint8Array(50_000).map((_, i) => i & 0xff);
+  const bytes = concatBytes([
+    frame(T_RESPONSE, 0, 1, big),
+    frame(T_RESPONSE, 0, 2, new Uint8Array(5)),
+  ]);
+  const reader = new FrameReader(pieces(bytes, 4000), 1 << 20, undefined, 1024);
+  const first = await reader.next();
+  const second = await reader.next();
+  assert.equal(await reader.next(), null);
+  assert.deepEqual(first?.body, big);
+  // The frame's own buffer: the body starts after the 10 header bytes, nothing follows it.
+  assert.equal(first!.body.byteOffset, 10);
+  assert.equal(first!.body.buffer.byteLength, 10 + big.length);
+  assert.deepEqual(second?.body, new Uint8Array(5));
+});
+
+Deno.test("rpc codec: owned bytes are decoded without a copy, others are copied", () => {
+  const codec = new PayloadCodec();
+  const bytes = new Uint8Array([1, 2, 3]);
+  assert.equal(codec.decode(F.RAW, bytes, true), bytes);
+  const copied = codec.decode(F.RAW, bytes) as Uint8Array;
+  assert.notEqual(copied, bytes);
+  assert.deepEqual(copied, bytes);
+  const encoded = codec.encode({ bin: new Uint8Array(2000).fill(7) }).slice();
+  const kept = codec.decode(0, encoded, true) as { bin: Uint8Array };
+  assert.equal(kept.bin.buffer, encoded.buffer, "bin values are views into the owned input");
+  const fresh = codec.decode(0, encoded) as { bin: Uint8Array };
+  assert.notEqual(fresh.bin.buffer, encoded.buffer);
+  assert.deepEqual(fresh.bin, kept.bin);
+  assert.equal(codec.keep(F.RAW, bytes, true).bytes, bytes);
+  assert.notEqual(codec.keep(F.RAW, bytes).bytes, bytes);
+});
