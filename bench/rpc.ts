@@ -11,9 +11,9 @@
  */
 
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { existsSync } from "node:fs";
 import { createDevCa, issueDevCertificate, RpcClient, RpcServer } from "../mod.ts";
 import { type BenchRow, type BenchSection, median, quantile } from "./table.ts";
+import { ensureNodeBaselines } from "./fanout.ts";
 
 const SELF = fromFileUrl(import.meta.url);
 const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
@@ -79,7 +79,8 @@ async function child(mode: string, tls: Tls, extra: string[] = []) {
 
 // ---- child modes ---------------------------------------------------------------------------
 
-async function serveRaw(): Promise<void> {
+/** A raw QUIC server (no RPC) running `onStream` on every bidirectional stream. */
+async function serveRawQuic(onStream: (s: Deno.QuicBidirectionalStream) => void): Promise<void> {
   const tls = tlsFromEnv();
   const ep = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
   const listener = ep.listen({ alpnProtocols: [RAW_ALPN], cert: tls.cert, key: tls.key });
@@ -87,11 +88,14 @@ async function serveRaw(): Promise<void> {
   for await (const incoming of listener) {
     const conn = await incoming.accept();
     (async () => {
-      for await (const s of conn.incomingBidirectionalStreams) {
-        framedEcho(s.readable, s.writable).catch(() => {});
-      }
+      for await (const s of conn.incomingBidirectionalStreams) onStream(s);
     })().catch(() => {});
   }
+}
+
+/** The framed echo ceiling over QUIC. */
+function serveRaw(): Promise<void> {
+  return serveRawQuic((s) => framedEcho(s.readable, s.writable).catch(() => {}));
 }
 
 /** The same framed echo over TLS/TCP: the ceiling of RPC's TCP lanes. */
@@ -155,19 +159,8 @@ async function framedEcho(
 }
 
 /** Bulk ceiling: every stream echoes its bytes back as they come (no framing at all). */
-async function serveRawBulk(): Promise<void> {
-  const tls = tlsFromEnv();
-  const ep = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
-  const listener = ep.listen({ alpnProtocols: [RAW_ALPN], cert: tls.cert, key: tls.key });
-  console.log(ep.addr.port);
-  for await (const incoming of listener) {
-    const conn = await incoming.accept();
-    (async () => {
-      for await (const s of conn.incomingBidirectionalStreams) {
-        s.readable.pipeTo(s.writable).catch(() => {});
-      }
-    })().catch(() => {});
-  }
+function serveRawBulk(): Promise<void> {
+  return serveRawQuic((s) => s.readable.pipeTo(s.writable).catch(() => {}));
 }
 
 async function serveRpc(): Promise<void> {
@@ -394,14 +387,8 @@ async function grpcBaseline(tls: Tls, ms: number): Promise<
   | string
 > {
   try {
-    if (!existsSync(`${NODE_DIR}node_modules/@grpc/grpc-js`)) {
-      const npm = await new Deno.Command("npm", {
-        args: ["ci", "--prefix", NODE_DIR, "--no-audit", "--no-fund"],
-        stdout: "null",
-        stderr: "inherit",
-      }).output();
-      if (!npm.success) return "npm ci failed";
-    }
+    const problem = await ensureNodeBaselines();
+    if (problem) return problem;
     const out = await new Deno.Command("node", {
       args: [`${NODE_DIR}grpc_echo.mjs`, "bench", String(ms), "64"],
       env: tlsEnv(tls),
