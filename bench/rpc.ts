@@ -93,26 +93,46 @@ async function serveRawQuic(onStream: (s: Deno.QuicBidirectionalStream) => void)
   }
 }
 
+/**
+ * The `hold` workload of the "scale" section without any RPC layer: at most `capacity` frames
+ * at once per connection, each echoed after a `ms` timer, the rest queued FIFO (as
+ * `bench/fanout_worker.ts`'s `hold` handler does).
+ */
+export interface Hold {
+  ms: number;
+  capacity: number;
+}
+
+/** `--hold-ms N --capacity N` after the mode: echo each frame after a timer (see {@link Hold}). */
+function holdFromArgs(args: string[]): Hold | undefined {
+  const at = args.indexOf("--hold-ms");
+  if (at < 0) return undefined;
+  const cap = args.indexOf("--capacity");
+  return { ms: Number(args[at + 1]), capacity: cap < 0 ? 8 : Number(args[cap + 1]) };
+}
+
 /** The framed echo ceiling over QUIC. */
-function serveRaw(): Promise<void> {
-  return serveRawQuic((s) => framedEcho(s.readable, s.writable).catch(() => {}));
+function serveRaw(hold?: Hold): Promise<void> {
+  return serveRawQuic((s) => framedEcho(s.readable, s.writable, hold).catch(() => {}));
 }
 
 /** The same framed echo over TLS/TCP: the ceiling of RPC's TCP lanes. */
-async function serveRawTls(): Promise<void> {
+async function serveRawTls(hold?: Hold): Promise<void> {
   const tls = tlsFromEnv();
   const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
   console.log((listener.addr as Deno.NetAddr).port);
-  for await (const conn of listener) framedEcho(conn.readable, conn.writable).catch(() => {});
+  for await (const conn of listener) framedEcho(conn.readable, conn.writable, hold).catch(() => {});
 }
 
 /**
  * Framed echo: parses each `[u32 len][body]` frame and queues it into a batch written once per
- * microtask (the transport pattern the RPC layer builds on).
+ * microtask (the transport pattern the RPC layer builds on); with `hold`, each frame waits for
+ * a slot and a timer first.
  */
 async function framedEcho(
   readable: ReadableStream<Uint8Array>,
   writable: WritableStream<Uint8Array>,
+  hold?: Hold,
 ): Promise<void> {
   const reader = readable.getReader({ mode: "byob" });
   const writer = writable.getWriter();
@@ -120,6 +140,8 @@ async function framedEcho(
   let start = 0, end = 0;
   let out: Uint8Array[] = [];
   let scheduled = false;
+  let running = 0;
+  const queued: Uint8Array[] = [];
   const flush = () => {
     scheduled = false;
     let n = 0;
@@ -148,13 +170,34 @@ async function framedEcho(
       const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
         buf[start + 3]) >>> 0;
       if (end - start < 4 + len) break;
-      out.push(buf.slice(start, start + 4 + len));
+      const frame = buf.slice(start, start + 4 + len);
       start += 4 + len;
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(flush);
-      }
+      if (hold) admit(frame);
+      else send(frame);
     }
+  }
+
+  function send(frame: Uint8Array): void {
+    out.push(frame);
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(flush);
+    }
+  }
+
+  function admit(frame: Uint8Array): void {
+    if (running < hold!.capacity) begin(frame);
+    else queued.push(frame);
+  }
+
+  function begin(frame: Uint8Array): void {
+    running++;
+    setTimeout(() => {
+      send(frame);
+      running--;
+      const next = queued.shift();
+      if (next) begin(next);
+    }, hold!.ms);
   }
 }
 
@@ -613,10 +656,10 @@ export async function run(): Promise<BenchSection> {
 
 if (import.meta.main) {
   const [mode, ...args] = Deno.args;
-  if (mode === "serve-raw") await serveRaw();
+  if (mode === "serve-raw") await serveRaw(holdFromArgs(args));
   else if (mode === "serve-rpc") await serveRpc();
   else if (mode === "serve-raw-bulk") await serveRawBulk();
-  else if (mode === "serve-raw-tls") await serveRawTls();
+  else if (mode === "serve-raw-tls") await serveRawTls(holdFromArgs(args));
   else if (mode === "mem-clients") await memClients(Number(args[0]), Number(args[1]));
   else {
     const { renderTable } = await import("./table.ts");

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { createDevCa } from "../mod.ts";
+import { createDevCa, issueDevCertificate } from "../mod.ts";
 import { writeCaFile } from "../examples/worker_process.ts";
 import {
   ensureNodeBaselines,
@@ -76,6 +76,47 @@ async function ours(
   }
 }
 
+/**
+ * The floor: `n` raw framed echo servers (`bench/rpc.ts serve-raw`/`serve-raw-tls` with the
+ * same hold: 8 slots, 2 ms timers) and a raw client fanning out over them, with no RPC, cluster
+ * or balancer layer; what this transport and runtime reach in n + 1 processes on this machine.
+ */
+async function raw(
+  n: number,
+  tls: boolean,
+  tag: string,
+  env: Record<string, string>,
+): Promise<System & { procs: Proc[] }> {
+  const script = new URL("./rpc.ts", import.meta.url).pathname;
+  const mode = tls ? "serve-raw-tls" : "serve-raw";
+  const started = await Promise.allSettled(
+    Array.from(
+      { length: n },
+      () => Proc.deno<string>(script, [mode, "--hold-ms", "2", "--capacity", "8"], tag, env),
+    ),
+  );
+  const servers = started.filter((s) => s.status === "fulfilled").map((s) => s.value);
+  try {
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const caller = await Proc.deno<Record<string, unknown>>(
+      new URL("./fanout_driver.ts", import.meta.url).pathname,
+      [tls ? "rawtls" : "raw", ...servers.flatMap((p) => ["--port", String(p.ready)])],
+      `caller ${tag}`,
+      env,
+    );
+    return {
+      name: tag,
+      caller,
+      workerPids: servers.map((p) => p.pid),
+      procs: [caller, ...(servers as unknown as Proc[])],
+    };
+  } catch (e) {
+    await Promise.all(servers.map((p) => p.kill()));
+    throw e;
+  }
+}
+
 /** The machine's CPU busy share over a set of rounds: their processes' CPU / (cores × time). */
 function busy(rounds: Round[]): number {
   let cpu = 0, secs = 0;
@@ -86,18 +127,47 @@ function busy(rounds: Round[]): number {
   return cpu / 1e6 / (secs * CORES);
 }
 
+const LABELS: Record<string, string> = {
+  ours: "ClusterClient",
+  ourstcp: "ClusterClient [TCP lanes]",
+  moleculer: "moleculer 0.14.36",
+  raw: "floor: raw QUIC hold servers (no RPC layer)",
+  rawtls: "floor: raw TLS/TCP hold servers (no RPC layer)",
+};
+
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
   const ca = await createDevCa();
   const caFile = await writeCaFile(ca);
+  const leaf = await issueDevCertificate(ca);
+  const tlsEnv = {
+    RPC_BENCH_CERT: leaf.certPem,
+    RPC_BENCH_KEY: leaf.keyPem,
+    RPC_BENCH_CA: ca.certPem,
+  };
   const rows: BenchRow[] = [];
   const alive: Proc[] = [];
+  // Raw servers do not read stdin: they are killed, not asked to leave.
+  const rawServers = new Set<Proc>();
+  const stopAll = (procs: Proc[]) =>
+    Promise.all(procs.map((p) => rawServers.has(p) ? p.kill() : p.stop(5000)));
+  // calls/s ÷ (n × one worker) by system and n, for the comparison with the raw floor.
+  const scaling = new Map<string, number>();
   try {
     const nodeProblem = await ensureNodeBaselines();
-    const systems: ("ours" | "ourstcp" | "moleculer")[] = ["ours", "ourstcp"];
-    if (!nodeProblem) systems.push("moleculer");
+    type Kind = "ours" | "ourstcp" | "moleculer" | "raw" | "rawtls";
+    const only = Deno.env.get("SCALE_SYSTEMS")?.split(","); // diagnostics: a subset
+    const systems = (["ours", "ourstcp", "moleculer", "raw", "rawtls"] as Kind[]).filter((k) =>
+      (!only || only.includes(k)) && (k !== "moleculer" || !nodeProblem)
+    );
     for (const kind of systems) {
       const start = async (n: number, tag: string): Promise<System> => {
+        if (kind === "raw" || kind === "rawtls") {
+          const s = await raw(n, kind === "rawtls", tag, tlsEnv);
+          for (const p of s.procs.slice(1)) rawServers.add(p);
+          alive.push(...s.procs);
+          return s;
+        }
         if (kind !== "moleculer") {
           const s = await ours(n, caFile, tag, kind === "ourstcp");
           alive.push(...s.procs);
@@ -130,7 +200,7 @@ export async function run(): Promise<BenchSection> {
               base.push(...a);
               rounds.push(...b);
             }
-            if (kind !== "moleculer") {
+            if (kind === "ours" || kind === "ourstcp") {
               const stats = await many.caller.request<({ p50us: number } | null)[]>({
                 callAll: "holdStats",
               });
@@ -139,24 +209,23 @@ export async function run(): Promise<BenchSection> {
                 `worker p50s)`;
             }
           } finally {
-            await many.caller.stop(5000);
-            for (const p of (many as { procs?: Proc[] }).procs ?? []) await p.stop(5000);
+            const procs = (many as { procs?: Proc[] }).procs ?? [many.caller as Proc];
+            await stopAll(procs);
+            alive.splice(0, alive.length, ...alive.filter((p) => !procs.includes(p)));
           }
         }
         const perRound = rounds.map((r, i) => r.rate / (n * base[i].rate));
         const value = n === 1 ? 1 : median(perRound);
-        const target = n === 1 ? undefined : n <= 8 ? 0.9 : 0.7;
-        const label = kind === "ours"
-          ? "ClusterClient"
-          : kind === "ourstcp"
-          ? "ClusterClient [TCP lanes]"
-          : "moleculer 0.14.36";
+        scaling.set(`${kind}@${n}`, value);
+        const ourKind = kind === "ours" || kind === "ourstcp";
+        const target = n === 1 || !ourKind ? undefined : n <= 8 ? 0.9 : 0.7;
+        const label = LABELS[kind];
         rows.push({
           name: `${label}, ${n} worker process${n > 1 ? "es" : ""}: calls/s ÷ (${n} × one worker)`,
           value,
           unit: "x",
-          target: kind !== "moleculer" && target ? `>= ${target}` : undefined,
-          met: kind !== "moleculer" && target ? value >= target : undefined,
+          target: target ? `>= ${target}` : undefined,
+          met: target ? value >= target : undefined,
           note: `${median(rounds.map((r) => r.rate)).toFixed(0)} calls/s, p50 ` +
             `${(median(rounds.map((r) => r.p50us)) / 1000).toFixed(1)} ms; CPU busy ` +
             `${(100 * busy(rounds)).toFixed(0)} % of ${CORES} cores; caller CPU ` +
@@ -167,6 +236,20 @@ export async function run(): Promise<BenchSection> {
     }
     if (nodeProblem) {
       rows.push({ name: "moleculer baseline", value: NaN, unit: "", note: nodeProblem });
+    }
+    // How much of the bend is the transport and the machine: ours against the raw floor of the
+    // same transport, at the same n, in the same run.
+    for (const [ours, floor] of [["ours", "raw"], ["ourstcp", "rawtls"]]) {
+      for (const n of COUNTS.filter((n) => n > 1)) {
+        const a = scaling.get(`${ours}@${n}`), b = scaling.get(`${floor}@${n}`);
+        if (a === undefined || b === undefined) continue;
+        rows.push({
+          name: `${LABELS[ours]} scaling ÷ ${LABELS[floor]} scaling, ${n} worker processes`,
+          value: a / b,
+          unit: "x",
+          note: `${a.toFixed(2)} against ${b.toFixed(2)}`,
+        });
+      }
     }
     // The floor: the `hold` workload alone (8 loops of 2 ms timers per process, no RPC) in 1 and
     // 16 processes: how much of the machine 16 workers' timers need before any RPC is done.
@@ -198,7 +281,7 @@ export async function run(): Promise<BenchSection> {
       });
     }
   } finally {
-    await Promise.all(alive.map((p) => p.stop(5000)));
+    await stopAll(alive);
     await Deno.remove(caFile).catch(() => {});
   }
   return {
