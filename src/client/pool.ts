@@ -94,6 +94,12 @@ function keyOf(id: string, addr: string): string {
 export class ConnectionPool {
   readonly #o: PoolOptions;
   readonly #entries = new Map<string, Entry>();
+  /**
+   * The newest entry per member id, every one also in `#entries`: the per-call lookup by id
+   * reuses the id string's cached hash, where the (id, address) key would be a new string to
+   * build and hash on every call.
+   */
+  readonly #byId = new Map<string, Entry>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #closing = new Set<Promise<void>>();
@@ -121,7 +127,8 @@ export class ConnectionPool {
    * {@linkcode ConnectionPool.release}.
    */
   tryAcquire(id: string, addr: string, now: number): PooledConnection | undefined {
-    const e = this.#entries.get(keyOf(id, addr));
+    let e = this.#byId.get(id);
+    if (e === undefined || e.addr !== addr) e = this.#entries.get(keyOf(id, addr));
     if (e === undefined || e.client === undefined || !this.#usable(e.client)) return undefined;
     if (e.inflight++ === 0) e.heardAt = now;
     return e as Entry & { client: RpcClient };
@@ -236,7 +243,7 @@ export class ConnectionPool {
       return;
     }
     e.retiring = reason;
-    if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
+    this.#forget(e);
     this.#retiring.add(e);
   }
 
@@ -297,7 +304,7 @@ export class ConnectionPool {
       },
       (err) => {
         e.connecting = undefined;
-        if (this.#entries.get(key) === e) this.#entries.delete(key);
+        this.#forget(e);
         throw RpcError.is(err)
           ? err
           : new RpcError("unavailable", `cannot connect to ${addr}: ${err}`, { cause: err });
@@ -305,6 +312,7 @@ export class ConnectionPool {
     );
     e.connecting.catch(() => {});
     this.#entries.set(key, e);
+    this.#byId.set(id, e);
     this.#schedule();
     return e;
   }
@@ -315,8 +323,14 @@ export class ConnectionPool {
     return closing;
   }
 
-  #drop(e: Entry, reason: string): Promise<void> | undefined {
+  /** Removes `e` from the lookups (not from `#retiring`). */
+  #forget(e: Entry): void {
     if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
+    if (this.#byId.get(e.id) === e) this.#byId.delete(e.id);
+  }
+
+  #drop(e: Entry, reason: string): Promise<void> | undefined {
+    this.#forget(e);
     this.#retiring.delete(e);
     if (this.#entries.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
