@@ -8,9 +8,11 @@
  *
  * Each system's one-worker setup stays up the whole time and its rounds interleave with the
  * N-worker rounds, so "calls/s over N × the one-worker figure" compares neighbours in time.
- * How much of the bend is the machine (N + 1 processes on 2 cores) shows in two columns: the
- * machine's CPU busy share during the rounds, and how late the workers' 2 ms timers fired
- * (ours; read from the workers with `callAll("holdStats")`).
+ * How much of the bend is the machine (N + 1 processes on 2 cores) shows in the machine's CPU
+ * busy share during the rounds, how late the workers' 2 ms timers fired (ours; read from the
+ * workers with `callAll("holdStats")`), bare timers in 1 and 16 processes, and above all the
+ * raw floor: raw QUIC and raw TLS framed echo servers with the same hold and no RPC layer,
+ * measured at every worker count right after ours.
  *
  * @module
  */
@@ -160,34 +162,40 @@ export async function run(): Promise<BenchSection> {
     const systems = (["ours", "ourstcp", "moleculer", "raw", "rawtls"] as Kind[]).filter((k) =>
       (!only || only.includes(k)) && (k !== "moleculer" || !nodeProblem)
     );
-    for (const kind of systems) {
-      const start = async (n: number, tag: string): Promise<System> => {
-        if (kind === "raw" || kind === "rawtls") {
-          const s = await raw(n, kind === "rawtls", tag, tlsEnv);
-          for (const p of s.procs.slice(1)) rawServers.add(p);
-          alive.push(...s.procs);
-          return s;
-        }
-        if (kind !== "moleculer") {
-          const s = await ours(n, caFile, tag, kind === "ourstcp");
-          alive.push(...s.procs);
-          return s;
-        }
-        const s = await startNodeSystem("moleculer", n, {}, ["--capacity", "8", "--hold-ms", "2"]);
-        alive.push(s.caller);
-        return { ...s, name: tag };
-      };
-      const one = await start(1, `${kind}1`);
-      let base: Round[] = [];
-      for (const n of COUNTS) {
+    const start = async (kind: Kind, n: number, tag: string): Promise<System> => {
+      if (kind === "raw" || kind === "rawtls") {
+        const s = await raw(n, kind === "rawtls", tag, tlsEnv);
+        for (const p of s.procs.slice(1)) rawServers.add(p);
+        alive.push(...s.procs);
+        return s;
+      }
+      if (kind !== "moleculer") {
+        const s = await ours(n, caFile, tag, kind === "ourstcp");
+        alive.push(...s.procs);
+        return s;
+      }
+      const s = await startNodeSystem("moleculer", n, {}, ["--capacity", "8", "--hold-ms", "2"]);
+      alive.push(s.caller);
+      return { ...s, name: tag };
+    };
+    // Every system's one-worker setup stays up the whole time. The worker counts are the outer
+    // loop, so that every system's n-worker rounds (ours and the raw floor's above all) run
+    // within a minute or two of each other: this machine's speed drifts over minutes.
+    const ones = new Map<Kind, System>();
+    for (const kind of systems) ones.set(kind, await start(kind, 1, `${kind}1`));
+    const byKind = new Map<Kind, BenchRow[]>(systems.map((k) => [k, []]));
+    for (const n of COUNTS) {
+      for (const kind of systems) {
+        const one = ones.get(kind)!;
         const load = (k: number) => ({ run: "hold" as const, inFlight: PER_WORKER * k });
+        let base: Round[];
         let rounds: Round[];
         let lateness = "";
         if (n === 1) {
           rounds = (await interleave([one], [load(1)], ROUNDS, ROUND_MS)).get(`${one.name}@16`)!;
           base = rounds;
         } else {
-          const many = await start(n, `${kind}${n}`);
+          const many = await start(kind, n, `${kind}${n}`);
           try {
             // Two systems, two loads: run each system at its own load by interleaving pairs.
             base = [];
@@ -219,9 +227,9 @@ export async function run(): Promise<BenchSection> {
         scaling.set(`${kind}@${n}`, value);
         const ourKind = kind === "ours" || kind === "ourstcp";
         const target = n === 1 || !ourKind ? undefined : n <= 8 ? 0.9 : 0.7;
-        const label = LABELS[kind];
-        rows.push({
-          name: `${label}, ${n} worker process${n > 1 ? "es" : ""}: calls/s ÷ (${n} × one worker)`,
+        byKind.get(kind)!.push({
+          name: `${LABELS[kind]}, ${n} worker process${n > 1 ? "es" : ""}: calls/s ÷ ` +
+            `(${n} × one worker)`,
           value,
           unit: "x",
           target: target ? `>= ${target}` : undefined,
@@ -234,6 +242,7 @@ export async function run(): Promise<BenchSection> {
         });
       }
     }
+    for (const kind of systems) rows.push(...byKind.get(kind)!);
     if (nodeProblem) {
       rows.push({ name: "moleculer baseline", value: NaN, unit: "", note: nodeProblem });
     }
@@ -252,12 +261,20 @@ export async function run(): Promise<BenchSection> {
       }
     }
     // The floor: the `hold` workload alone (8 loops of 2 ms timers per process, no RPC) in 1 and
-    // 16 processes: how much of the machine 16 workers' timers need before any RPC is done.
-    for (const n of [1, 16]) {
+    // 16 processes: how much of the machine 16 workers' timers need before any RPC is done. And
+    // in one process, how late this runtime fires a timer depending on where it was armed: a
+    // handler runs after I/O, where Deno fires timers later than Node does (moleculer's runtime).
+    const floors: { n: number; from: string }[] = [
+      { n: 1, from: "timer" },
+      { n: 16, from: "timer" },
+      { n: 1, from: "io" },
+      { n: 1, from: "immediate" },
+    ];
+    for (const { n, from } of floors) {
       const script = new URL("./timer_load.ts", import.meta.url).pathname;
       const children = Array.from({ length: n }, () =>
         new Deno.Command(Deno.execPath(), {
-          args: ["run", "--quiet", script, "--ms", "3000"],
+          args: ["run", "--quiet", "-A", script, "--ms", "3000", "--from", from],
           stdout: "piped",
         }).spawn());
       await new Promise((r) => setTimeout(r, 1000)); // past start-up
@@ -267,17 +284,19 @@ export async function run(): Promise<BenchSection> {
       const busyShare = children.reduce((a, c, i) => a + processCpuUs(c.pid) - c0[i], 0) /
         ((performance.now() - t0) * 1000 * CORES);
       const outs = await Promise.all(children.map((c) => c.output()));
-      const fires = outs.map((o) => {
-        const r = JSON.parse(new TextDecoder().decode(o.stdout));
-        return r.fires / r.seconds;
-      });
+      const results = outs.map((o) => JSON.parse(new TextDecoder().decode(o.stdout)));
       rows.push({
-        name: `floor: bare 2 ms timers, 8 loops per process, no RPC, ${n} process` +
-          (n > 1 ? "es" : ""),
-        value: median(fires),
+        name:
+          `floor: bare 2 ms timers armed from ${from} callbacks, 8 loops per process, no RPC, ` +
+          `${n} process${n > 1 ? "es" : ""}`,
+        value: median(results.map((r) => r.fires / r.seconds)),
         unit: "fires/s",
-        note: `per process (ideal 4000); CPU busy ${(100 * busyShare).toFixed(0)} % of ${CORES} ` +
-          `cores`,
+        note: `per process (ideal 4000); timers late by ${
+          median(results.map((r) => r.p50us)).toFixed(0)
+        } µs (p50), ${
+          median(results.map((r) => r.p99us)).toFixed(0)
+        } µs (p99); CPU busy ` +
+          `${(100 * busyShare).toFixed(0)} % of ${CORES} cores`,
       });
     }
   } finally {
