@@ -480,6 +480,20 @@ Deno.test("partition: losing a majority of the stable view is detected once, and
   assert.deepEqual([pd.detected, pd.healed, pd.partitioned], [1, 1, false]);
 });
 
+Deno.test("partition: a node that is leaving itself reports no partition while the others go", () => {
+  // Seen in the scale bench's shutdowns: the caller left and its leave was lost, the other
+  // worker left, and this worker, leaving too, counted the caller alone: "partition detected".
+  const { table } = fakeHost(["caller", "w2"]);
+  const pd = new PartitionDetector();
+  pd.check(table, 0, 1000);
+  pd.check(table, 1000, 1000);
+  table.applyDead({ type: "leave", node: "w2", incarnation: 0 }, 1100);
+  table.applySuspect({ type: "suspect", node: "caller", incarnation: 0, from: "x" }, 1100);
+  table.setLocalState("left", 1150);
+  assert.equal(pd.check(table, 1200, 1000), undefined);
+  assert.equal(pd.detected, 0);
+});
+
 Deno.test("partition: members that leave gracefully or fail one at a time are no partition", () => {
   const { table } = fakeHost(["a", "b", "c", "d"]);
   const pd = new PartitionDetector();

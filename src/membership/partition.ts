@@ -3,7 +3,8 @@
  * `stableAfterMs` with no member suspected. When a majority of the stable view is unreachable (suspect or dead — members
  * that left gracefully do not count) the node reports `PartitionDetected`; the view then stays
  * frozen until a majority is reachable again, reported as `PartitionHealed`. Members failing one
- * by one do not trigger it: the view re-stabilises between failures.
+ * by one do not trigger it: the view re-stabilises between failures. A node that is leaving
+ * reports nothing.
  *
  * @module
  */
@@ -58,6 +59,8 @@ export class PartitionDetector {
     }
     const view = this.#stable;
     if (view.length < 3) return undefined;
+    // Leaving: the others going (and a peer whose leave was lost) is no partition of ours.
+    if (table.local.state === "left") return undefined;
     // Nothing changed since the last check: same verdict.
     if (
       table.stateVersion === this.#checkedStateVersion &&
