@@ -11,6 +11,7 @@ import { EncodedPayload } from "./encoded.ts";
 import { RpcError } from "../errors.ts";
 import { F } from "./frames.ts";
 import { PayloadLimits } from "./payload_limits.ts";
+import { installFastStrings } from "./msgpack_strings.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -48,6 +49,7 @@ export class PayloadCodec {
   /** @param limits structural limits for decoded input (default: the documented defaults) */
   constructor(limits: PayloadLimits = new PayloadLimits()) {
     this.#limits = limits;
+    installFastStrings(this.#enc, this.#dec);
   }
 
   /** Flags of the last {@linkcode encode} (`F.RAW` or 0). */
