@@ -78,10 +78,13 @@ function encodeString(this: EncoderInternals, s: string, original: (s: string) =
   const reserved = headerSize(n * 3);
   this.ensureBufferSizeToWrite(reserved + n * 3);
   const start = this.pos;
-  const { written } = utf8Encoder.encodeInto(s, this.bytes.subarray(start + reserved));
+  // A view by constructor: subarray() goes through the species lookup and is slower.
+  const bytes = this.bytes;
+  const into = new Uint8Array(bytes.buffer, bytes.byteOffset + start + reserved, n * 3);
+  const { written } = utf8Encoder.encodeInto(s, into);
   const header = headerSize(written);
   if (header !== reserved) {
-    this.bytes.copyWithin(start + header, start + reserved, start + reserved + written);
+    bytes.copyWithin(start + header, start + reserved, start + reserved + written);
   }
   this.writeStringHeader(written);
   this.pos += written;
@@ -114,7 +117,7 @@ function decodeUtf8String(
       s += String.fromCharCode(b);
     }
   }
-  s ??= utf8Decoder.decode(bytes.subarray(start, start + byteLength));
+  s ??= utf8Decoder.decode(new Uint8Array(bytes.buffer, bytes.byteOffset + start, byteLength));
   this.pos += headerOffset + byteLength;
   return s;
 }
