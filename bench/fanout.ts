@@ -201,16 +201,25 @@ export function ratio(a: Round[], b: Round[], f: (r: Round) => number = (r) => r
 
 const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(", ");
 
-/** Runs the section. */
-export async function run(): Promise<BenchSection> {
+/**
+ * A throwaway CA for a bench run: its certificate in a file (for worker `Node`s, `--ca`) and a
+ * leaf's certificate and key in the environment the raw servers and drivers read.
+ */
+export async function benchCredentials(): Promise<
+  { caFile: string; tlsEnv: Record<string, string> }
+> {
   const ca = await createDevCa();
   const caFile = await writeCaFile(ca);
   const leaf = await issueDevCertificate(ca);
-  const tlsEnv = {
-    RPC_BENCH_CERT: leaf.certPem,
-    RPC_BENCH_KEY: leaf.keyPem,
-    RPC_BENCH_CA: ca.certPem,
+  return {
+    caFile,
+    tlsEnv: { RPC_BENCH_CERT: leaf.certPem, RPC_BENCH_KEY: leaf.keyPem, RPC_BENCH_CA: ca.certPem },
   };
+}
+
+/** Runs the section. */
+export async function run(): Promise<BenchSection> {
+  const { caFile, tlsEnv } = await benchCredentials();
   const procs: Proc<unknown>[] = [];
   const kill: Proc<unknown>[] = []; // processes that do not read stdin
   const rows: BenchRow[] = [];

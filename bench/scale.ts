@@ -16,9 +16,8 @@
  *
  * @module
  */
-import { createDevCa, issueDevCertificate } from "../mod.ts";
-import { writeCaFile } from "../examples/worker_process.ts";
 import {
+  benchCredentials,
   ensureNodeBaselines,
   interleave,
   type Round,
@@ -139,14 +138,7 @@ const LABELS: Record<string, string> = {
 
 /** Runs the section. */
 export async function run(): Promise<BenchSection> {
-  const ca = await createDevCa();
-  const caFile = await writeCaFile(ca);
-  const leaf = await issueDevCertificate(ca);
-  const tlsEnv = {
-    RPC_BENCH_CERT: leaf.certPem,
-    RPC_BENCH_KEY: leaf.keyPem,
-    RPC_BENCH_CA: ca.certPem,
-  };
+  const { caFile, tlsEnv } = await benchCredentials();
   const rows: BenchRow[] = [];
   const alive: Proc[] = [];
   // Raw servers do not read stdin: they are killed, not asked to leave.
