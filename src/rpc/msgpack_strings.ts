@@ -3,8 +3,8 @@
  * UTF-8 length in a JavaScript loop before encoding it, and decodes strings up to 200 bytes in a
  * JavaScript loop that pushes one array element per character. In Deno the native `TextEncoder`
  * and `TextDecoder` win from about 24 bytes (64 B ASCII: encode 695 → 236 ns, decode 773 →
- * 335 ns, `/tmp`-style micro-benchmarks of the two paths), and strings were the largest part of
- * a small call's codec time in the caller's CPU profile.
+ * 335 ns in a micro-benchmark of the two paths), and strings were the largest part of a small
+ * call's codec time in the caller's CPU profile.
  *
  * The library has no public hook for this, so {@linkcode installFastStrings} replaces the
  * string methods on one encoder and one decoder instance. It only does so after checking that
