@@ -147,15 +147,8 @@ const PROBES: unknown[] = [
 /** Whether the probe check passed in this process (undefined: not run yet). */
 let verified: boolean | undefined;
 
-/**
- * Replaces the string encoding of `enc` and the string decoding of `dec` with the faster paths
- * of this module, when the library's internals are as expected and the patched pair reproduces
- * the library's bytes for the probe values.
- *
- * @returns whether the fast paths were installed
- */
-export function installFastStrings(enc: Encoder, dec: Decoder): boolean {
-  if (verified === false) return false;
+/** Replaces the two string methods of one pair, when the internals they use are there. */
+function patch(enc: Encoder, dec: Decoder): boolean {
   const e = enc as unknown as EncoderInternals;
   const d = dec as unknown as DecoderInternals;
   if (
@@ -173,8 +166,14 @@ export function installFastStrings(enc: Encoder, dec: Decoder): boolean {
   d.decodeUtf8String = function (this: DecoderInternals, n: number, h: number) {
     return decodeUtf8String.call(this, n, h, originalDecode);
   };
-  if (verified) return true;
-  // Once per process: the library is the same for every instance.
+  return true;
+}
+
+/** Whether a patched pair of its own reproduces the library's bytes and values for the probes. */
+function verify(): boolean {
+  const enc = new Encoder();
+  const dec = new Decoder();
+  if (!patch(enc, dec)) return false;
   const reference = new Encoder();
   const check = new Decoder();
   try {
@@ -183,13 +182,23 @@ export function installFastStrings(enc: Encoder, dec: Decoder): boolean {
       const got = enc.encode(probe);
       const same = got.length === want.length && got.every((b, i) => b === want[i]);
       if (!same || JSON.stringify(dec.decode(want)) !== JSON.stringify(check.decode(want))) {
-        throw new Error("mismatch");
+        return false;
       }
     }
-    return verified = true;
+    return true;
   } catch {
-    e.encodeString = originalEncode;
-    d.decodeUtf8String = originalDecode;
-    return verified = false;
+    return false;
   }
+}
+
+/**
+ * Replaces the string encoding of `enc` and the string decoding of `dec` with the faster paths
+ * of this module, when the library's internals are as expected and a patched pair reproduces
+ * the library's bytes for the probe values (checked once per process, on a pair of its own).
+ *
+ * @returns whether the fast paths were installed
+ */
+export function installFastStrings(enc: Encoder, dec: Decoder): boolean {
+  verified ??= verify();
+  return verified && patch(enc, dec);
 }

@@ -20,7 +20,7 @@ const MAX_BATCH = 64 * 1024;
 
 /**
  * Writes length-prefixed frames to a byte stream (a QUIC send stream or a TLS connection),
- * coalesced per microtask.
+ * coalesced per turn of the event loop.
  */
 export class FrameWriter {
   #w: WritableStreamDefaultWriter<Uint8Array>;
