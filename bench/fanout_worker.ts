@@ -15,7 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { Node, type Profile } from "../mod.ts";
-import { parseTagList, readCaFile } from "../examples/worker_process.ts";
+import { announceReady, parseTagList, readCaFile } from "../examples/worker_process.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -71,24 +71,12 @@ const node = await Node.start({
   tags: { ...parseTagList(args.tags), name: id },
   devCa: await readCaFile(args.ca),
   tcpLanes: args["tcp-lanes"],
+  leaveOnSignals: true,
   handlers: { echo: (req) => req, hold, holdStats },
 });
 
-console.log(
-  JSON.stringify({ ready: true, id, rpcAddr: node.rpcAddr, gossipAddr: node.gossipAddr }),
-);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await node.leave();
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGTERM", stop);
-Deno.addSignalListener("SIGINT", stop);
-// The parent holds our stdin: EOF means it is gone.
-(async () => {
-  for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
-  await stop();
-})();
+announceReady(node);
+// The parent holds our stdin: EOF means it is gone (signals leave through leaveOnSignals).
+for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
+await node.leave();
+Deno.exit(0);

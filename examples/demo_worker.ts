@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { Node, type Profile } from "../mod.ts";
-import { parseTagList, readCaFile } from "./worker_process.ts";
+import { announceReady, parseTagList, readCaFile } from "./worker_process.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -43,6 +43,7 @@ const node = await Node.start({
   seeds: args.seed,
   tags,
   devCa,
+  leaveOnSignals: true,
   handlers: {
     compute: async (req) => {
       served++;
@@ -63,16 +64,4 @@ const node = await Node.start({
   },
 });
 
-console.log(
-  JSON.stringify({ ready: true, id, rpcAddr: node.rpcAddr, gossipAddr: node.gossipAddr }),
-);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await node.leave();
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGTERM", stop);
-Deno.addSignalListener("SIGINT", stop);
+announceReady(node);

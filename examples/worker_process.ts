@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DevCa } from "../mod.ts";
+import type { DevCa, Node } from "../mod.ts";
 
 /** Where a spawned worker listens. */
 export interface WorkerInfo {
@@ -59,6 +59,21 @@ export function parseTagList(text: string): Record<string, string> {
     tags[k.trim()] = v.trim();
   }
   return tags;
+}
+
+/**
+ * Prints a started worker node's ready line, the {@linkcode WorkerInfo} that
+ * {@linkcode WorkerProcess} and {@linkcode ReadyProcess} wait for (start the node with
+ * `leaveOnSignals: true` so that SIGTERM leaves gracefully).
+ */
+export function announceReady(node: Node): void {
+  const info: WorkerInfo & { ready: true } = {
+    ready: true,
+    id: node.id,
+    rpcAddr: node.rpcAddr,
+    gossipAddr: node.gossipAddr,
+  };
+  console.log(JSON.stringify(info));
 }
 
 /**
