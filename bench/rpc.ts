@@ -259,18 +259,23 @@ interface Load {
   p99us: number;
 }
 
-/**
- * (a) `[u32 len][u32 id][64 B]` frames echoed by the raw framed server; `inflight` requests kept
- * outstanding, responses matched by id, writes coalesced per microtask.
- */
-async function rawEcho(port: number, ca: string, inflight: number, ms: number): Promise<Load> {
-  const conn = await Deno.connectQuic({
+/** A QUIC connection to a raw server of this file on loopback. */
+async function connectRaw(port: number, ca: string): Promise<Deno.QuicConn> {
+  return await Deno.connectQuic({
     hostname: "127.0.0.1",
     port,
     alpnProtocols: [RAW_ALPN],
     caCerts: [ca],
     serverName: "localhost",
   });
+}
+
+/**
+ * (a) `[u32 len][u32 id][64 B]` frames echoed by the raw framed server; `inflight` requests kept
+ * outstanding, responses matched by id, writes coalesced per microtask.
+ */
+async function rawEcho(port: number, ca: string, inflight: number, ms: number): Promise<Load> {
+  const conn = await connectRaw(port, ca);
   const s = await conn.createBidirectionalStream();
   const writer = s.writable.getWriter();
   const reader = s.readable.getReader({ mode: "byob" });
@@ -347,13 +352,7 @@ async function rawEcho(port: number, ca: string, inflight: number, ms: number): 
  * reading them back, in a loop (the RPC client spreads large calls over its bulk lanes alike).
  */
 async function rawBulk(port: number, ca: string, size: number, inflight: number, ms: number) {
-  const conn = await Deno.connectQuic({
-    hostname: "127.0.0.1",
-    port,
-    alpnProtocols: [RAW_ALPN],
-    caCerts: [ca],
-    serverName: "localhost",
-  });
+  const conn = await connectRaw(port, ca);
   const chunk = new Uint8Array(size).fill(7);
   let done = 0;
   let running = true;
