@@ -12,6 +12,7 @@ type Section = { name: string; load: () => Promise<{ run: () => Promise<BenchSec
 const SECTIONS: Section[] = [
   { name: "rpc", load: () => import("./rpc.ts") },
   { name: "core", load: () => import("./core.ts") },
+  { name: "codec", load: () => import("./codec.ts") },
   { name: "sim", load: () => import("./sim.ts") },
   { name: "client", load: () => import("./client.ts") },
   { name: "fanout", load: () => import("./fanout.ts") },
