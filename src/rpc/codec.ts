@@ -1,17 +1,18 @@
 /**
- * Payload encoding: MessagePack through reused encoder/decoder instances; a `Uint8Array` passes
+ * Payload encoding: MessagePack through reused encoder/decoder instances (the package's own,
+ * `./msgpack.ts`, byte-compatible with `@msgpack/msgpack`); a `Uint8Array` passes
  * through untouched (flagged `F.RAW` in the frame header); `undefined` is the empty payload; an
  * `EncodedPayload` is sent as its bytes (already encoded) and can be received undecoded.
  *
  * @module
  */
 
-import { Decoder, Encoder } from "@msgpack/msgpack";
+import { Decoder } from "@msgpack/msgpack";
 import { EncodedPayload } from "./encoded.ts";
 import { RpcError } from "../errors.ts";
 import { F } from "./frames.ts";
 import { PayloadLimits } from "./payload_limits.ts";
-import { installFastStrings } from "./msgpack_strings.ts";
+import { MAX_DECODE_DEPTH, MsgpackDecoder, MsgpackEncoder } from "./msgpack.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -42,14 +43,16 @@ export function copyOut(b: Uint8Array): Uint8Array {
  * MessagePack input is checked against its {@linkcode PayloadLimits} before it is decoded.
  */
 export class PayloadCodec {
-  #enc = new Encoder();
-  #dec = new Decoder();
+  #enc = new MsgpackEncoder();
+  #dec = new MsgpackDecoder();
+  // The library's decoder, which does not recurse, for depth limits beyond the recursive one's.
+  #deep: Decoder | undefined;
   #limits: PayloadLimits;
 
   /** @param limits structural limits for decoded input (default: the documented defaults) */
   constructor(limits: PayloadLimits = new PayloadLimits()) {
     this.#limits = limits;
-    installFastStrings(this.#enc, this.#dec);
+    if (limits.maxDepth > MAX_DECODE_DEPTH) this.#deep = new Decoder();
   }
 
   /** Flags of the last {@linkcode encode} (`F.RAW` or 0). */
@@ -78,7 +81,7 @@ export class PayloadCodec {
     }
     this.owned = false;
     try {
-      return this.#enc.encodeSharedRef(value);
+      return this.#enc.encodeShared(value);
     } catch (e) {
       throw new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
         cause: e,
@@ -100,8 +103,9 @@ export class PayloadCodec {
     if (bytes.length === 0) return undefined;
     this.#limits.check(bytes);
     try {
-      // Copy unless owned: decoded `bin` values are views into the input.
-      return this.#dec.decode(owned ? bytes : copyOut(bytes));
+      // Unless owned, `bin` values are copied out of the input: they would be views into it.
+      if (this.#deep !== undefined) return this.#deep.decode(owned ? bytes : copyOut(bytes));
+      return this.#dec.decode(bytes, owned ? undefined : copyOut);
     } catch (e) {
       throw new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
         cause: e,
@@ -143,7 +147,7 @@ export class PayloadCodec {
     this.#limits.check(bytes);
     let m: unknown;
     try {
-      m = this.#dec.decode(bytes.slice());
+      m = (this.#deep ?? this.#dec).decode(bytes);
     } catch {
       throw new RpcError("invalid_argument", "malformed call metadata");
     }

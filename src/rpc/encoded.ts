@@ -5,11 +5,11 @@
  * @module
  */
 
-import { Decoder } from "@msgpack/msgpack";
 import { RpcError } from "../errors.ts";
+import { MsgpackDecoder } from "./msgpack.ts";
 import { PayloadLimits } from "./payload_limits.ts";
 
-const decoder = new Decoder();
+const decoder = new MsgpackDecoder();
 const limits = new PayloadLimits();
 
 /**
