@@ -5,7 +5,8 @@
  *
  * - `cluster --seed host:port --ca file --filter tags`: a caller `Node` whose
  *   `client.callWorker` spreads calls over the workers the filter selects (default strategy);
- * - `direct --addr host:port --ca file`: one `RpcClient` to one worker's RPC address;
+ * - `direct --addr host:port … --ca file`: one `RpcClient` per given worker RPC address, calls
+ *   dealt round-robin (the fanout section gives one address);
  * - `--tcp-lanes` (cluster, direct): small unary calls ride TLS-over-TCP lanes;
  * - `raw --port p … --ca-pem-env`: a raw Deno QUIC framed echo (`[u32 len][u32 id][64 B]`, the
  *   transport pattern the RPC layer builds on) from one endpoint to every given raw echo server
@@ -30,7 +31,7 @@ const { positionals, values: args } = parseArgs({
     seed: { type: "string", multiple: true, default: [] },
     ca: { type: "string" },
     filter: { type: "string", default: "role=worker" },
-    addr: { type: "string" },
+    addr: { type: "string", multiple: true, default: [] },
     port: { type: "string", multiple: true, default: [] },
     profile: { type: "string", default: "LAN" },
     workers: { type: "string", default: "1" },
@@ -70,16 +71,18 @@ if (system === "cluster") {
   close = () => node.leave();
 } else if (system === "direct") {
   const devCa = await readCaFile(args.ca);
-  const [hostname, port] = args.addr!.split(":");
-  const client = await RpcClient.connect({
-    hostname,
-    port: Number(port),
-    devCa,
-    tcpLanes: args["tcp-lanes"],
-  });
+  // One client per address, calls dealt round-robin: with several, the RPC layer over the
+  // workers without the cluster layer (balancer, registry, pool) in between.
+  const clients = await Promise.all(args.addr.map((addr) => {
+    const [hostname, port] = addr.split(":");
+    return RpcClient.connect({ hostname, port: Number(port), devCa, tcpLanes: args["tcp-lanes"] });
+  }));
   const opts = { timeoutMs: 30_000 };
-  call = (method) => client.call(method, PAYLOAD, opts);
-  close = () => client.close();
+  let next = 0;
+  call = (method) => clients[next++ % clients.length].call(method, PAYLOAD, opts);
+  close = async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  };
 } else if (system === "raw" || system === "rawtls") {
   const ca = Deno.env.get("RPC_BENCH_CA")!;
   const ports = args.port.map(Number);

@@ -12,7 +12,7 @@
  *
  * Systems: `cluster3` (ClusterClient over the 3 workers, QUIC), `cluster3tcp` (the same over TCP
  * lanes), `direct` (an `RpcClient` with TCP lanes to one worker), `rawtls3` (the raw TLS framed
- * echo ceiling over 3 server processes).
+ * echo ceiling over 3 server processes), `raw3` (the same over QUIC, the issue's ceiling).
  *
  * @module
  */
@@ -33,8 +33,9 @@ const { positionals, values: args } = parseArgs({
   },
 });
 const system = positionals[0] ?? "cluster3tcp";
-if (!["cluster3", "cluster3tcp", "direct", "rawtls3"].includes(system)) {
-  throw new Error(`system must be cluster3, cluster3tcp, direct or rawtls3, not '${system}'`);
+const SYSTEMS = ["cluster3", "cluster3tcp", "direct", "direct3", "direct3tcp", "rawtls3", "raw3"];
+if (!SYSTEMS.includes(system)) {
+  throw new Error(`system must be one of ${SYSTEMS.join(", ")}, not '${system}'`);
 }
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const here = (p: string) => new URL(p, import.meta.url).pathname;
@@ -53,12 +54,21 @@ const servers: Proc<unknown>[] = []; // raw servers do not read stdin: killed, n
 try {
   let workerPids: number[];
   let argv: string[];
-  if (system === "rawtls3") {
+  if (system === "rawtls3" || system === "raw3") {
+    const tls = system === "rawtls3";
     for (let i = 0; i < 3; i++) {
-      servers.push(await deno<string>([], here("./rpc.ts"), ["serve-raw-tls"], "raw", tlsEnv));
+      servers.push(
+        await deno<string>(
+          [],
+          here("./rpc.ts"),
+          [tls ? "serve-raw-tls" : "serve-raw"],
+          "raw",
+          tlsEnv,
+        ),
+      );
     }
     workerPids = servers.map((s) => s.pid);
-    argv = ["rawtls", ...servers.flatMap((s) => ["--port", String(s.ready)])];
+    argv = [tls ? "rawtls" : "raw", ...servers.flatMap((s) => ["--port", String(s.ready)])];
   } else {
     const workers: Proc<WorkerReady>[] = [];
     for (const id of ["w1", "w2", "w3"]) {
@@ -76,6 +86,10 @@ try {
     workerPids = workers.map((w) => w.pid);
     argv = system === "direct"
       ? ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile, "--tcp-lanes"]
+      : system.startsWith("direct3")
+      ? ["direct", "--ca", caFile, ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr])].concat(
+        system === "direct3tcp" ? ["--tcp-lanes"] : [],
+      )
       : ["cluster", "--seed", workers[0].ready.gossipAddr, "--ca", caFile, "--workers", "3"].concat(
         system === "cluster3tcp" ? ["--tcp-lanes"] : [],
       );
@@ -115,7 +129,10 @@ try {
     rounds,
   }));
 } finally {
-  await Promise.all(procs.map((p) => p.stop(5000)));
+  // The caller first, with time to leave and to write its profile; then the workers.
+  const caller = procs.pop();
+  if (caller) await caller.stop(20_000);
+  await Promise.all(procs.map((p) => p.stop(args["worker-cpu-prof"] ? 20_000 : 5000)));
   await Promise.all(servers.map((p) => p.kill()));
   await Deno.remove(caFile).catch(() => {});
 }
