@@ -58,6 +58,14 @@ async function watchingTls<T>(
     return new Proxy(conn, {
       get(target, p) {
         if (p === "writable") return writable;
+        if (p === "write") {
+          // The lane writes the connection directly (not through its writable).
+          return async (chunk: Uint8Array) => {
+            const n = await target.write(chunk);
+            w.written += n;
+            return n;
+          };
+        }
         const v = Reflect.get(target, p, target);
         return typeof v === "function" ? v.bind(target) : v;
       },

@@ -51,6 +51,20 @@ export interface Frame {
   body: Uint8Array;
 }
 
+/**
+ * A connection read and written through its own methods rather than its streams: a TCP lane's
+ * TLS connection (`Deno.TlsConn`). Its streams add a promise, a buffer transfer and stream
+ * bookkeeping to every read and write of the hottest path.
+ */
+export interface ByteConn {
+  /** Reads into `p`; the bytes read, or null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes from `p`; the bytes written (possibly fewer than `p.length`). */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the connection. */
+  close(): void;
+}
+
 /** The buffer a reader starts with (and shrinks back to) unless told otherwise. */
 export const BASE_BYTES = 64 * 1024;
 
@@ -66,6 +80,7 @@ const WHOLE_FRAME_SHARE = 16;
 export class FrameReader {
   #byob: ReadableStreamBYOBReader | undefined;
   #plain: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #conn: ByteConn | undefined;
   #buf: Uint8Array;
   // The base-size buffer set aside while a larger one holds a frame: reused after it.
   #spare: Uint8Array | undefined;
@@ -82,13 +97,13 @@ export class FrameReader {
   #filled = false; // the last read filled the buffer: grow toward the base size
 
   /**
-   * @param stream the receive side of a QUIC stream or TLS connection
+   * @param stream the receive side of a QUIC stream, or a TLS connection read directly
    * @param maxFrameBytes largest accepted frame length (bytes after the length prefix)
    * @param budget the connection's budget for buffers beyond `baseBytes` (none: unbounded)
    * @param baseBytes the buffer to start with and shrink back to
    */
   constructor(
-    stream: ReadableStream<Uint8Array>,
+    stream: ReadableStream<Uint8Array> | ByteConn,
     maxFrameBytes: number,
     budget?: ByteBudget,
     baseBytes = BASE_BYTES,
@@ -97,6 +112,10 @@ export class FrameReader {
     this.#budget = budget;
     this.#base = baseBytes;
     this.#buf = new Uint8Array(baseBytes);
+    if (!(stream instanceof ReadableStream)) {
+      this.#conn = stream;
+      return;
+    }
     try {
       this.#byob = stream.getReader({ mode: "byob" });
     } catch {
@@ -133,7 +152,12 @@ export class FrameReader {
 
   /** Stops reading and releases the stream (and the buffer's share of the budget). */
   cancel(reason?: unknown): void {
-    (this.#byob ?? this.#plain)!.cancel(reason).catch(() => {});
+    if (this.#conn !== undefined) {
+      // As cancelling a connection's readable does: the connection closes.
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    } else (this.#byob ?? this.#plain)!.cancel(reason).catch(() => {});
     this.release();
   }
 
@@ -303,6 +327,19 @@ export class FrameReader {
       buf.copyWithin(0, this.#start, this.#end);
       this.#start = 0;
       this.#end = pending;
+    }
+    if (this.#conn !== undefined) {
+      // Straight into the buffer: no transfer, so the buffer stays this reader's.
+      const n = await this.#conn.read(
+        new Uint8Array(buf.buffer, buf.byteOffset + this.#end, buf.length - this.#end),
+      );
+      if (n === null) {
+        this.#eof = true;
+        return false;
+      }
+      this.#end += n;
+      this.#filled = this.#end === buf.length;
+      return true;
     }
     if (this.#byob) {
       const { value, done } = await this.#byob.read(

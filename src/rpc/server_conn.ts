@@ -177,7 +177,7 @@ export class ServerConnection implements StreamHost, TcpLaneHost {
     reader.useBudget(this.#budget);
     reader.setBase(BASE_BYTES);
     this.#readers.add(reader);
-    const writer = new FrameWriter(conn.writable);
+    const writer = new FrameWriter(conn);
     writer.frame(T.READY, 0, 0);
     const lane = new ServerLane(shared, this, writer, reader);
     this.#tcp = { conn, lane };

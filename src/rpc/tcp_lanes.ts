@@ -185,7 +185,7 @@ export class TcpLaneListener {
       if (handshook) closeQuietly(conn);
     }, TCP_LANE_OPEN_TIMEOUT_MS);
     const reader = new FrameReader(
-      conn.readable,
+      conn,
       FRAME_FIXED + LANE_TOKEN_BYTES,
       undefined,
       FIRST_FRAME_BASE,
@@ -297,9 +297,9 @@ export async function connectTcpLane(
     });
     conn = tls;
     signal.throwIfAborted();
-    const writer = new FrameWriter(tls.writable);
+    const writer = new FrameWriter(tls);
     writer.frame(T.LANE_OPEN, 0, 0, undefined, token, true);
-    const reader = new FrameReader(tls.readable, maxFrameBytes);
+    const reader = new FrameReader(tls, maxFrameBytes);
     const ack = await reader.next();
     signal.throwIfAborted();
     if (ack?.type !== T.READY) throw new Error("the server did not accept the TCP lane");

@@ -11,6 +11,7 @@
  */
 
 import { FRAME_FIXED, HEADER_BYTES, writeU32 } from "./frames.ts";
+import type { ByteConn } from "./reader.ts";
 import { setImmediate } from "node:timers";
 
 // Payload bytes above this are written by reference instead of copied into the batch.
@@ -18,12 +19,22 @@ const COPY_LIMIT = 16 * 1024;
 const MIN_BATCH = 512;
 const MAX_BATCH = 64 * 1024;
 
+/** A chunk waiting for a direct connection write; `batch` is its memory when reusable after. */
+interface Queued {
+  chunk: Uint8Array;
+  batch: Uint8Array | undefined;
+}
+
 /**
  * Writes length-prefixed frames to a byte stream (a QUIC send stream or a TLS connection),
  * coalesced per turn of the event loop.
  */
 export class FrameWriter {
-  #w: WritableStreamDefaultWriter<Uint8Array>;
+  #w: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  // A connection written directly (see ByteConn): chunks wait in #queue for #pump, in order.
+  #conn: ByteConn | undefined;
+  #queue: Queued[] = [];
+  #pumping: Promise<void> | undefined;
   #batch: Uint8Array = new Uint8Array(0);
   #from = 0;
   #pos = 0;
@@ -36,9 +47,10 @@ export class FrameWriter {
   /** Called once when a write fails (the stream was reset or the connection lost). */
   onError: ((e: unknown) => void) | undefined;
 
-  /** @param writable the send side of a QUIC stream or TLS connection */
-  constructor(writable: WritableStream<Uint8Array>) {
-    this.#w = writable.getWriter();
+  /** @param writable the send side of a QUIC stream, or a TLS connection written directly */
+  constructor(writable: WritableStream<Uint8Array> | ByteConn) {
+    if (writable instanceof WritableStream) this.#w = writable.getWriter();
+    else this.#conn = writable;
   }
 
   /** Whether frames are queued for the next flush (this tick's batch is still open). */
@@ -99,7 +111,7 @@ export class FrameWriter {
     // Frames still waiting for the flush are not yet in the stream's queue: hand them over now,
     // so `ready` reflects them (a producer awaiting it must not run ahead of its consumer).
     if (this.#scheduled) this.#flush();
-    return this.#w.ready;
+    return this.#w !== undefined ? this.#w.ready : this.#pumping ?? Promise.resolve();
   }
 
   /** Flushes queued frames and closes the send side (FIN). */
@@ -108,8 +120,13 @@ export class FrameWriter {
     this.#flush();
     this.#closed = true;
     if (this.#failed) return;
+    if (this.#conn !== undefined) {
+      // As closing a connection's writable does: the connection closes, after the queued data.
+      await this.#pumping;
+      return this.#closeConn();
+    }
     try {
-      await this.#w.close();
+      await this.#w!.close();
     } catch { /* already reset */ }
   }
 
@@ -118,7 +135,17 @@ export class FrameWriter {
     if (this.#closed) return;
     this.#closed = true;
     this.#chunks = [];
-    this.#w.abort(reason).catch(() => {});
+    if (this.#conn !== undefined) {
+      this.#queue = [];
+      return this.#closeConn();
+    }
+    this.#w!.abort(reason).catch(() => {});
+  }
+
+  #closeConn(): void {
+    try {
+      this.#conn!.close();
+    } catch { /* already closed */ }
   }
 
   #reserve(n: number): void {
@@ -151,14 +178,47 @@ export class FrameWriter {
     this.#batch = new Uint8Array(0);
     this.#from = this.#pos = 0;
     if (this.#failed || this.#closed) return;
-    if (chunks.length === 1 && chunks[0].byteOffset === 0) {
-      // The common case, one batch: reuse its memory once the stream has taken it.
-      const buf = new Uint8Array(chunks[0].buffer);
-      this.#w.write(chunks[0]).then(() => this.#spare = buf, this.#fail);
+    const w = this.#w;
+    // One chunk at offset 0 is a batch of its own (a payload written by reference always
+    // follows the batch holding its header), so its memory can take a later batch.
+    const reuse = chunks.length === 1 && chunks[0].byteOffset === 0;
+    if (w === undefined) {
+      for (const chunk of chunks) {
+        this.#queue.push({ chunk, batch: reuse ? new Uint8Array(chunk.buffer) : undefined });
+      }
+      this.#pumping ??= this.#pump();
       return;
     }
-    for (const c of chunks) this.#w.write(c).catch(this.#fail);
+    if (reuse) {
+      // The common case, one batch: reuse its memory once the stream has taken it.
+      const buf = new Uint8Array(chunks[0].buffer);
+      w.write(chunks[0]).then(() => this.#spare = buf, this.#fail);
+      return;
+    }
+    for (const c of chunks) w.write(c).catch(this.#fail);
   };
+
+  // Writes the queued chunks in order, each to its end (a write may take part of one).
+  async #pump(): Promise<void> {
+    const conn = this.#conn!;
+    try {
+      while (this.#queue.length > 0 && !this.#failed) {
+        const queue = this.#queue;
+        this.#queue = [];
+        for (const { chunk, batch } of queue) {
+          let off = 0;
+          while (off < chunk.length) {
+            off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
+          }
+          if (batch !== undefined) this.#spare = batch;
+        }
+      }
+    } catch (e) {
+      this.#fail(e);
+    } finally {
+      this.#pumping = undefined;
+    }
+  }
 
   #fail = (e: unknown): void => {
     if (this.#failed) return;
