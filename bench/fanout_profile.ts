@@ -11,7 +11,8 @@
  * ```
  *
  * Systems: `cluster3` (ClusterClient over the 3 workers, QUIC), `cluster3tcp` (the same over TCP
- * lanes), `direct` (an `RpcClient` with TCP lanes to one worker), `rawtls3` (the raw TLS framed
+ * lanes), `cluster1tcp` (the same pinned to one worker by a filter), `direct` (an `RpcClient` with
+ * TCP lanes to one worker), `direct3`/`direct3tcp` (an `RpcClient` per worker, round-robin), `rawtls3` (the raw TLS framed
  * echo ceiling over 3 server processes), `raw3` (the same over QUIC, the issue's ceiling).
  *
  * @module
@@ -33,7 +34,16 @@ const { positionals, values: args } = parseArgs({
   },
 });
 const system = positionals[0] ?? "cluster3tcp";
-const SYSTEMS = ["cluster3", "cluster3tcp", "direct", "direct3", "direct3tcp", "rawtls3", "raw3"];
+const SYSTEMS = [
+  "cluster3",
+  "cluster3tcp",
+  "cluster1tcp",
+  "direct",
+  "direct3",
+  "direct3tcp",
+  "rawtls3",
+  "raw3",
+];
 if (!SYSTEMS.includes(system)) {
   throw new Error(`system must be one of ${SYSTEMS.join(", ")}, not '${system}'`);
 }
@@ -90,10 +100,14 @@ try {
       ? ["direct", "--ca", caFile, ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr])].concat(
         system === "direct3tcp" ? ["--tcp-lanes"] : [],
       )
+      : system === "cluster1tcp"
+      ? ["cluster", "--seed", workers[0].ready.gossipAddr, "--ca", caFile, "--tcp-lanes"].concat(
+        ["--filter", "name=w1", "--workers", "1"],
+      )
       : ["cluster", "--seed", workers[0].ready.gossipAddr, "--ca", caFile, "--workers", "3"].concat(
         system === "cluster3tcp" ? ["--tcp-lanes"] : [],
       );
-    if (system === "direct") workerPids = [workers[0].pid];
+    if (system === "direct" || system === "cluster1tcp") workerPids = [workers[0].pid];
   }
   const caller = await deno<Record<string, unknown>>(
     prof(args["cpu-prof"]),
