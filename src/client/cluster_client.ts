@@ -34,7 +34,7 @@ import { ConnectionPool, type Connector, type PooledConnection } from "./pool.ts
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { OutlierDetector, type OutlierOptions } from "./outlier.ts";
 import { LatencyWindow } from "./latency_window.ts";
-import { tickNow } from "./tick_clock.ts";
+import { tickNow } from "../rpc/tick_clock.ts";
 import { type ClientInterceptor, type ClientNext, composeClientInterceptors } from "./intercept.ts";
 
 /**

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { tickNow } from "./tick_clock.ts";
+
 /** A scheduled deadline; {@linkcode DeadlineQueue.cancel} it when the call ends first. */
 export interface Deadline {
   /** `performance.now()` at which it expires. */
@@ -51,7 +53,9 @@ export class DeadlineQueue {
 
   /** Runs `expire` after `timeoutMs` unless cancelled first. */
   add(timeoutMs: number, expire: () => void): Deadline {
-    const at = performance.now() + timeoutMs;
+    // The burst's clock (one op call per burst, not per call): at most the burst's duration
+    // early, microseconds against deadlines in milliseconds.
+    const at = tickNow() + timeoutMs;
     let list = this.#lists.get(timeoutMs);
     if (list === undefined) {
       if (this.#lists.size >= MAX_LISTS) {
