@@ -5,6 +5,11 @@
  *
  * @module
  */
+/** Writes all of `b` to `conn` (a write may take part of it). */
+async function writeAllTo(conn: Deno.Conn, b: Uint8Array): Promise<void> {
+  for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
+}
+
 /**
  * Framed echo over one bidirectional stream per server, every connection on one endpoint (as
  * the `ClusterClient` pool opens them), writes coalesced per microtask per connection.
@@ -49,7 +54,8 @@ export class RawFanout {
         caCerts: [ca],
         serverName: "localhost",
       } as Deno.ConnectTlsOptions);
-      return new RawLane(conn.readable, conn.writable, () => conn.close());
+      // Read and written directly, as RPC's TCP lanes do (not through its streams).
+      return new RawLane(conn, conn, () => conn.close());
     }));
     return new RawFanout(lanes, undefined);
   }
@@ -69,7 +75,9 @@ const FRAME = 72;
 
 class RawLane {
   #close: () => void;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #conn: Deno.Conn | undefined;
+  #writing = Promise.resolve();
   #waiting = new Map<number, () => void>();
   #rejects = new Map<number, (e: Error) => void>();
   #lost = false;
@@ -78,14 +86,18 @@ class RawLane {
   #nextId = 0;
 
   constructor(
-    readable: ReadableStream<Uint8Array>,
-    writable: WritableStream<Uint8Array>,
+    readable: ReadableStream<Uint8Array> | Deno.Conn,
+    writable: WritableStream<Uint8Array> | Deno.Conn,
     close: () => void,
   ) {
     this.#close = close;
-    this.#writer = writable.getWriter();
+    if (writable instanceof WritableStream) this.#writer = writable.getWriter();
+    else this.#conn = writable;
+    const reader = readable instanceof ReadableStream
+      ? readable.getReader({ mode: "byob" })
+      : undefined;
     // A lost connection fails the calls waiting on it instead of leaving them pending.
-    this.#readLoop(readable.getReader({ mode: "byob" })).catch(() => {}).finally(() => {
+    this.#readLoop(reader).catch(() => {}).finally(() => {
       this.#lost = true;
       for (const reject of this.#rejects.values()) reject(new Error("raw connection lost"));
       this.#waiting.clear();
@@ -117,10 +129,11 @@ class RawLane {
       dv.setUint32(i * FRAME + 4, id);
     });
     this.#queued = [];
-    this.#writer.write(b).catch(() => {});
+    if (this.#writer) this.#writer.write(b).catch(() => {});
+    else this.#writing = this.#writing.then(() => writeAllTo(this.#conn!, b)).catch(() => {});
   }
 
-  async #readLoop(reader: ReadableStreamBYOBReader): Promise<void> {
+  async #readLoop(reader: ReadableStreamBYOBReader | undefined): Promise<void> {
     let buf = new Uint8Array(64 * 1024);
     let start = 0, filled = 0;
     for (;;) {
@@ -130,12 +143,18 @@ class RawLane {
         filled -= start;
         start = 0;
       }
-      const { value, done } = await reader.read(
-        new Uint8Array(buf.buffer, filled, buf.length - filled),
-      );
-      if (done || !value) return;
-      buf = new Uint8Array(value.buffer);
-      filled += value.length;
+      if (reader) {
+        const { value, done } = await reader.read(
+          new Uint8Array(buf.buffer, filled, buf.length - filled),
+        );
+        if (done || !value) return;
+        buf = new Uint8Array(value.buffer);
+        filled += value.length;
+      } else {
+        const n = await this.#conn!.read(new Uint8Array(buf.buffer, filled, buf.length - filled));
+        if (n === null) return;
+        filled += n;
+      }
       while (filled - start >= FRAME) {
         const id = ((buf[start + 4] << 24) | (buf[start + 5] << 16) | (buf[start + 6] << 8) |
           buf[start + 7]) >>> 0;

@@ -121,21 +121,32 @@ async function serveRawTls(hold?: Hold): Promise<void> {
   const tls = tlsFromEnv();
   const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
   console.log((listener.addr as Deno.NetAddr).port);
-  for await (const conn of listener) framedEcho(conn.readable, conn.writable, hold).catch(() => {});
+  // The connection read and written directly, as RPC's TCP lanes do (not through its streams).
+  for await (const conn of listener) framedEcho(conn, conn, hold).catch(() => {});
+}
+
+/** Writes all of `b` to `conn` (a write may take part of it). */
+async function writeAllTo(conn: Deno.Conn, b: Uint8Array): Promise<void> {
+  for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
 }
 
 /**
  * Framed echo: parses each `[u32 len][body]` frame and queues it into a batch written once per
  * microtask (the transport pattern the RPC layer builds on); with `hold`, each frame waits for
- * a slot and a timer first.
+ * a slot and a timer first. Reads and writes a QUIC stream's streams, or a TLS connection's own
+ * methods (both arguments the connection).
  */
 async function framedEcho(
-  readable: ReadableStream<Uint8Array>,
-  writable: WritableStream<Uint8Array>,
+  readable: ReadableStream<Uint8Array> | Deno.Conn,
+  writable: WritableStream<Uint8Array> | Deno.Conn,
   hold?: Hold,
 ): Promise<void> {
-  const reader = readable.getReader({ mode: "byob" });
-  const writer = writable.getWriter();
+  const conn = readable instanceof ReadableStream ? undefined : readable;
+  const reader = readable instanceof ReadableStream
+    ? readable.getReader({ mode: "byob" })
+    : undefined;
+  const writer = writable instanceof WritableStream ? writable.getWriter() : undefined;
+  let writing = Promise.resolve();
   let buf = new Uint8Array(64 * 1024);
   let start = 0, end = 0;
   let out: Uint8Array[] = [];
@@ -153,7 +164,8 @@ async function framedEcho(
       o += f.length;
     }
     out = [];
-    writer.write(b).catch(() => {});
+    if (writer) writer.write(b).catch(() => {});
+    else writing = writing.then(() => writeAllTo(conn!, b)).catch(() => {});
   };
   for (;;) {
     if (start === end) start = end = 0;
@@ -162,10 +174,16 @@ async function framedEcho(
       end -= start;
       start = 0;
     }
-    const { value, done } = await reader.read(new Uint8Array(buf.buffer, end, buf.length - end));
-    if (done || !value) return;
-    buf = new Uint8Array(value.buffer);
-    end += value.length;
+    if (conn) {
+      const n = await conn.read(new Uint8Array(buf.buffer, end, buf.length - end));
+      if (n === null) return;
+      end += n;
+    } else {
+      const { value, done } = await reader!.read(new Uint8Array(buf.buffer, end, buf.length - end));
+      if (done || !value) return;
+      buf = new Uint8Array(value.buffer);
+      end += value.length;
+    }
     while (end - start >= 4) {
       const len = ((buf[start] << 24) | (buf[start + 1] << 16) | (buf[start + 2] << 8) |
         buf[start + 3]) >>> 0;
