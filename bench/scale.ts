@@ -32,6 +32,8 @@ const COUNTS = (Deno.env.get("SCALE_BENCH_WORKERS") ?? "1,2,4,8,16").split(",").
 const ROUND_MS = Number(Deno.env.get("SCALE_BENCH_MS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("SCALE_BENCH_ROUNDS") ?? 3);
 const PER_WORKER = 16;
+// How long the worker Nodes of our systems are measured idle before the load rounds.
+const IDLE_MS = 2000;
 const CORES = navigator.hardwareConcurrency;
 
 /** One of our clusters: `n` worker processes and a caller `Node` process. */
@@ -183,12 +185,24 @@ export async function run(): Promise<BenchSection> {
         let base: Round[];
         let rounds: Round[];
         let lateness = "";
+        let idle = "";
         if (n === 1) {
           rounds = (await interleave([one], [load(1)], ROUNDS, ROUND_MS)).get(`${one.name}@16`)!;
           base = rounds;
         } else {
           const many = await start(kind, n, `${kind}${n}`);
           try {
+            if (kind === "ours" || kind === "ourstcp") {
+              // What the worker Nodes cost with no calls at all (gossip, failure detection,
+              // the runtime's own wake-ups): a share of the machine the raw floor does not pay.
+              const pids = many.workerPids;
+              const c0 = pids.map(processCpuUs), t0 = performance.now();
+              await new Promise((r) => setTimeout(r, IDLE_MS));
+              const us = pids.reduce((a, p, i) => a + processCpuUs(p) - c0[i], 0);
+              const share = us / ((performance.now() - t0) * 1000); // cores
+              idle = `; idle worker Nodes (before the load) ${(100 * share / n).toFixed(2)} % ` +
+                `of a core each, ${(100 * share / CORES).toFixed(1)} % of the machine together`;
+            }
             // Two systems, two loads: run each system at its own load by interleaving pairs.
             base = [];
             rounds = [];
@@ -229,7 +243,9 @@ export async function run(): Promise<BenchSection> {
           note: `${median(rounds.map((r) => r.rate)).toFixed(0)} calls/s, p50 ` +
             `${(median(rounds.map((r) => r.p50us)) / 1000).toFixed(1)} ms; CPU busy ` +
             `${(100 * busy(rounds)).toFixed(0)} % of ${CORES} cores; caller CPU ` +
-            `${median(rounds.map((r) => r.callerCpuPerCall)).toFixed(1)} µs/call${lateness}` +
+            `${
+              median(rounds.map((r) => r.callerCpuPerCall)).toFixed(1)
+            } µs/call${lateness}${idle}` +
             (n > 1 ? `; per-round ${perRound.map((x) => x.toFixed(2)).join(", ")}` : ""),
         });
       }
