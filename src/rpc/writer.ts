@@ -18,6 +18,7 @@ import { setImmediate } from "node:timers";
 const COPY_LIMIT = 16 * 1024;
 const MIN_BATCH = 512;
 const MAX_BATCH = 64 * 1024;
+const MAX_SPARES = 2;
 
 /** A chunk waiting for a direct connection write; `batch` is its memory when reusable after. */
 interface Queued {
@@ -40,8 +41,15 @@ export class FrameWriter {
   #pos = 0;
   #chunks: Uint8Array[] = [];
   #scheduled = false;
-  #spare: Uint8Array | undefined;
+  // Batch buffers whose writes have completed, for the next batches. More than one: over QUIC a
+  // write is often still in flight when the next turn's batch starts, and a fresh buffer per
+  // flush (allocation, zeroing, GC of the ArrayBuffer) was 0.3 µs per call in the caller's
+  // profile, plus its share of the garbage collector's time.
+  #spares: Uint8Array[] = [];
   #flushedBytes = MIN_BATCH;
+  // Bytes copied into batches since the last flush: the next turn's first batch is sized from
+  // it, so that a turn's frames fit one batch (one write, and its buffer reusable after).
+  #turnBytes = 0;
   #failed = false;
   #closed = false;
   /** Called once when a write fails (the stream was reset or the connection lost). */
@@ -79,7 +87,9 @@ export class FrameWriter {
     const hlen = head ? head.length : 0;
     const plen = payload ? payload.length : 0;
     const byRef = payloadOwned && plen > COPY_LIMIT;
-    this.#reserve(HEADER_BYTES + hlen + (byRef ? 0 : plen));
+    const copied = HEADER_BYTES + hlen + (byRef ? 0 : plen);
+    this.#turnBytes += copied;
+    this.#reserve(copied);
     const b = this.#batch;
     let p = this.#pos;
     writeU32(b, p, FRAME_FIXED + hlen + plen);
@@ -152,11 +162,9 @@ export class FrameWriter {
     if (this.#batch.length - this.#pos >= n) return;
     this.#cut();
     const size = Math.max(n, Math.min(MAX_BATCH, Math.max(MIN_BATCH, this.#flushedBytes * 2)));
-    const spare = this.#spare;
-    if (spare && spare.length >= size && this.#chunks.length === 0) {
-      this.#spare = undefined;
-      this.#batch = spare;
-    } else this.#batch = new Uint8Array(size);
+    const spare = this.#chunks.length === 0 ? this.#spares.pop() : undefined;
+    // A spare too small for this batch is dropped: batches grow with the traffic.
+    this.#batch = spare !== undefined && spare.length >= size ? spare : new Uint8Array(size);
     this.#from = this.#pos = 0;
   }
 
@@ -174,7 +182,8 @@ export class FrameWriter {
     if (chunks.length === 0) return;
     this.#chunks = [];
     // The written memory belongs to the stream until the write settles: start a new batch.
-    this.#flushedBytes = this.#pos;
+    this.#flushedBytes = this.#turnBytes;
+    this.#turnBytes = 0;
     this.#batch = new Uint8Array(0);
     this.#from = this.#pos = 0;
     if (this.#failed || this.#closed) return;
@@ -192,11 +201,15 @@ export class FrameWriter {
     if (reuse) {
       // The common case, one batch: reuse its memory once the stream has taken it.
       const buf = new Uint8Array(chunks[0].buffer);
-      w.write(chunks[0]).then(() => this.#spare = buf, this.#fail);
+      w.write(chunks[0]).then(() => this.#keep(buf), this.#fail);
       return;
     }
     for (const c of chunks) w.write(c).catch(this.#fail);
   };
+
+  #keep(buf: Uint8Array): void {
+    if (this.#spares.length < MAX_SPARES) this.#spares.push(buf);
+  }
 
   // Writes the queued chunks in order, each to its end (a write may take part of one).
   async #pump(): Promise<void> {
@@ -210,7 +223,7 @@ export class FrameWriter {
           while (off < chunk.length) {
             off += await conn.write(off === 0 ? chunk : chunk.subarray(off));
           }
-          if (batch !== undefined) this.#spare = batch;
+          if (batch !== undefined) this.#keep(batch);
         }
       }
     } catch (e) {
