@@ -433,11 +433,11 @@ export class MsgpackDecoder {
         return this.#map(this.#u32(), depth);
       case 0xc4:
         this.#need(1);
-        return this.#bin(b[this.#p++]);
+        return this.#view(b[this.#p++]);
       case 0xc5:
-        return this.#bin(this.#u16());
+        return this.#view(this.#u16());
       case 0xc6:
-        return this.#bin(this.#u32());
+        return this.#view(this.#u32());
       case 0xd4:
         return this.#extension(1);
       case 0xd5:
@@ -510,28 +510,28 @@ export class MsgpackDecoder {
     return this.#copy === undefined ? view : this.#copy(view);
   }
 
-  #bin(n: number): Uint8Array {
-    return this.#view(n);
-  }
-
   #extension(n: number): unknown {
     this.#need(1);
     const type = (this.#b[this.#p++] << 24) >> 24;
     return EXT.decode(this.#view(n), type, undefined);
   }
 
-  #array(n: number, depth: number): unknown[] {
+  // A container of `n` items of at least `bytesEach` bytes at `depth`: refused when nested too
+  // deep, or when the rest of the input cannot hold it (a header alone cannot make it allocate).
+  #container(n: number, bytesEach: number, depth: number): void {
     if (depth >= MAX_DECODE_DEPTH) throw new RangeError(`nesting deeper than ${MAX_DECODE_DEPTH}`);
-    // Each element takes at least one byte: a header cannot make this allocate beyond the input.
-    if (n > this.#b.length - this.#p) throw new RangeError(MORE_DATA);
+    if (n * bytesEach > this.#b.length - this.#p) throw new RangeError(MORE_DATA);
+  }
+
+  #array(n: number, depth: number): unknown[] {
+    this.#container(n, 1, depth);
     const a = new Array(n);
     for (let i = 0; i < n; i++) a[i] = this.#value(depth + 1);
     return a;
   }
 
   #map(n: number, depth: number): Record<string, unknown> {
-    if (depth >= MAX_DECODE_DEPTH) throw new RangeError(`nesting deeper than ${MAX_DECODE_DEPTH}`);
-    if (n * 2 > this.#b.length - this.#p) throw new RangeError(MORE_DATA);
+    this.#container(n, 2, depth);
     const m: Record<string, unknown> = {};
     const b = this.#b;
     for (let i = 0; i < n; i++) {
