@@ -10,6 +10,9 @@
  * deno run -A bench/fanout_profile.ts cluster3 --cpu-prof
  * ```
  *
+ * The JSON line's `calls` counts every call the caller made (warm-up included): the divisor for
+ * `bench/cpuprofile_diff.ts`, which compares two profiles per call.
+ *
  * Systems: `cluster3` (ClusterClient over the 3 workers, QUIC), `cluster3tcp` (the same over TCP
  * lanes), `cluster1tcp` (the same pinned to one worker by a filter), `direct` (an `RpcClient` with
  * TCP lanes to one worker), `direct3`/`direct3tcp` (an `RpcClient` per worker, round-robin), `rawtls3` (the raw TLS framed
@@ -118,7 +121,9 @@ try {
   );
   procs.push(caller);
   const ms = Number(args["round-ms"]);
-  await caller.request({ run: "echo", inFlight: 64, ms }); // warm-up
+  // Every call the caller made, warm-up included: what a CPU profile's time is divided by
+  // (`bench/cpuprofile_diff.ts`).
+  let calls = (await caller.request<{ done: number }>({ run: "echo", inFlight: 64, ms })).done;
   const rounds: { rate: number; callerUs: number; workerUs: number }[] = [];
   for (let i = 0; i < Number(args.rounds); i++) {
     const workers = () => workerPids.reduce((a, p) => a + processCpuUs(p), 0);
@@ -128,6 +133,7 @@ try {
       inFlight: 64,
       ms,
     });
+    calls += r.done;
     rounds.push({
       rate: Math.round(r.rate),
       callerUs: (processCpuUs(caller.pid) - c0) / r.done,
@@ -137,6 +143,7 @@ try {
   const med = (f: (r: typeof rounds[number]) => number) => median(rounds.map(f));
   console.log(JSON.stringify({
     system,
+    calls,
     rate: med((r) => r.rate),
     callerUs: +med((r) => r.callerUs).toFixed(2),
     workerUs: +med((r) => r.workerUs).toFixed(2),
