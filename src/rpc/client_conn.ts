@@ -11,6 +11,7 @@ import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
+import { CallTable } from "./call_table.ts";
 import { type Deadline, deadlines } from "./deadlines.ts";
 import { type FrameHandler, FrameReader } from "./reader.ts";
 import { closeQuietly, connectTcpLane, LANE_TOKEN_BYTES } from "./tcp_lanes.ts";
@@ -209,7 +210,7 @@ export class ClientConnection {
   #waiting: LargeRequest[] = [];
   #reading = false;
   #readers: FrameReader[] = [];
-  #pending = new Map<number, Pending>();
+  #pending = new CallTable<Pending>();
   #nextId = 1;
   #rr = 0;
 
@@ -476,9 +477,8 @@ export class ClientConnection {
   };
 
   #take(id: number): Pending | undefined {
-    const p = this.#pending.get(id);
+    const p = this.#pending.take(id);
     if (!p) return undefined;
-    this.#pending.delete(id);
     if (p.size !== undefined) {
       if (p.lane === undefined) {
         // Timed out, cancelled or failed while waiting for a lane: drop its payload now.
@@ -650,7 +650,7 @@ export class ClientConnection {
     this.error = err;
     this.usable = false;
     this.#waiting = [];
-    for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(err);
+    for (const id of this.#pending.ids()) this.#take(id)?.reject(err);
     for (const r of this.#readers) r.cancel();
     this.#tcpAbort?.abort(err);
     if (this.#tcp) closeQuietly(this.#tcp);

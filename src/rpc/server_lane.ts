@@ -6,6 +6,7 @@
  * @module
  */
 
+import { CallTable } from "./call_table.ts";
 import { type Deadline, deadlines } from "./deadlines.ts";
 import { ServerCallContext, type ServerShared } from "./context.ts";
 import { RpcError } from "../errors.ts";
@@ -50,7 +51,7 @@ export class ServerLane {
   #host: LaneHost;
   #reader: FrameReader;
   #writer: FrameWriter;
-  #calls = new Map<number, LaneCall>();
+  #calls = new CallTable<LaneCall>();
   #head: RequestHead = {
     method: "",
     timeoutMs: undefined,
@@ -84,7 +85,7 @@ export class ServerLane {
 
   /** Aborts every running call (connection lost or server closing). */
   abortAll(reason: RpcError): void {
-    for (const call of [...this.#calls.values()]) {
+    for (const call of this.#calls.values()) {
       if (this.#end(call)) call.ctx.abort(reason);
     }
     this.#writer.abort();
@@ -218,7 +219,7 @@ export class ServerLane {
   #end(call: LaneCall): boolean {
     if (call.done) return false;
     call.done = true;
-    this.#calls.delete(call.id);
+    this.#calls.take(call.id);
     if (call.deadline !== undefined) deadlines.cancel(call.deadline);
     this.#host.active--;
     this.#shared.stats.activeCalls--;
