@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { CallTable } from "../src/rpc/call_table.ts";
 /** Writes all of `b` to `conn` (a write may take part of it). */
 async function writeAllTo(conn: Deno.Conn, b: Uint8Array): Promise<void> {
   for (let off = 0; off < b.length;) off += await conn.write(b.subarray(off));
@@ -78,12 +79,13 @@ class RawLane {
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #conn: Deno.Conn | undefined;
   #writing = Promise.resolve();
-  #waiting = new Map<number, () => void>();
-  #rejects = new Map<number, (e: Error) => void>();
+  // As the RPC client keeps its calls (not a Map: see src/rpc/call_table.ts).
+  #waiting = new CallTable<() => void>();
+  #rejects = new CallTable<(e: Error) => void>();
   #lost = false;
   #queued: number[] = [];
   #scheduled = false;
-  #nextId = 0;
+  #nextId = 1;
 
   constructor(
     readable: ReadableStream<Uint8Array> | Deno.Conn,
@@ -99,15 +101,17 @@ class RawLane {
     // A lost connection fails the calls waiting on it instead of leaving them pending.
     this.#readLoop(reader).catch(() => {}).finally(() => {
       this.#lost = true;
-      for (const reject of this.#rejects.values()) reject(new Error("raw connection lost"));
-      this.#waiting.clear();
-      this.#rejects.clear();
+      for (const id of this.#rejects.ids()) {
+        this.#waiting.take(id);
+        this.#rejects.take(id)!(new Error("raw connection lost"));
+      }
     });
   }
 
   call(): Promise<void> {
     if (this.#lost) return Promise.reject(new Error("raw connection lost"));
-    const id = this.#nextId++ >>> 0;
+    const id = this.#nextId;
+    this.#nextId = id === 0xffff_ffff ? 1 : id + 1;
     const p = new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, resolve);
       this.#rejects.set(id, reject);
@@ -159,9 +163,8 @@ class RawLane {
         const id = ((buf[start + 4] << 24) | (buf[start + 5] << 16) | (buf[start + 6] << 8) |
           buf[start + 7]) >>> 0;
         start += FRAME;
-        const resolve = this.#waiting.get(id);
-        this.#waiting.delete(id);
-        this.#rejects.delete(id);
+        const resolve = this.#waiting.take(id);
+        this.#rejects.take(id);
         resolve?.();
       }
     }
