@@ -34,7 +34,7 @@ import { ConnectionPool, type Connector, type PooledConnection } from "./pool.ts
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { OutlierDetector, type OutlierOptions } from "./outlier.ts";
 import { LatencyWindow } from "./latency_window.ts";
-import { tickNow } from "../rpc/tick_clock.ts";
+import { tickNow } from "../tick_clock.ts";
 import { type ClientInterceptor, type ClientNext, composeClientInterceptors } from "./intercept.ts";
 
 /**
@@ -144,7 +144,7 @@ export interface ClusterClientOptions {
    * one session-ticket store for 0-RTT reconnects. Default `true`.
    */
   shareEndpoint?: boolean;
-  /** Clock of the balancer's ejections, ms. Default `performance.now`. */
+  /** Clock of the balancer's ejections, ms. Default `performance.now` (read once per burst). */
   now?: () => number;
   /** Replaces how connections are opened (tests, custom transports). */
   connect?: Connector;
@@ -473,7 +473,7 @@ export class ClusterClient {
     this.#budgetOnPerfClock = o.retryBudget?.now === undefined;
     checkFunction("now", o.now);
     checkFunction("connect", o.connect);
-    const now = o.now ?? (() => performance.now());
+    const now = o.now ?? tickNow;
     this.#outliers = new OutlierDetector(
       registry.balancer,
       now,

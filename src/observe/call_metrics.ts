@@ -9,7 +9,7 @@
 import { RPC_ERROR_CODES, RpcError, type RpcErrorCode } from "../errors.ts";
 import type { ServerInterceptor } from "../rpc/intercept.ts";
 import type { ClientInterceptor } from "../client/intercept.ts";
-import { tickNow } from "../rpc/tick_clock.ts";
+import { tickNow } from "../tick_clock.ts";
 
 /** Upper bounds of the latency histogram buckets, seconds (Prometheus `le`), `+Inf` implied. */
 export const LATENCY_BUCKETS_S: readonly number[] = Object.freeze([

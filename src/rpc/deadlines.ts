@@ -13,7 +13,7 @@
  * @module
  */
 
-import { tickNow } from "./tick_clock.ts";
+import { tickNow } from "../tick_clock.ts";
 
 /** A scheduled deadline; {@linkcode DeadlineQueue.cancel} it when the call ends first. */
 export interface Deadline {

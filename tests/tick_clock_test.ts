@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tickNow } from "../src/rpc/tick_clock.ts";
+import { tickNow } from "../src/tick_clock.ts";
 
 Deno.test("tickNow: one clock read per burst of synchronous work, a fresh one after it", async () => {
   const a = tickNow();
