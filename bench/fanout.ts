@@ -7,7 +7,9 @@
  * - the same caller pinned to one worker (`filter name=w1`): its CPU per call over one connection;
  * - a direct `RpcClient` → one worker's `RpcServer`;
  * - the ceiling: a raw Deno QUIC framed echo from one endpoint to 3 (and 1) raw echo server
- *   processes (`bench/raw_fanout.ts`, `bench/rpc.ts serve-raw`);
+ *   processes (`bench/raw_fanout.ts`, `bench/rpc.ts serve-raw`), and the same over TLS/TCP
+ *   (`serve-raw-tls`), the ceiling of TCP lanes; 3 against 1 server is what spreading costs the
+ *   transport itself;
  * - moleculer 0.14 with 3 workers on its TCP transporter, and @grpc/grpc-js round robin over
  *   3 servers, both under Node (`bench/node/fanout_driver.mjs`).
  *
@@ -264,6 +266,7 @@ export async function run(): Promise<BenchSection> {
         ["rawtls", ...rawTls.flatMap((r) => ["--port", String(r.ready)])],
         rawTls.map((r) => r.pid),
       ),
+      await deno("rawtls1", ["rawtls", "--port", String(rawTls[0].ready)], [rawTls[0].pid]),
       await deno("direct", ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile], [
         workerPids[0],
       ]),
@@ -318,6 +321,7 @@ export async function run(): Promise<BenchSection> {
       raw3: "raw QUIC framed echo → 3 server processes (ceiling)",
       raw1: "raw QUIC framed echo → 1 server process",
       rawtls3: "raw TLS/TCP framed echo → 3 server processes (ceiling of TCP lanes)",
+      rawtls1: "raw TLS/TCP framed echo → 1 server process",
       direct: "direct RpcClient → 1 worker's RpcServer",
       cluster3: "ClusterClient.callWorker in a Node → 3 worker Node processes",
       cluster1: "ClusterClient.callWorker → 1 worker Node (filter name=w1)",
@@ -408,15 +412,19 @@ export async function run(): Promise<BenchSection> {
         });
       }
     }
-    if (at("raw3", 64).length > 0 && at("raw1", 64).length > 0) {
-      const per = at("raw3", 64).map((x, i) => x.rate / at("raw1", 64)[i].rate);
-      const p50 = at("raw3", 1).map((x, i) => x.p50us - at("raw1", 1)[i].p50us);
+    // What spreading costs each transport by itself: the floor of the ratios and p50 gaps above.
+    for (
+      const [three, one, name] of [["raw3", "raw1", "QUIC"], ["rawtls3", "rawtls1", "TLS/TCP"]]
+    ) {
+      if (at(three, 64).length === 0 || at(one, 64).length === 0) continue;
+      const per = at(three, 64).map((x, i) => x.rate / at(one, 64)[i].rate);
+      const p50 = at(three, 1).map((x, i) => x.p50us - at(one, 1)[i].p50us);
       rows.push({
-        name: "raw QUIC: 3 servers / 1 server (what spreading costs the transport itself)",
+        name: `raw ${name}: 3 servers / 1 server (what spreading costs the transport itself)`,
         value: median(per),
         unit: "x",
         note: `per-round ${fmt(per)}; 1 in flight p50 3 servers − 1 server: ` +
-          `${median(p50).toFixed(0)} µs`,
+          `${median(p50).toFixed(0)} µs (per-round ${p50.map((d) => d.toFixed(0)).join(", ")})`,
       });
     }
     for (const b of ["raw3", "rawtls3"]) {
