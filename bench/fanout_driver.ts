@@ -36,6 +36,8 @@ const { positionals, values: args } = parseArgs({
     profile: { type: "string", default: "LAN" },
     workers: { type: "string", default: "1" },
     "tcp-lanes": { type: "boolean", default: false },
+    // The address to bind and advertise (a lab host's); default: the Node's (loopback).
+    bind: { type: "string" },
   },
 });
 const system = positionals[0];
@@ -57,6 +59,7 @@ if (system === "cluster") {
     tags: { role: "caller" },
     devCa,
     tcpLanes: args["tcp-lanes"],
+    bind: args.bind,
   });
   const want = Number(args.workers);
   const until = Date.now() + 30_000;

@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     "hold-ms": { type: "string", default: "2" },
     profile: { type: "string", default: "LAN" },
     "tcp-lanes": { type: "boolean", default: false },
+    // The address to bind and advertise (a lab host's); default: the Node's (loopback).
+    bind: { type: "string" },
   },
 });
 
@@ -71,6 +73,7 @@ const node = await Node.start({
   tags: { ...parseTagList(args.tags), name: id },
   devCa: await readCaFile(args.ca),
   tcpLanes: args["tcp-lanes"],
+  bind: args.bind,
   leaveOnSignals: true,
   handlers: { echo: (req) => req, hold, holdStats },
 });

@@ -17,6 +17,7 @@ const SECTIONS: Section[] = [
   { name: "client", load: () => import("./client.ts") },
   { name: "fanout", load: () => import("./fanout.ts") },
   { name: "scale", load: () => import("./scale.ts") },
+  { name: "lossy", load: () => import("./lossy.ts") },
   { name: "gossip", load: () => import("./gossip.ts") },
   { name: "observe", load: () => import("./observe.ts") },
 ];
