@@ -338,8 +338,10 @@ export async function run(): Promise<BenchSection> {
         name: `${label[s.name]}, 64 B echo, 64 in flight`,
         value: median(r64.map((r) => r.rate)),
         unit: "req/s",
-        note: `CPU µs per call: caller ${median(r64.map((r) => r.callerCpuPerCall)).toFixed(1)}, ` +
-          `workers ${median(r64.map((r) => r.workerCpuPerCall)).toFixed(1)}; errors ` +
+        note: `p50 ${median(r64.map((r) => r.p50us)).toFixed(0)} µs, p99 ` +
+          `${median(r64.map((r) => r.p99us)).toFixed(0)} µs; CPU µs per call: caller ` +
+          `${median(r64.map((r) => r.callerCpuPerCall)).toFixed(1)}, workers ` +
+          `${median(r64.map((r) => r.workerCpuPerCall)).toFixed(1)}; errors ` +
           `${r64.reduce((a, r) => a + r.errors, 0)}`,
       });
       rows.push({
