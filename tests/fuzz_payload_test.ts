@@ -10,7 +10,7 @@ import { encode } from "@msgpack/msgpack";
 import { RpcError } from "../mod.ts";
 import { PayloadCodec } from "../src/rpc/codec.ts";
 import { PayloadLimits } from "../src/rpc/payload_limits.ts";
-import { FUZZ_RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
+import { FUZZ_RUNS, mutatedEncodings } from "./_support/fuzz_mutate.ts";
 
 // MessagePack-representable values (no undefined inside containers, no -0, safe integers).
 const { value } = fc.letrec((tie) => ({
@@ -77,16 +77,8 @@ Deno.test(`fuzz payload: mutated and hostile encodings fail only with invalid_ar
   );
   fc.assert(
     fc.property(
-      value,
-      mutations(),
-      fc.option(fc.tuple(hostile, fc.nat()), { freq: 3 }),
-      (v, ms, plant) => {
-        let bytes = mutate(encode(v), ms);
-        if (plant) {
-          const [h, at] = plant;
-          const i = bytes.length ? at % bytes.length : 0;
-          bytes = new Uint8Array([...bytes.subarray(0, i), ...h, ...bytes.subarray(i)]);
-        }
+      mutatedEncodings(value, (v) => encode(v), hostile),
+      (bytes) => {
         onlyInvalidArgument(() => {
           const out = codec.decode(0, bytes);
           assert.ok(size(out) <= limits.maxElements + 1, "more values than the limit");

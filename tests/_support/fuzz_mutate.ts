@@ -70,3 +70,23 @@ export function mutate(input: Uint8Array, ms: Mutation[]): Uint8Array {
   }
   return b;
 }
+
+/**
+ * Encodings of `values`, mutated, and in about one of four a `hostile` byte run (e.g. a header
+ * claiming far more than follows) spliced in at a random place.
+ */
+export function mutatedEncodings<T>(
+  values: fc.Arbitrary<T>,
+  encode: (v: T) => Uint8Array,
+  hostile: fc.Arbitrary<readonly number[]>,
+): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(values, mutations(), fc.option(fc.tuple(hostile, fc.nat()), { freq: 3 })).map(
+    ([v, ms, plant]) => {
+      const bytes = mutate(encode(v), ms);
+      if (!plant) return bytes;
+      const [h, at] = plant;
+      const i = bytes.length ? at % bytes.length : 0;
+      return new Uint8Array([...bytes.subarray(0, i), ...h, ...bytes.subarray(i)]);
+    },
+  );
+}
