@@ -32,7 +32,6 @@ import { type BenchRow, type BenchSection, median } from "./table.ts";
 const ROUND_MS = Number(Deno.env.get("LOSSY_BENCH_MS") ?? 1000);
 const ROUNDS = Number(Deno.env.get("LOSSY_BENCH_ROUNDS") ?? 5);
 const LOSS_PERCENT = [0, 1, 5];
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const here = (p: string) => new URL(p, import.meta.url).pathname;
 
 /** `deno run` of a bench script inside lab host `i`'s namespace. */
@@ -43,24 +42,7 @@ function inHost<R>(
   label: string,
   env?: Record<string, string>,
 ): Promise<Proc<R>> {
-  return Proc.start<R>(
-    "ip",
-    [
-      "netns",
-      "exec",
-      hostNs(i),
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      CONFIG,
-      script,
-      ...args,
-    ],
-    label,
-    env,
-  );
+  return Proc.deno<R>(script, args, label, env, ["ip", "netns", "exec", hostNs(i)]);
 }
 
 /** Runs the section. */

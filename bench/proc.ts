@@ -65,19 +65,20 @@ export class Proc<Ready = Record<string, unknown>> {
     return this.#child.pid;
   }
 
-  /** Starts `deno run -A <script> …args` with this repository's config. */
+  /**
+   * Starts `deno run -A <script> …args` with this repository's config; with `prefix`, through
+   * that command (e.g. `ip netns exec <ns>`, to run it on a lab host).
+   */
   static deno<R>(
     script: string,
     args: string[],
     label: string,
     env?: Record<string, string>,
+    prefix: string[] = [],
   ): Promise<Proc<R>> {
-    return Proc.start<R>(
-      Deno.execPath(),
-      ["run", "-A", "--quiet", "--config", CONFIG, script, ...args],
-      label,
-      env,
-    );
+    const run = [Deno.execPath(), "run", "-A", "--quiet", "--config", CONFIG, script, ...args];
+    const [command, ...rest] = [...prefix, ...run];
+    return Proc.start<R>(command, rest, label, env);
   }
 
   /** Starts `command …args` and waits up to `readyTimeoutMs` for its ready line. */
