@@ -20,16 +20,63 @@ Deno.test("DeadlineQueue: expires in deadline order across timeouts, not before 
   assert.equal(q.size, 0);
 });
 
-Deno.test("DeadlineQueue: a cancelled deadline never fires and leaves no timer behind", async () => {
+Deno.test("DeadlineQueue: a cancelled deadline never fires", async () => {
   const q = new DeadlineQueue();
   let fired = 0;
   const ds = Array.from({ length: 1000 }, () => q.add(30, () => fired++));
   for (const d of ds) q.cancel(d);
   q.cancel(ds[0]); // twice is harmless
   assert.equal(q.size, 0);
-  // The test sanitizer fails this test if a timer is still armed when it ends.
   await sleep(50);
   assert.equal(fired, 0);
+});
+
+Deno.test("DeadlineQueue: calls one at a time share one timer instead of arming one each", () => {
+  const q = new DeadlineQueue();
+  const real = globalThis.setTimeout;
+  let armed = 0;
+  globalThis.setTimeout = ((f: () => void, ms?: number) => {
+    armed++;
+    return real(f, ms);
+  }) as typeof setTimeout;
+  try {
+    for (let i = 0; i < 1000; i++) q.cancel(q.add(30_000, () => {}));
+    // A shorter timeout needs an earlier expiry: armed again, once.
+    for (let i = 0; i < 1000; i++) q.cancel(q.add(5_000, () => {}));
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.equal(armed, 2);
+  assert.equal(q.size, 0);
+});
+
+// The queue's timer outlives the calls, unref'd while no deadline is live: a process whose calls
+// are done exits at once, and one with a deadline still live waits for it.
+Deno.test("DeadlineQueue: an idle timer does not keep the process alive, a live deadline does", async () => {
+  const queue = new URL("../src/rpc/deadlines.ts", import.meta.url).href;
+  const run = async (code: string) => {
+    const t0 = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DeadlineQueue } from "${queue}"; const q = new DeadlineQueue();\n${code}`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(out.code, 0);
+    return { ms: performance.now() - t0, out: new TextDecoder().decode(out.stdout).trim() };
+  };
+  const idle = await run(
+    `for (let i = 0; i < 3; i++) q.cancel(q.add(60_000, () => console.log("fired")));`,
+  );
+  assert.equal(idle.out, "");
+  assert.ok(idle.ms < 20_000, `exited after ${idle.ms.toFixed(0)} ms, held by the idle timer`);
+  // Idle first (the timer unref'd), then a live deadline refs it again: the process waits for it.
+  const live = await run(
+    `q.cancel(q.add(300, () => {})); q.add(300, () => console.log("fired"));`,
+  );
+  assert.equal(live.out, "fired");
 });
 
 Deno.test("DeadlineQueue: one stuck call among a million finished ones keeps memory bounded", async () => {
