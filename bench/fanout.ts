@@ -62,14 +62,21 @@ export interface WorkerReady {
   gossipAddr: string;
 }
 
-/** Starts `n` worker `Node` processes; the first is the others' seed. */
+/**
+ * Starts `n` worker `Node` processes; the first is the others' seed. `tree` is the checkout whose
+ * worker runs (default this one; `bench/fanout_ab.ts --workers-too` runs another's).
+ */
 export async function startWorkers(
   ids: string[],
   caFile: string,
   seed?: string,
   extra: string[] = [],
+  tree?: URL,
 ): Promise<Proc<WorkerReady>[]> {
-  const script = here("./fanout_worker.ts");
+  const script = tree
+    ? new URL("bench/fanout_worker.ts", tree).pathname
+    : here("./fanout_worker.ts");
+  const config = tree ? new URL("deno.json", tree).pathname : undefined;
   const procs: Proc<WorkerReady>[] = [];
   try {
     const args = (id: string, s?: string) => [
@@ -82,13 +89,24 @@ export async function startWorkers(
     ];
     let first = seed;
     if (!first) {
-      procs.push(await Proc.deno<WorkerReady>(script, args(ids[0]), `worker ${ids[0]}`));
+      procs.push(
+        await Proc.deno<WorkerReady>(
+          script,
+          args(ids[0]),
+          `worker ${ids[0]}`,
+          undefined,
+          [],
+          config,
+        ),
+      );
       first = procs[0].ready.gossipAddr;
     }
     const rest = seed ? ids : ids.slice(1);
     // In parallel: 16 workers started one by one would take most of a minute.
     const started = await Promise.allSettled(
-      rest.map((id) => Proc.deno<WorkerReady>(script, args(id, first), `worker ${id}`)),
+      rest.map((id) =>
+        Proc.deno<WorkerReady>(script, args(id, first), `worker ${id}`, undefined, [], config)
+      ),
     );
     for (const s of started) if (s.status === "fulfilled") procs.push(s.value);
     const failed = started.find((s) => s.status === "rejected");

@@ -75,8 +75,9 @@ export class Proc<Ready = Record<string, unknown>> {
     label: string,
     env?: Record<string, string>,
     prefix: string[] = [],
+    config: string = CONFIG,
   ): Promise<Proc<R>> {
-    const run = [Deno.execPath(), "run", "-A", "--quiet", "--config", CONFIG, script, ...args];
+    const run = [Deno.execPath(), "run", "-A", "--quiet", "--config", config, script, ...args];
     const [command, ...rest] = [...prefix, ...run];
     return Proc.start<R>(command, rest, label, env);
   }
