@@ -161,6 +161,27 @@ Deno.test("msgpack: bin and extension data are views of the input unless copied"
   assert.deepEqual(viewed.b, new Uint8Array([0xee, 0xee, 0xee]), "a view sees the input change");
 });
 
+Deno.test("msgpack: ASCII strings on the fast paths match the library, and one other character anywhere falls back", () => {
+  // Encoding loops over ASCII up to 64 characters; decoding slices ASCII up to 256 bytes.
+  const ascii = Array.from({ length: 300 }, (_, i) => String.fromCharCode(i % 128)).join("");
+  for (const n of [17, 31, 32, 33, 63, 64, 65, 255, 256, 257]) {
+    const s = ascii.slice(0, n);
+    const mid = n >> 1;
+    for (
+      const v of [
+        s,
+        "é" + s.slice(1),
+        s.slice(0, -1) + "é",
+        s.slice(0, mid) + "\u{1F600}" + s.slice(mid),
+      ]
+    ) {
+      const want = encode(v);
+      assert.deepEqual(enc.encode(v), want, `encode of ${n}`);
+      assert.equal(dec.decode(want), v, `decode of ${n}`);
+    }
+  }
+});
+
 Deno.test("msgpack: invalid UTF-8 is U+FFFD and a leading U+FEFF is kept at every length", () => {
   for (const n of [1, 5, 16, 17, 40, 300]) {
     const body = new Uint8Array(n).fill(0x61);
@@ -168,6 +189,9 @@ Deno.test("msgpack: invalid UTF-8 is U+FFFD and a leading U+FEFF is kept at ever
     const header = n < 32 ? [0xa0 + n] : n < 256 ? [0xd9, n] : [0xda, n >> 8, n & 0xff];
     const got = dec.decode(new Uint8Array([...header, ...body])) as string;
     assert.equal(got, "\uFFFD" + "a".repeat(n - 1));
+    body[0] = 0x61;
+    body[n - 1] = 0xff; // after an ASCII run
+    assert.equal(dec.decode(new Uint8Array([...header, ...body])), "a".repeat(n - 1) + "\uFFFD");
     const bom = "\uFEFF" + "b".repeat(n);
     assert.equal(dec.decode(enc.encode(bom)), bom);
   }

@@ -8,8 +8,9 @@
  * decodes twice (request at the worker, response at the caller) and encodes twice.
  *
  * What differs from the library, on purpose:
- * - Strings go through Deno's native `TextEncoder.encodeInto`/`TextDecoder` (one JavaScript
- *   pass for ASCII up to 16 characters). Invalid UTF-8 decodes to U+FFFD and a leading U+FEFF
+ * - Strings go through Deno's native `TextEncoder.encodeInto`/`TextDecoder`, but ASCII up to 64
+ *   characters is encoded in one JavaScript pass, and ASCII up to 256 bytes decoded by a
+ *   Latin-1 slice (see `ASCII_SLICE`). Invalid UTF-8 decodes to U+FFFD and a leading U+FEFF
  *   is kept at every length; a lone UTF-16 surrogate encodes as U+FFFD.
  * - Decoding recurses, bounded by {@linkcode MAX_DECODE_DEPTH}: the payload limits' structural
  *   pre-scan (default depth 100) runs first, and deeper limits use the library's decoder.
@@ -19,6 +20,7 @@
  * @module
  */
 import { DecodeError, type ExtData, ExtensionCodec } from "@msgpack/msgpack";
+import { Buffer } from "node:buffer";
 
 /** Containers nested in each other that {@linkcode MsgpackDecoder} decodes, at most (it recurses; the library does not). */
 export const MAX_DECODE_DEPTH = 1000;
@@ -34,6 +36,26 @@ const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 // Below this many characters (or bytes) a JavaScript loop beats a call into the runtime.
 const SHORT = 16;
+// ASCII strings up to this many characters are encoded by a JavaScript loop (no view and no
+// result object per string, as `encodeInto` needs).
+const SHORT_ENCODE = 64;
+// ASCII strings up to this many bytes decode through node:buffer's Latin-1 slice (for ASCII the
+// same string): 0.10–0.14 µs for 64 bytes against 0.27–0.29 for `TextDecoder` (Deno 2.9, a loop
+// of 2M). `Buffer.prototype.latin1Slice` is not documented, so it is used only when it is there
+// and gives the right string (checked at load); else `TextDecoder` it is.
+const ASCII_SLICE = 256;
+const latin1Slice = asciiSlicer();
+
+function asciiSlicer(): ((b: Uint8Array, start: number, end: number) => string) | undefined {
+  const f = (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice;
+  if (typeof f !== "function") return undefined;
+  const slice = (b: Uint8Array, start: number, end: number): string => f.call(b, start, end);
+  try {
+    return slice(new Uint8Array([0x7f, 0x41, 0x7e, 0x30]), 1, 3) === "A~" ? slice : undefined;
+  } catch {
+    return undefined;
+  }
+}
 // Up to this many characters a string is encoded in place after reserving 3 bytes per
 // character; longer ones are encoded apart (the shared buffer must not grow to 3× the largest).
 const LONG = 16 * 1024;
@@ -181,11 +203,11 @@ export class MsgpackEncoder {
 
   #string(s: string): void {
     const n = s.length;
-    if (n <= SHORT) {
+    if (n <= SHORT_ENCODE) {
       // ASCII in one pass: the byte length is the length.
-      this.#ensure(1 + n);
+      this.#ensure(2 + n);
       const bytes = this.#bytes;
-      const at = this.#pos + 1;
+      const at = this.#pos + (n < 32 ? 1 : 2);
       let i = 0;
       for (; i < n; i++) {
         const c = s.charCodeAt(i);
@@ -193,7 +215,11 @@ export class MsgpackEncoder {
         bytes[at + i] = c;
       }
       if (i === n) {
-        bytes[at - 1] = 0xa0 + n;
+        if (n < 32) bytes[at - 1] = 0xa0 + n;
+        else {
+          bytes[at - 2] = 0xd9;
+          bytes[at - 1] = n;
+        }
         this.#pos = at + n;
         return;
       }
@@ -473,6 +499,11 @@ export class MsgpackDecoder {
         s += String.fromCharCode(c);
       }
       if (i === start + n) return s;
+    } else if (n <= ASCII_SLICE && latin1Slice !== undefined) {
+      let i = start;
+      const end = start + n;
+      while (i < end && b[i] < 0x80) i++;
+      if (i === end) return latin1Slice(b, start, end);
     }
     return utf8Decoder.decode(new Uint8Array(b.buffer, b.byteOffset + start, n));
   }
