@@ -4,6 +4,22 @@ import { RpcClient, RpcError, RpcServer } from "../mod.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs `f` with `setTimeout` counted; returns how many timers it armed. */
+function timersArmed(f: () => void): number {
+  const real = globalThis.setTimeout;
+  let armed = 0;
+  globalThis.setTimeout = ((g: () => void, ms?: number) => {
+    armed++;
+    return real(g, ms);
+  }) as typeof setTimeout;
+  try {
+    f();
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  return armed;
+}
+
 Deno.test("DeadlineQueue: expires in deadline order across timeouts, not before the deadline", async () => {
   const q = new DeadlineQueue();
   const fired: [string, number][] = [];
@@ -33,20 +49,27 @@ Deno.test("DeadlineQueue: a cancelled deadline never fires", async () => {
 
 Deno.test("DeadlineQueue: calls one at a time share one timer instead of arming one each", () => {
   const q = new DeadlineQueue();
-  const real = globalThis.setTimeout;
-  let armed = 0;
-  globalThis.setTimeout = ((f: () => void, ms?: number) => {
-    armed++;
-    return real(f, ms);
-  }) as typeof setTimeout;
-  try {
+  const armed = timersArmed(() => {
     for (let i = 0; i < 1000; i++) q.cancel(q.add(30_000, () => {}));
     // A shorter timeout needs an earlier expiry: armed again, once.
     for (let i = 0; i < 1000; i++) q.cancel(q.add(5_000, () => {}));
-  } finally {
-    globalThis.setTimeout = real;
-  }
+  });
   assert.equal(armed, 2);
+  assert.equal(q.size, 0);
+});
+
+Deno.test("DeadlineQueue: releaseIdle clears an idle timer and leaves a live deadline alone", async () => {
+  const q = new DeadlineQueue();
+  let fired = 0;
+  const armed = timersArmed(() => {
+    q.cancel(q.add(30_000, () => fired++));
+    q.releaseIdle(); // idle: cleared, so the next call arms a timer again
+    q.add(30, () => fired++);
+    q.releaseIdle(); // a deadline is live: nothing happens
+  });
+  assert.equal(armed, 2);
+  await sleep(80);
+  assert.equal(fired, 1, "the live deadline still fired");
   assert.equal(q.size, 0);
 });
 

@@ -22,6 +22,7 @@ import {
 } from "../options.ts";
 import { checkCallOptions, checkPems, checkSecret } from "./rpc_options.ts";
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT } from "./limits.ts";
+import { deadlines } from "./deadlines.ts";
 import { bidiStreamCall, clientStreamCall, serverStreamCall } from "./streaming.ts";
 import type { CallOptions, RpcClientOptions, RpcClientStats } from "./types.ts";
 
@@ -282,6 +283,7 @@ export class RpcClient {
         this.#endpoint.close();
       } catch { /* already closed */ }
     }
+    deadlines.releaseIdle();
   }
 
   #connection(): Promise<ClientConnection> {

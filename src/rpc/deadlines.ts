@@ -15,7 +15,8 @@
  * an earlier expiry. With calls one at a time (each done before the next starts) that is one
  * `setTimeout` per timeout period instead of a `setTimeout` + `clearTimeout` pair per call:
  * 0.06–0.15 µs against 2.4–5.3 µs per call (a loop of 200,000, Deno 2.9), on the latency path of
- * both the caller and the server. A timer that fires with nothing due arms no other.
+ * both the caller and the server. A timer that fires with nothing due arms no other, and clients
+ * and servers clear an idle one as they close ({@linkcode DeadlineQueue.releaseIdle}).
  *
  * @module
  */
@@ -109,6 +110,19 @@ export class DeadlineQueue {
       Deno.unrefTimer(this.#timer);
       this.#idle = true;
     }
+  }
+
+  /**
+   * Clears the timer when no deadline is live. Clients and servers call it as they close: the
+   * idle timer holds no process, but Deno's test sanitizer can still count it as a timer the test
+   * left behind.
+   */
+  releaseIdle(): void {
+    if (this.#live > 0 || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    this.#idle = false;
   }
 
   /** Drops finished entries from the front; compacts a list full of finished entries. */

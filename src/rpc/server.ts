@@ -36,6 +36,7 @@ import { TcpLaneListener, TcpLaneTokens } from "./tcp_lanes.ts";
 import type { TlsConfig } from "./certs.ts";
 import { type CallObserver, observeSingle, observeStream } from "./call_observer.ts";
 import { composeServerInterceptors, type ServerInterceptor } from "./intercept.ts";
+import { deadlines } from "./deadlines.ts";
 import { silentLogger } from "../logger.ts";
 import type {
   BidiStreamHandler,
@@ -556,6 +557,7 @@ export class RpcServer {
     } catch { /* already closed */ }
     await this.#acceptLoop;
     await tcpClosed;
+    deadlines.releaseIdle();
     this.#state = "closed";
   }
 }
