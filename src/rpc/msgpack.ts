@@ -9,7 +9,7 @@
  *
  * What differs from the library, on purpose:
  * - Strings go through Deno's native `TextEncoder.encodeInto`/`TextDecoder`, but ASCII up to 64
- *   characters is encoded in one JavaScript pass, and ASCII up to 256 bytes decoded by a
+ *   characters is encoded in one JavaScript pass, and ASCII up to 96 bytes decoded by a
  *   Latin-1 slice (see `ASCII_SLICE`). Invalid UTF-8 decodes to U+FFFD and a leading U+FEFF
  *   is kept at every length; a lone UTF-16 surrogate encodes as U+FFFD.
  * - Decoding recurses, bounded by {@linkcode MAX_DECODE_DEPTH}: the payload limits' structural
@@ -37,13 +37,17 @@ const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 // Below this many characters (or bytes) a JavaScript loop beats a call into the runtime.
 const SHORT = 16;
 // ASCII strings up to this many characters are encoded by a JavaScript loop (no view and no
-// result object per string, as `encodeInto` needs).
+// result object per string, as `encodeInto` needs). In loops of one string length the loop lost
+// to `encodeInto` at 64 in some runs and won in others; the fan-out A/B of the 64-byte payload
+// (docs/performance.md, "ASCII strings") measured it with the loop, and against `encodeInto` at 64
+// found no difference (0.99, both ways).
 const SHORT_ENCODE = 64;
 // ASCII strings up to this many bytes decode through node:buffer's Latin-1 slice (for ASCII the
-// same string): 0.10–0.14 µs for 64 bytes against 0.27–0.29 for `TextDecoder` (Deno 2.9, a loop
-// of 2M). `Buffer.prototype.latin1Slice` is not documented, so it is used only when it is there
-// and gives the right string (checked at load); else `TextDecoder` it is.
-const ASCII_SLICE = 256;
+// same string): at 64 bytes 0.14–0.24 µs against 0.29–0.30 for `TextDecoder`, at 96 0.20 against
+// 0.27, even at 128 and slower beyond (its ASCII scan is JavaScript; loops of 300,000 per length). `Buffer.prototype.latin1Slice` is not
+// documented, so it is used only when it is there and gives the right string (checked at load);
+// else `TextDecoder` it is.
+const ASCII_SLICE = 96;
 const latin1Slice = asciiSlicer();
 
 function asciiSlicer(): ((b: Uint8Array, start: number, end: number) => string) | undefined {
