@@ -34,19 +34,17 @@ const EMPTY = new Uint8Array(0);
 const utf8Encoder = new TextEncoder();
 // ignoreBOM: a string that starts with U+FEFF keeps it.
 const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-// Below this many characters (or bytes) a JavaScript loop beats a call into the runtime.
+// Below this many bytes a JavaScript loop decodes an ASCII string faster than a call into the
+// runtime.
 const SHORT = 16;
 // ASCII strings up to this many characters are encoded by a JavaScript loop (no view and no
-// result object per string, as `encodeInto` needs). In loops of one string length the loop lost
-// to `encodeInto` at 64 in some runs and won in others; the fan-out A/B of the 64-byte payload
-// (docs/performance.md, "ASCII strings") measured it with the loop, and against `encodeInto` at 64
-// found no difference (0.99, both ways).
+// result object per string, as `encodeInto` needs).
 const SHORT_ENCODE = 64;
 // ASCII strings up to this many bytes decode through node:buffer's Latin-1 slice (for ASCII the
-// same string): at 64 bytes 0.14–0.24 µs against 0.29–0.30 for `TextDecoder`, at 96 0.20 against
-// 0.27, even at 128 and slower beyond (its ASCII scan is JavaScript; loops of 300,000 per length). `Buffer.prototype.latin1Slice` is not
-// documented, so it is used only when it is there and gives the right string (checked at load);
-// else `TextDecoder` it is.
+// same string) after a JavaScript scan for non-ASCII bytes: ahead of `TextDecoder` up to 64 bytes
+// (0.20–0.22 against 0.24–0.28 µs), about even at 96 and 128, behind at 256
+// (`deno run -A bench/runtime_costs.ts`). `Buffer.prototype.latin1Slice` is not documented, so it
+// is used only when it is there and gives the right string (checked at load); else `TextDecoder`.
 const ASCII_SLICE = 96;
 const latin1Slice = asciiSlicer();
 

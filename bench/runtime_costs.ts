@@ -1,0 +1,83 @@
+/**
+ * Costs of the Deno runtime calls that the RPC hot path chooses between, in one process, rounds
+ * interleaved, medians of 7: the figures behind `src/rpc/deadlines.ts` (a `setTimeout` +
+ * `clearTimeout` pair against an unref + ref of a timer kept armed) and `src/rpc/msgpack.ts`
+ * (ASCII strings: `TextDecoder` against a scan plus node:buffer's Latin-1 slice, `encodeInto`
+ * against a JavaScript loop, by length). Not a bench section: nothing here is compared against a
+ * baseline system, it only says which call is cheaper at which size on this machine.
+ *
+ * ```sh
+ * deno run -A bench/runtime_costs.ts
+ * ```
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { median } from "./table.ts";
+
+const ROUNDS = 7;
+const latin1Slice = (Buffer.prototype as unknown as {
+  latin1Slice: (this: Uint8Array, s: number, e: number) => string;
+}).latin1Slice;
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const encoder = new TextEncoder();
+const input = new Uint8Array(4096).map((_, i) => 97 + (i % 26));
+const output = new Uint8Array(4096);
+
+/** ns per call of `f`, over `n` calls. */
+function nsPer(n: number, f: (i: number) => unknown): number {
+  let sink = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) if (f(i)) sink++;
+  const ns = (performance.now() - t0) * 1e6 / n;
+  return sink < 0 ? -1 : ns;
+}
+
+/** Medians of interleaved rounds of each candidate. */
+function compare(n: number, candidates: Record<string, (i: number) => unknown>): string {
+  const runs: Record<string, number[]> = {};
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, f] of Object.entries(candidates)) (runs[name] ??= []).push(nsPer(n, f));
+  }
+  return Object.entries(runs).map(([name, xs]) => `${name} ${median(xs).toFixed(0)} ns`).join(", ");
+}
+
+const timer = setTimeout(() => {}, 60_000);
+console.log(
+  "timer per call:",
+  compare(100_000, {
+    "setTimeout + clearTimeout": () => clearTimeout(setTimeout(() => {}, 30_000)),
+    "unrefTimer + refTimer": () => {
+      Deno.unrefTimer(timer as unknown as number);
+      Deno.refTimer(timer as unknown as number);
+    },
+  }),
+);
+clearTimeout(timer);
+
+for (const n of [17, 32, 64, 96, 128, 256]) {
+  const strings = Array.from({ length: 16 }, (_, j) => String.fromCharCode(97 + j).repeat(n));
+  const decode = compare(300_000, {
+    TextDecoder: () => decoder.decode(new Uint8Array(input.buffer, 100, n)),
+    "scan + latin1Slice": () => {
+      let i = 100;
+      while (i < 100 + n && input[i] < 0x80) i++;
+      return latin1Slice.call(input, 100, i);
+    },
+  });
+  const encode = compare(300_000, {
+    encodeInto: (i) =>
+      encoder.encodeInto(strings[i & 15], new Uint8Array(output.buffer, 2, n * 3)).written,
+    "JavaScript loop": (i) => {
+      const s = strings[i & 15];
+      let k = 0;
+      for (; k < s.length; k++) {
+        const c = s.charCodeAt(k);
+        if (c > 0x7f) break;
+        output[2 + k] = c;
+      }
+      return k;
+    },
+  });
+  console.log(`ASCII ${n} bytes: decode ${decode}; encode ${encode}`);
+}
