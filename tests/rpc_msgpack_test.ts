@@ -162,7 +162,7 @@ Deno.test("msgpack: bin and extension data are views of the input unless copied"
 });
 
 Deno.test("msgpack: ASCII strings on the fast paths match the library, and one other character anywhere falls back", () => {
-  // Encoding loops over ASCII up to 64 characters; decoding slices ASCII up to 96 bytes.
+  // Encoding loops over ASCII up to 32 characters; decoding slices ASCII up to 96 bytes.
   const ascii = Array.from({ length: 300 }, (_, i) => String.fromCharCode(i % 128)).join("");
   for (const n of [15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 95, 96, 97, 255, 256, 257]) {
     const s = ascii.slice(0, n);

@@ -8,7 +8,7 @@
  * decodes twice (request at the worker, response at the caller) and encodes twice.
  *
  * What differs from the library, on purpose:
- * - Strings go through Deno's native `TextEncoder.encodeInto`/`TextDecoder`, but ASCII up to 64
+ * - Strings go through Deno's native `TextEncoder.encodeInto`/`TextDecoder`, but ASCII up to 32
  *   characters is encoded in one JavaScript pass, and ASCII up to 96 bytes decoded by a
  *   Latin-1 slice (see `ASCII_SLICE`). Invalid UTF-8 decodes to U+FFFD and a leading U+FEFF
  *   is kept at every length; a lone UTF-16 surrogate encodes as U+FFFD.
@@ -38,8 +38,9 @@ const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 // runtime.
 const SHORT = 16;
 // ASCII strings up to this many characters are encoded by a JavaScript loop (no view and no
-// result object per string, as `encodeInto` needs).
-const SHORT_ENCODE = 64;
+// result object per string, as `encodeInto` needs): ahead up to 32 characters (97–175 against
+// 251–291 ns), behind from 64 (340–353 against 229–238; `deno run -A bench/runtime_costs.ts`).
+const SHORT_ENCODE = 32;
 // ASCII strings up to this many bytes decode through node:buffer's Latin-1 slice (for ASCII the
 // same string) after a JavaScript scan for non-ASCII bytes: ahead of `TextDecoder` up to 64 bytes
 // (0.20–0.22 against 0.24–0.28 µs), about even at 96 and 128, behind at 256
