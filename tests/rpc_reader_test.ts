@@ -144,3 +144,52 @@ Deno.test("rpc reader and writer: a connection read and written directly (TCP la
   assert.deepEqual(new Uint8Array(out.written), want);
   assert.ok(out.writes >= 2 * Math.floor(want.length / 5003), "every partial write was continued");
 });
+
+/** A connection (`ByteConn`) that takes every write whole and keeps each one. */
+class RecordingConn {
+  writes: Uint8Array[] = [];
+  read(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+  write(p: Uint8Array): Promise<number> {
+    this.writes.push(p.slice());
+    return Promise.resolve(p.length);
+  }
+  close(): void {}
+}
+
+Deno.test("rpc writer: frames queued on several connections in one turn go out as one write per connection, turn after turn", async () => {
+  const conns = [new RecordingConn(), new RecordingConn(), new RecordingConn()];
+  const writers = conns.map((c) => new FrameWriter(c));
+  const body = new Uint8Array([7, 7, 7]);
+  const turn = () => new Promise((r) => setTimeout(r, 5));
+  for (let round = 0; round < 3; round++) {
+    // Interleaved, as a caller spreading calls does.
+    for (let i = 0; i < 10; i++) {
+      writers[i % 3].frame(T_RESPONSE, 0, round * 100 + i, undefined, body);
+    }
+    assert.ok(writers.every((w) => w.batching), "nothing is written before the turn ends");
+    await turn();
+    conns.forEach((c, k) => {
+      const ids = Array.from({ length: 10 }, (_, i) => i).filter((i) => i % 3 === k);
+      assert.equal(c.writes.length, round + 1, `connection ${k}: one write per turn`);
+      assert.deepEqual(
+        c.writes[round],
+        concatBytes(ids.map((i) => frame(T_RESPONSE, 0, round * 100 + i, body))),
+      );
+    });
+  }
+  // A writer flushed early by ready() and written to again in the same turn still gets its
+  // later frames out with the others.
+  writers[0].frame(T_RESPONSE, 0, 1, undefined, body);
+  writers[1].frame(T_RESPONSE, 0, 2, undefined, body);
+  await Promise.resolve(writers[0].ready());
+  writers[0].frame(T_RESPONSE, 0, 3, undefined, body);
+  await turn();
+  assert.deepEqual(conns[0].writes.slice(3), [
+    frame(T_RESPONSE, 0, 1, body),
+    frame(T_RESPONSE, 0, 3, body),
+  ]);
+  assert.deepEqual(conns[1].writes.slice(3), [frame(T_RESPONSE, 0, 2, body)]);
+  for (const w of writers) await w.close();
+});
