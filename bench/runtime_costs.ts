@@ -3,7 +3,9 @@
  * interleaved, medians of 7: the figures behind `src/rpc/deadlines.ts` (a `setTimeout` +
  * `clearTimeout` pair against an unref + ref of a timer kept armed) and `src/rpc/msgpack.ts`
  * (ASCII strings: `TextDecoder` against a scan plus node:buffer's Latin-1 slice, `encodeInto`
- * against a JavaScript loop, by length). Not a bench section: nothing here is compared against a
+ * against a JavaScript loop, by length; `src/rpc/client_conn.ts` and `server_lane.ts`: a payload
+ * encoded into the shared buffer and copied into the frame batch against one encoded in place).
+ * Not a bench section: nothing here is compared against a
  * baseline system, it only says which call is cheaper at which size on this machine.
  *
  * ```sh
@@ -13,6 +15,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
+import { PayloadCodec } from "../src/rpc/codec.ts";
+import { FrameWriter } from "../src/rpc/writer.ts";
 import { median } from "./table.ts";
 
 const ROUNDS = 7;
@@ -80,4 +85,52 @@ for (const n of [17, 32, 64, 96, 128, 256]) {
     },
   });
   console.log(`ASCII ${n} bytes: decode ${decode}; encode ${encode}`);
+}
+
+// A payload framed the general way (encoded into the shared buffer, a view of it, copied into the
+// batch) against in place (encoded straight into the batch); 64 frames per turn, as a caller or
+// worker writes them, so the batch is flushed and reused as in a run.
+{
+  const conn = {
+    read: () => Promise.resolve(null),
+    write: (p: Uint8Array) => Promise.resolve(p.length),
+    close() {},
+  };
+  const writer = new FrameWriter(conn);
+  const codec = new PayloadCodec();
+  const head = new Uint8Array([4, 101, 99, 104, 111]);
+  const copied = (v: unknown) => {
+    const p = codec.encode(v);
+    writer.frame(1, 0, 1, head, p, codec.owned);
+  };
+  const inPlace = (v: unknown) => {
+    const at = writer.openFrame(1, 0, 1, head, 256);
+    const end = codec.encodeAt(v, writer.buffer, at, writer.room);
+    if (end < 0) throw new Error("did not fit");
+    writer.closeFrame(end);
+  };
+  const turn = () => new Promise((r) => setImmediate(r));
+  for (
+    const [name, v] of [["64-byte string", "x".repeat(64)], ["small map", { id: 7, ok: true }]]
+  ) {
+    const runs: Record<string, number[]> = {};
+    for (let r = 0; r < ROUNDS * 3; r++) {
+      for (const [how, f] of [["copied", copied], ["in place", inPlace]] as const) {
+        let ns = 0;
+        for (let k = 0; k < 200; k++) {
+          const t0 = performance.now();
+          for (let i = 0; i < 64; i++) f(v);
+          ns += (performance.now() - t0) * 1e6;
+          await turn();
+        }
+        if (r >= 3) (runs[how] ??= []).push(ns / (200 * 64));
+      }
+    }
+    console.log(
+      `frame a ${name}: ${
+        Object.entries(runs).map(([how, xs]) => `${how} ${median(xs).toFixed(0)} ns`).join(", ")
+      }`,
+    );
+  }
+  await writer.close();
 }

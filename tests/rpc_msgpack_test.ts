@@ -222,3 +222,51 @@ Deno.test("msgpack: an encode that re-enters the same encoder (a getter) gets th
   };
   assert.deepEqual(enc.encode(outer), encode({ a: encode(inner).length, b: "after" }));
 });
+
+Deno.test("msgpack: encodeAt writes the library's bytes in place, or spills them whole at any limit", () => {
+  const target = new Uint8Array(4096);
+  fc.assert(
+    fc.property(value, fc.integer({ min: 0, max: 64 }), fc.nat(600), (v, at, room) => {
+      const want = encode(v);
+      target.fill(0xee);
+      // Somewhere inside the target, at an offset; the limit anywhere from no room to plenty.
+      const end = enc.encodeAt(v, target, at, at + room);
+      if (end >= 0) {
+        assert.ok(end - at <= room && want.length <= room);
+        assert.deepEqual(target.subarray(at, end), want);
+      } else {
+        assert.deepEqual(enc.spilled(), want);
+      }
+      assert.ok(target.subarray(0, at).every((b) => b === 0xee), "nothing written before `at`");
+      // The shared buffer is whole again afterwards.
+      assert.deepEqual(enc.encodeShared(v), want);
+    }),
+    { numRuns: 3000 },
+  );
+  // A string that needs more than the room (in its ASCII and its encodeInto paths) spills.
+  for (const s of ["a".repeat(31), "a".repeat(200), "é".repeat(100)]) {
+    assert.equal(enc.encodeAt(s, target, 10, 20), -1);
+    assert.deepEqual(enc.spilled(), encode(s));
+    const end = enc.encodeAt(s, target, 10, 4096);
+    assert.deepEqual(target.subarray(10, end), encode(s));
+  }
+});
+
+Deno.test("msgpack: encodeAt in an encode that re-enters the encoder, and after a failed encode", () => {
+  const target = new Uint8Array(256);
+  const inner = { x: "inner" };
+  const outer = {
+    get a() {
+      // Re-entered while encoding in place: the nested encode spills to a fresh encoder.
+      const t = new Uint8Array(64);
+      const end = enc.encodeAt(inner, t, 0, 64);
+      return end < 0 ? enc.spilled().length : end;
+    },
+    b: "after",
+  };
+  const end = enc.encodeAt(outer, target, 5, 256);
+  assert.deepEqual(target.subarray(5, end), encode({ a: encode(inner).length, b: "after" }));
+  assert.throws(() => enc.encodeAt({ f: () => 1 }, target, 0, 256));
+  const again = enc.encodeAt({ ok: 1 }, target, 0, 256);
+  assert.deepEqual(target.subarray(0, again), encode({ ok: 1 }));
+});

@@ -193,3 +193,36 @@ Deno.test("rpc writer: frames queued on several connections in one turn go out a
   assert.deepEqual(conns[1].writes.slice(3), [frame(T_RESPONSE, 0, 2, body)]);
   for (const w of writers) await w.close();
 });
+
+Deno.test("rpc writer: a frame written in place is the frame frame() writes; one opened and not closed is not sent", async () => {
+  const conn = new RecordingConn();
+  const w = new FrameWriter(conn);
+  const head = new Uint8Array([4, 101, 99, 104, 111]);
+  const payload = new Uint8Array([1, 2, 3, 4, 5, 6, 7]);
+  let at = w.openFrame(T_RESPONSE, 3, 41, head, 16);
+  w.buffer.set(payload, at);
+  w.closeFrame(at + payload.length);
+  at = w.openFrame(T_RESPONSE, 0, 42, undefined, 16); // abandoned: e.g. the value did not fit
+  w.buffer.fill(0xff, at, at + 10);
+  w.frame(T_RESPONSE, 0, 43, undefined, payload);
+  at = w.openFrame(T_RESPONSE, 0, 44, undefined, 16);
+  w.closeFrame(at); // an empty payload
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(
+    concatBytes(conn.writes),
+    concatBytes([
+      frame(T_RESPONSE, 3, 41, concatBytes([head, payload])),
+      frame(T_RESPONSE, 0, 43, payload),
+      frame(T_RESPONSE, 0, 44, new Uint8Array(0)),
+    ]),
+  );
+  await w.close();
+  assert.equal(new FrameWriter(conn).openFrame(T_RESPONSE, 0, 1, undefined, 16) >= 0, true);
+  const closed = new FrameWriter(conn);
+  await closed.close();
+  assert.equal(
+    closed.openFrame(T_RESPONSE, 0, 1, undefined, 16),
+    -1,
+    "a closed writer takes no frame",
+  );
+});

@@ -219,6 +219,44 @@ Deno.test("rpc tcp lanes: small unary calls ride the TCP lane, 1 MiB calls the Q
   });
 });
 
+Deno.test("rpc tcp lanes: MessagePack calls of every size in one burst arrive whole; large ones take QUIC", async () => {
+  await watchingTls(async (watched) => {
+    const { client, done } = await serve();
+    try {
+      await onTcp(client);
+      const before = watched[0].written;
+      // Sizes around the batch's and the small frame's (16 KiB) limits, requests and responses
+      // encoded in place or spilled, interleaved in one turn.
+      let seed = 7;
+      const rand = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+      const sizes = [
+        ...Array.from({ length: 300 }, () => rand(3000)),
+        ...Array.from({ length: 40 }, (_, i) => 16 * 1024 - 40 + i * 2),
+      ];
+      const values = sizes.map((n, i) =>
+        i % 3 === 0 ? "s".repeat(n) : { i, text: "é".repeat(n >> 1), list: [i, n, 1.5] }
+      );
+      const results = await Promise.all(
+        values.map((v) => client.call("echo", v, { timeoutMs: 20_000 })),
+      );
+      assert.deepEqual(results, values);
+      const onTcpBytes = watched[0].written - before;
+      // 40 KiB of MessagePack after a burst (the batch then has room for it): over the small
+      // frame limit all the same, so it goes out on QUIC.
+      const big = "b".repeat(40 * 1024);
+      const small = Array.from({ length: 100 }, (_, i) => `small ${i}`);
+      const burst = await Promise.all(
+        [...small, big].map((v) => client.call("echo", v, { timeoutMs: 20_000 })),
+      );
+      assert.deepEqual(burst, [...small, big]);
+      const burstOnTcp = watched[0].written - before - onTcpBytes;
+      assert.ok(burstOnTcp < 20 * 1024, `the burst with 40 KiB wrote ${burstOnTcp} B on TCP`);
+    } finally {
+      await done();
+    }
+  });
+});
+
 Deno.test("rpc tcp lanes: either side without them keeps every call on QUIC", async () => {
   await watchingTls(async (watched) => {
     // A client with tcpLanes against a server without: no token, so no TCP attempt.

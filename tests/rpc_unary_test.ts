@@ -197,9 +197,22 @@ Deno.test("rpc: call metadata and the caller address reach the handler", async (
 Deno.test("rpc: oversized requests and responses give resource_exhausted on both sides", async () => {
   const server = new RpcServer({ maxFrameBytes: 64 * 1024 })
     .register("echo", (r) => r)
-    .register("big", () => new Uint8Array(100 * 1024));
+    .register("big", () => new Uint8Array(100 * 1024))
+    .register("bigText", () => "y".repeat(100 * 1024));
   const { client, done } = await setup(server, { maxFrameBytes: 1024 * 1024 });
   try {
+    // The same for MessagePack values, which are encoded straight into the lane's batch when
+    // they fit there: past a limit they are refused all the same.
+    await assert.rejects(
+      client.call("echo", "x".repeat(200 * 1024)),
+      (e) => RpcError.is(e, "resource_exhausted"),
+    );
+    await assert.rejects(
+      client.call("echo", { s: "x".repeat(2 * 1024 * 1024) }),
+      (e) => RpcError.is(e, "resource_exhausted") && /request of \d+ bytes/.test(e.message),
+    );
+    await assert.rejects(client.call("bigText", null), (e) => RpcError.is(e, "resource_exhausted"));
+    assert.equal(await client.call("echo", "x".repeat(60 * 1024)), "x".repeat(60 * 1024));
     // Server-side limit: the client may send it, the server refuses without reading a handler.
     await assert.rejects(
       client.call("echo", new Uint8Array(200 * 1024)),

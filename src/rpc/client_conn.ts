@@ -7,7 +7,7 @@
  */
 
 import { prove, type SecretKey } from "./auth.ts";
-import type { PayloadCodec } from "./codec.ts";
+import { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
@@ -21,6 +21,8 @@ import { FrameWriter } from "./writer.ts";
 
 /** Frames above this size take the bulk lanes. */
 const LARGE_FRAME = 16 * 1024;
+// Room a batch must have left for a request to be encoded into it: smaller batches are cut.
+const IN_PLACE_ROOM = 256;
 
 /** Client-wide settings and state shared by its successive connections. */
 export interface ClientShared {
@@ -502,14 +504,26 @@ export class ClientConnection {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new RpcError("cancelled", "call cancelled"));
     const timeoutMs = options?.timeoutMs;
-    let head: Uint8Array, flags: number, payload: Uint8Array;
+    const express = this.#express;
+    let head: Uint8Array, flags: number, payload: Uint8Array | undefined;
     try {
       ({ head, flags } = requestHead(shared, method, timeoutMs, options?.meta));
-      payload = codec.encode(request);
+      // A small MessagePack request is encoded straight into the express lane's batch; one
+      // that does not fit there (or in a small frame) comes back as `spilled`, and goes the
+      // general way.
+      const at = express !== undefined && PayloadCodec.encodesInPlace(request)
+        ? express.openFrame(T.REQUEST, flags, this.#nextId, head, IN_PLACE_ROOM)
+        : -1;
+      if (at >= 0) {
+        const limit = at - FRAME_FIXED - head.length + Math.min(LARGE_FRAME, shared.maxFrameBytes);
+        const end = codec.encodeAt(request, express!.buffer, at, Math.min(limit, express!.room));
+        if (end >= 0) express!.closeFrame(end);
+        else payload = codec.spilled();
+      } else payload = codec.encode(request);
     } catch (e) {
       return Promise.reject(e);
     }
-    const size = FRAME_FIXED + head.length + payload.length;
+    const size = payload === undefined ? 0 : FRAME_FIXED + head.length + payload.length;
     if (size > shared.maxFrameBytes) {
       return Promise.reject(
         new RpcError(
@@ -524,7 +538,8 @@ export class ClientConnection {
     this.#pending.set(id, p);
     // The lane a small request went out on; a large one's is p.lane, once it has gone out.
     let lane: FrameWriter | undefined;
-    if (size <= LARGE_FRAME) {
+    if (payload === undefined) lane = express; // sent in place
+    else if (size <= LARGE_FRAME) {
       lane = this.#express!;
       lane.frame(T.REQUEST, flags | codec.flags, id, head, payload, codec.owned);
     } else {

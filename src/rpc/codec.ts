@@ -90,6 +90,40 @@ export class PayloadCodec {
   }
 
   /**
+   * Whether {@linkcode encodeAt} takes `value`: MessagePack values (not bytes, not an
+   * `EncodedPayload`, not `undefined`, which {@linkcode encode} passes through).
+   */
+  static encodesInPlace(value: unknown): boolean {
+    return value !== undefined && !(value instanceof Uint8Array) &&
+      !(value instanceof EncodedPayload);
+  }
+
+  /**
+   * Encodes a MessagePack value (see {@linkcode encodesInPlace}) straight into `target` from
+   * offset `at`, up to offset `limit`; returns the offset after it, or -1 when it did not fit:
+   * {@linkcode spilled} then returns the encoding (the shared encoder buffer, valid until the
+   * next encode). Sets {@linkcode flags} to 0 and {@linkcode owned} to false.
+   *
+   * @throws {RpcError} `invalid_argument` when the value cannot be encoded
+   */
+  encodeAt(value: unknown, target: Uint8Array, at: number, limit: number): number {
+    this.flags = 0;
+    this.owned = false;
+    try {
+      return this.#enc.encodeAt(value, target, at, limit);
+    } catch (e) {
+      throw new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** The encoding of the last {@linkcode encodeAt} that returned -1. */
+  spilled(): Uint8Array {
+    return this.#enc.spilled();
+  }
+
+  /**
    * Decodes a payload. `bytes` may be a view into a reused read buffer; nothing returned aliases
    * it unless `owned` says the caller gave up that memory (a large frame the reader handed over):
    * then the result may be `bytes` itself or views of it, with no copy. Small byte payloads come

@@ -82,10 +82,18 @@ function headerSize(byteLength: number): number {
  * ```
  */
 export class MsgpackEncoder {
-  #bytes = new Uint8Array(2048);
-  #view = new DataView(this.#bytes.buffer);
+  #own: Uint8Array = new Uint8Array(2048);
+  // Where the encoding goes: #own, or the caller's buffer during encodeAt().
+  #bytes: Uint8Array = this.#own;
+  // A DataView of #bytes, made when first needed (encodeAt targets change from call to call).
+  #view: DataView | undefined;
+  #viewOf: Uint8Array | undefined;
   #pos = 0;
+  // Where in #bytes this encoding started (non-zero only in encodeAt), and how far it may go.
+  #base = 0;
+  #limit = 0;
   #entered = false;
+  #spilled: Uint8Array | undefined;
 
   /**
    * Encodes `value` into the shared buffer and returns a view of it, valid until the next
@@ -99,12 +107,48 @@ export class MsgpackEncoder {
     if (this.#entered) return new MsgpackEncoder().encodeShared(value);
     this.#entered = true;
     try {
-      this.#pos = 0;
+      this.#bytes = this.#own;
+      this.#pos = this.#base = 0;
+      this.#limit = this.#own.length;
       this.#value(value, 1);
       return new Uint8Array(this.#bytes.buffer, 0, this.#pos);
     } finally {
       this.#entered = false;
     }
+  }
+
+  /**
+   * Encodes `value` straight into `target` from offset `at`, up to offset `limit` (a frame
+   * writer's batch: no view of a shared buffer made, and no copy into the batch after). Returns
+   * the offset after the encoding; or, when it would pass `limit`, -1: the encoding then went on
+   * in the shared buffer, and {@linkcode spilled} returns it (valid until the next encode).
+   * Past `at`, `target` may have been written either way.
+   *
+   * @throws {Error} as {@linkcode encodeShared}
+   */
+  encodeAt(value: unknown, target: Uint8Array, at: number, limit: number): number {
+    if (this.#entered) {
+      this.#spilled = new MsgpackEncoder().encodeShared(value);
+      return -1;
+    }
+    this.#entered = true;
+    try {
+      this.#bytes = target;
+      this.#pos = this.#base = at;
+      this.#limit = Math.min(limit, target.length);
+      this.#value(value, 1);
+      if (this.#bytes === target) return this.#pos;
+      this.#spilled = new Uint8Array(this.#bytes.buffer, 0, this.#pos);
+      return -1;
+    } finally {
+      this.#bytes = this.#own;
+      this.#entered = false;
+    }
+  }
+
+  /** The encoding of the last {@linkcode encodeAt} that returned -1. */
+  spilled(): Uint8Array {
+    return this.#spilled!;
   }
 
   /** Encodes `value` to bytes of its own. @throws {Error} as {@linkcode encodeShared} */
@@ -114,11 +158,26 @@ export class MsgpackEncoder {
 
   #ensure(n: number): void {
     const need = this.#pos + n;
-    if (need <= this.#bytes.length) return;
-    const grown = new Uint8Array(need * 2);
-    grown.set(new Uint8Array(this.#bytes.buffer, 0, this.#pos));
-    this.#bytes = grown;
-    this.#view = new DataView(grown.buffer);
+    if (need <= this.#limit) return;
+    // Past the end of the shared buffer, or of encodeAt's room: on in a (grown) shared buffer,
+    // with what is encoded so far.
+    const done = this.#pos - this.#base;
+    const own = this.#own;
+    const to = own.length >= done + n ? own : new Uint8Array((done + n) * 2);
+    to.set(this.#bytes.subarray(this.#base, this.#pos));
+    this.#own = this.#bytes = to;
+    this.#pos = done;
+    this.#base = 0;
+    this.#limit = to.length;
+  }
+
+  #dataView(): DataView {
+    const b = this.#bytes;
+    if (this.#viewOf !== b) {
+      this.#view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      this.#viewOf = b;
+    }
+    return this.#view!;
   }
 
   #u8(b: number): void {
@@ -146,7 +205,7 @@ export class MsgpackEncoder {
   #typeU32(t: number, v: number): void {
     this.#ensure(5);
     this.#bytes[this.#pos] = t;
-    this.#view.setUint32(this.#pos + 1, v >>> 0);
+    this.#dataView().setUint32(this.#pos + 1, v >>> 0);
     this.#pos += 5;
   }
 
@@ -154,8 +213,9 @@ export class MsgpackEncoder {
     this.#ensure(9);
     const p = this.#pos;
     this.#bytes[p] = t;
-    this.#view.setUint32(p + 1, hi >>> 0);
-    this.#view.setUint32(p + 5, lo >>> 0);
+    const view = this.#dataView();
+    view.setUint32(p + 1, hi >>> 0);
+    view.setUint32(p + 5, lo >>> 0);
     this.#pos = p + 9;
   }
 
@@ -177,7 +237,7 @@ export class MsgpackEncoder {
     if (!Number.isSafeInteger(n)) {
       this.#ensure(9);
       this.#bytes[this.#pos] = 0xcb;
-      this.#view.setFloat64(this.#pos + 1, n);
+      this.#dataView().setFloat64(this.#pos + 1, n);
       this.#pos += 9;
       return;
     }
@@ -240,7 +300,7 @@ export class MsgpackEncoder {
     const start = this.#pos;
     const bytes = this.#bytes;
     // A view by constructor: subarray() goes through the species lookup and is slower.
-    const into = new Uint8Array(bytes.buffer, start + reserved, n * 3);
+    const into = new Uint8Array(bytes.buffer, bytes.byteOffset + start + reserved, n * 3);
     const { written } = utf8Encoder.encodeInto(s, into);
     const header = headerSize(written);
     if (header !== reserved) {
@@ -296,7 +356,7 @@ export class MsgpackEncoder {
 
   #extension(ext: ExtData): void {
     if (typeof ext.data === "function") {
-      const data = ext.data(this.#pos + 6);
+      const data = ext.data(this.#pos - this.#base + 6);
       const n = data.length;
       if (n >= 0x100000000) throw new Error(`Too large extension object: ${n}`);
       this.#typeU32(0xc9, n);

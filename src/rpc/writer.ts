@@ -10,7 +10,7 @@
  * @module
  */
 
-import { FRAME_FIXED, HEADER_BYTES, writeU32 } from "./frames.ts";
+import { FRAME_FIXED, HEADER_BYTES, LEN_BYTES, writeU32 } from "./frames.ts";
 import type { ByteConn } from "./reader.ts";
 import { setImmediate } from "node:timers";
 
@@ -134,6 +134,56 @@ export class FrameWriter {
       this.#cut();
       this.#chunks.push(payload!);
     }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      scheduleFlush(this.#flush);
+    }
+  }
+
+  /**
+   * Starts a frame whose payload the caller writes in place: header and `head` go into the
+   * batch, and the payload may be written into {@linkcode buffer} from the returned offset up to
+   * {@linkcode room}'s end (at least `minRoom` bytes). {@linkcode closeFrame} with the offset
+   * after the payload queues the frame; without it nothing was queued (another frame or
+   * `openFrame` overwrites it). Returns -1 when the writer is broken (the frame is dropped, as
+   * {@linkcode frame} drops it).
+   */
+  openFrame(
+    type: number,
+    flags: number,
+    id: number,
+    head: Uint8Array | undefined,
+    minRoom: number,
+  ): number {
+    if (this.#failed || this.#closed) return -1;
+    const hlen = head ? head.length : 0;
+    this.#reserve(HEADER_BYTES + hlen + minRoom);
+    const b = this.#batch;
+    const p = this.#pos;
+    b[p + 4] = type;
+    b[p + 5] = flags;
+    writeU32(b, p + 6, id);
+    if (hlen) b.set(head!, p + HEADER_BYTES);
+    return p + HEADER_BYTES + hlen;
+  }
+
+  /** The batch {@linkcode openFrame}'s offsets are in. */
+  get buffer(): Uint8Array {
+    return this.#batch;
+  }
+
+  /** Where a payload written in place must end: the end of the batch. */
+  get room(): number {
+    return this.#batch.length;
+  }
+
+  /** Queues the frame {@linkcode openFrame} started, its payload ending at offset `end`. */
+  closeFrame(end: number): void {
+    const b = this.#batch;
+    const p = this.#pos;
+    writeU32(b, p, end - p - LEN_BYTES);
+    this.#turnBytes += end - p;
+    this.#pos = end;
     if (!this.#scheduled) {
       this.#scheduled = true;
       scheduleFlush(this.#flush);
