@@ -29,7 +29,7 @@ Deno.test("round_robin: 1000 picks over 3 workers differ by at most 1", () => {
   assert.deepEqual([b.select(other), b.select(other), b.select(other)], ids);
 });
 
-Deno.test("least_connections: always picks a least-loaded worker, ties spread at random", () => {
+Deno.test("least_connections: always picks a least-loaded worker; ties stay on the last pick for a streak of 16, then rotate at random", () => {
   const ids = WORKERS(8);
   const b = balancer("least_connections", ids, 7);
   const set = b.candidates(ids);
@@ -51,11 +51,34 @@ Deno.test("least_connections: always picks a least-loaded worker, ties spread at
     inFlight.push(id);
   }
   assert.equal(picked.size, 8);
-  // All idle: ties are broken at random, not always the first candidate.
+  // All idle: every pick is a tie. Runs of exactly 16 on one worker, each followed by a
+  // different worker, chosen at random (not always the next or the first candidate).
   for (const id of inFlight) b.finish(id, 5, true);
-  const c = counts(Array.from({ length: 800 }, () => b.select(set)));
-  assert.equal(c.size, 8);
-  for (const v of c.values()) assert.ok(v > 50, JSON.stringify([...c]));
+  const picks = Array.from({ length: 1600 }, () => b.select(set)!);
+  const runs: [string, number][] = [];
+  for (const id of picks) {
+    if (runs.length && runs[runs.length - 1][0] === id) runs[runs.length - 1][1]++;
+    else runs.push([id, 1]);
+  }
+  // (The first run finishes a streak begun before; the last one is cut off.)
+  assert.ok(runs[0][1] <= 16 && runs[runs.length - 1][1] <= 16, JSON.stringify(runs));
+  assert.ok(runs.slice(1, -1).every(([, n]) => n === 16), JSON.stringify(runs));
+  assert.ok(runs.length >= 100, `1600 picks in ${runs.length} runs`);
+  const c = counts(runs.map(([id]) => id));
+  assert.equal(c.size, 8, "every worker gets streaks");
+  const next = new Set(runs.slice(1).map(([id], i) => ids.indexOf(id) - ids.indexOf(runs[i][0])));
+  assert.ok(next.size > 3, `the worker after a streak varies: steps ${[...next]}`);
+  // tieStreak 1: every tie at random, runs rarely longer than a few.
+  const r1 = new Balancer({ strategy: "least_connections", seed: 7, tieStreak: 1 });
+  for (const id of ids) r1.add(id);
+  const set1 = r1.candidates(ids);
+  const picks1 = Array.from({ length: 800 }, () => r1.select(set1)!);
+  const changes = picks1.filter((id, i) => i > 0 && id !== picks1[i - 1]).length;
+  assert.ok(changes > 600, `${changes} changes in 800 picks`);
+  // A busier last pick is not stuck to: a tie-free least-loaded worker wins at once.
+  const last = picks[picks.length - 1];
+  b.start(last);
+  assert.notEqual(b.select(set), last);
 });
 
 /** Closed-loop simulation on a virtual clock: `concurrency` calls always in flight. */
@@ -263,6 +286,9 @@ Deno.test("balancer: bad options and inputs are RpcError invalid_argument", () =
     { strategy: "random", capacity: 0 },
     { strategy: "random", seed: NaN },
     { strategy: "random", now: 5 },
+    { strategy: "least_connections", tieStreak: 0 },
+    { strategy: "least_connections", tieStreak: 256 },
+    { strategy: "least_connections", tieStreak: 2.5 },
   ];
   for (const o of bad) {
     assert.throws(
@@ -271,6 +297,10 @@ Deno.test("balancer: bad options and inputs are RpcError invalid_argument", () =
       JSON.stringify(o),
     );
   }
+  assert.throws(
+    () => new Balancer({ strategy: "least_connections", tieStreak: 0 }),
+    /tieStreak must be an integer in \[1, 255\]/,
+  );
   const b = new Balancer({ strategy: "random" });
   assert.throws(() => b.add("a", 0), (e) => RpcError.is(e, "invalid_argument"));
   assert.throws(() => b.add("a", NaN), (e) => RpcError.is(e, "invalid_argument"));

@@ -102,6 +102,7 @@ Deno.test("WorkerRegistry and Director: bad options are invalid_argument naming 
     ["weightTag", 7],
     ["maxCachedFilters", 0],
     ["seed", "1"],
+    ["tieStreak", 0],
     ["balancer", {}],
   ];
   for (const [name, value] of cases) {

@@ -49,6 +49,7 @@ export interface CoreExports {
     b: number,
     c: number,
     d: number,
+    streak: number,
   ): void;
   bal_layout(
     ctx: number,

@@ -43,6 +43,15 @@ export interface BalancerOptions {
   /** Decay time τ of the peak-EWMA latency, ms (> 0). Default 10000. */
   ewmaDecayMs?: number;
   /**
+   * `least_connections` only: how many picks in a row a tie (several members with the fewest
+   * calls in flight) goes to the member picked last before it goes, at random, to another one;
+   * an integer in [1, 255]. Default 16. Calls made one or a few at a time then stay on a warm
+   * worker for a streak instead of waking a different, idle process each time (over TLS between
+   * processes on one host that hop costs ~20 µs of latency per call), and still rotate over every
+   * worker. 1 breaks every tie at random.
+   */
+  tieStreak?: number;
+  /**
    * Initial member slots; grows by doubling. Default 64. State lives in the process-wide wasm
    * core memory (shared by all detectors and balancers, at most 2 GiB); past it, `add` throws
    * `RpcError("resource_exhausted")`.
@@ -109,6 +118,9 @@ const ARRAYS = [
 ] as const;
 type ArrayName = (typeof ARRAYS)[number][0];
 
+/** Default of {@linkcode BalancerOptions.tieStreak}. */
+const DEFAULT_TIE_STREAK = 16;
+
 /** The most member slots a balancer may hold. */
 export const MAX_BALANCER_MEMBERS: number = 1 << 22;
 
@@ -118,7 +130,9 @@ export const MAX_BALANCER_MEMBERS: number = 1 << 22;
  *
  * - `round_robin`: in turn, one cursor per candidate set.
  * - `random`: uniform, seedable.
- * - `least_connections`: fewest calls in flight; ties broken uniformly at random.
+ * - `least_connections`: fewest calls in flight. A tie goes to the member picked last, up to
+ *   `tieStreak` (16) picks in a row, then uniformly at random to one of the others: calls at low
+ *   load stay on a warm worker for a streak (no idle process to wake per call) and still rotate.
  * - `p2c_peak_ewma`: power of two choices (Finagle/Linkerd): two distinct random candidates, the
  *   one with the lower cost = ewma × (active + 1) wins. The peak EWMA jumps to any latency above
  *   it and otherwise decays toward new samples with weight exp(-Δt/τ); reads decay it to now, so
@@ -153,6 +167,8 @@ export class Balancer {
   readonly strategy: StrategyName;
   /** Decay time of the peak EWMA, ms. */
   readonly ewmaDecayMs: number;
+  /** Least connections' streak of picks for the last pick on ties (see `BalancerOptions`). */
+  readonly tieStreak: number;
 
   #wasm: CoreInstance;
   #ctx: number;
@@ -195,6 +211,14 @@ export class Balancer {
       );
     }
     this.ewmaDecayMs = decay;
+    const tieStreak = options.tieStreak ?? DEFAULT_TIE_STREAK;
+    if (!Number.isInteger(tieStreak) || tieStreak < 1 || tieStreak > 255) {
+      throw new RpcError(
+        "invalid_argument",
+        `tieStreak must be an integer in [1, 255] (1: every tie at random), got ${tieStreak}`,
+      );
+    }
+    this.tieStreak = tieStreak;
     const capacity = options.capacity ?? 64;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_BALANCER_MEMBERS) {
       throw new RpcError(
@@ -217,7 +241,7 @@ export class Balancer {
     this.#held = { blocks: [[ctx, CONTEXT_BYTES]], onFree: () => wasm.core.bal_forget(ctx) };
     blockRegistry.register(this, this.#held);
     const [a, b, c, d] = seedWords(seed);
-    wasm.core.bal_init(ctx, code, decay, a, b, c, d);
+    wasm.core.bal_init(ctx, code, decay, a, b, c, d, tieStreak);
     this.#grow(capacity);
   }
 
@@ -298,7 +322,7 @@ export class Balancer {
     const memory: SetMemory = { ptr, bytes, table: 0 };
     const set = new PreparedSet(this, requested, ptr, memory);
     setRegistry.register(set, memory, set);
-    this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor
+    this.#wasm.i32[ptr >> 2] = 0; // round-robin cursor; least connections: no last pick
     this.#wasm.i32[(ptr >> 2) + 3] = 0; // no bucket table
     this.#resolve(set);
     return set;

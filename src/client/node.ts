@@ -163,6 +163,7 @@ export class Node {
       registry = new WorkerRegistry(membership, {
         strategy: options.strategy,
         seed: options.seed,
+        tieStreak: options.tieStreak,
         excludeSuspect: options.excludeSuspect,
         includeLocal: options.includeLocal,
         defaultFilter: options.defaultFilter,

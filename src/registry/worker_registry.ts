@@ -112,7 +112,12 @@ export interface WorkerRegistryOptions {
   strategy?: StrategyName;
   /** Seed of that balancer's random choices (deterministic tests). Default random. */
   seed?: number;
-  /** The balancer that picks among candidates. Default: `new Balancer({strategy, seed})`. */
+  /**
+   * That balancer's `tieStreak` (`least_connections`: picks in a row a tie goes to the worker
+   * picked last; 1 breaks every tie at random). Default 16.
+   */
+  tieStreak?: number;
+  /** The balancer that picks among candidates. Default: `new Balancer({strategy, seed, tieStreak})`. */
   balancer?: WorkerBalancer;
   /** Leave suspect nodes out of selection until they recover. Default `false`. */
   excludeSuspect?: boolean;
@@ -223,7 +228,11 @@ export class WorkerRegistry {
     this.#maxCached = checkInt("maxCachedFilters", o.maxCachedFilters, 256, 1, 1 << 20);
     this.membership = membership;
     this.balancer = o.balancer ??
-      new Balancer({ strategy: o.strategy ?? "least_connections", seed: o.seed });
+      new Balancer({
+        strategy: o.strategy ?? "least_connections",
+        seed: o.seed,
+        tieStreak: o.tieStreak,
+      });
     for (const t of EVENTS) membership.addEventListener(t, this.#onEvent);
   }
 

@@ -23,11 +23,17 @@ interface Member {
   hash: number;
 }
 
-/** A candidate list: ids as requested plus the round-robin cursor. */
+/** A candidate list: ids as requested plus the round-robin cursor and least connections' streak. */
 export interface OracleSet {
   requested: string[];
   cursor: number;
+  /** Position of least connections' last pick, and how many picks in a row it has had. */
+  last: number;
+  streak: number;
 }
+
+/** Least connections' default streak limit (`tieStreak`). */
+export const STREAK = 16;
 
 const PENALTY = 1e12;
 const TWO_POW_M32 = 2.3283064365386963e-10;
@@ -90,6 +96,7 @@ export class OracleBalancer {
     seed: number,
     readonly tau: number,
     readonly now: () => number,
+    readonly tieStreak = STREAK,
   ) {
     this.rng = new Xoshiro128(seed);
   }
@@ -113,7 +120,7 @@ export class OracleBalancer {
     this.members.delete(id);
   }
   candidates(ids: readonly string[]): OracleSet {
-    return { requested: [...new Set(ids)], cursor: 0 };
+    return { requested: [...new Set(ids)], cursor: 0, last: 0, streak: 0 };
   }
   start(id: string): void {
     const m = this.members.get(id);
@@ -169,11 +176,25 @@ export class OracleBalancer {
         return undefined;
       }
       case "least_connections": {
-        const live = avail();
+        // Positions in `ids`, as the core keeps them; a tie goes to the last pick until it has
+        // had tieStreak in a row, then at random to one of the other ties.
+        const live = ids.map((_, i) => i).filter((i) => ok(ids[i]));
         if (!live.length) return undefined;
-        const min = Math.min(...live.map((id) => this.members.get(id)!.active));
-        const ties = live.filter((id) => this.members.get(id)!.active === min);
-        return ties[ties.length > 1 ? this.rng.below(ties.length) : 0];
+        const min = Math.min(...live.map((i) => this.members.get(ids[i])!.active));
+        const ties = live.filter((i) => this.members.get(ids[i])!.active === min);
+        let pos = ties[0];
+        if (ties.length > 1) {
+          const k = set.streak > 0 ? ties.indexOf(set.last) : -1;
+          if (k >= 0 && set.streak < this.tieStreak) pos = set.last;
+          else if (k >= 0) {
+            let r = this.rng.below(ties.length - 1);
+            if (r >= k) r++;
+            pos = ties[r];
+          } else pos = ties[this.rng.below(ties.length)];
+        }
+        set.streak = pos === set.last && set.streak > 0 ? Math.min(set.streak + 1, 255) : 1;
+        set.last = pos;
+        return ids[pos];
       }
       case "p2c_peak_ewma": {
         const pool = anyEjected ? avail() : ids;

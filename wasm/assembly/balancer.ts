@@ -1,6 +1,6 @@
 // Load-balancer selection over struct-of-arrays slot state. The TypeScript facade owns the layout
 // and the id <-> slot mapping; a candidate set is a region it wrote once:
-//   [0] i32 round-robin cursor  [4] i32 n  [8] i32 weights version of cum
+//   [0] i32 round-robin cursor (least connections: last pick and streak)  [4] i32 n  [8] i32 weights version of cum
 //   [12] u32 address of the consistent-hash bucket table (0: none)
 //   [16] i32 slots[n]  then (8-aligned) f64 cumulative weights[n]
 // Ties and orders are always by position in the candidate set, never by slot number, so the
@@ -22,6 +22,9 @@ let strategy: i32 = 0;
 let tau: f64 = 10000.0;
 let weightsVersion: i32 = 1;
 let ejectHorizon: f64 = -Infinity; // nothing is ejected at times >= this
+// Least connections' streak limit (the balancer's tieStreak): calls in a row that a tie goes to
+// the member picked last before it goes to another one. 1: every tie at random.
+let streakLimit: i32 = 16;
 
 let aActive: usize = 0; // i32
 let aEwma: usize = 0; // f64
@@ -36,6 +39,7 @@ let aScratch: usize = 0; // i32[capacity]
 // saves the mutable part (weights version, eject horizon, PRNG) and loads the other.
 //   [0] i32 strategy  [4] i32 weights version  [8] f64 tau  [16] f64 eject horizon
 //   [24..48] u32 addresses of active, ewma, stamp, weight, eject, hash, scratch  [52] PRNG state
+//   [68] i32 least connections' streak limit
 let current: usize = 0;
 
 function save(): void {
@@ -60,9 +64,13 @@ function use(ctx: usize): void {
   aHash = <usize> load<u32>(ctx, 44);
   aScratch = <usize> load<u32>(ctx, 48);
   prng_load(ctx + 52);
+  streakLimit = load<i32>(ctx, 68);
 }
 
-/** Initializes a balancer's context: strategy, decay time and PRNG seed words. */
+/**
+ * Initializes a balancer's context: strategy, decay time, PRNG seed words and least connections'
+ * streak limit.
+ */
 export function bal_init(
   ctx: usize,
   strat: i32,
@@ -71,6 +79,7 @@ export function bal_init(
   b: u32,
   c: u32,
   d: u32,
+  streak: i32,
 ): void {
   if (current == ctx) current = 0; // a reused context address: drop the stale cache
   else if (current != 0) {
@@ -83,6 +92,7 @@ export function bal_init(
   store<f64>(ctx, -Infinity, 16);
   prng_seed(a, b, c, d);
   prng_save(ctx + 52);
+  store<i32>(ctx, streak, 68);
 }
 
 /** Called before a balancer's context is freed, so a later reuse of the address is not mistaken. */
@@ -241,25 +251,54 @@ function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   return load<i32>(aScratch + (<usize> randBelow(m) << 2));
 }
 
-/** Fewest calls in flight; one pass that keeps the tied slots in scratch, then a uniform pick. */
-function pickLeastConnections(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
-  let min: i32 = i32.MAX_VALUE;
+/**
+ * Fewest calls in flight; one pass that keeps the positions of the tied members in scratch. A
+ * tie goes to the member picked last until it has had streakLimit picks in a row, then at random
+ * to one of the others: calls at low load stay on a warm worker for a streak (instead of waking
+ * an idle process per call) and still rotate over all of them. The set's first word (the round-robin cursor, unused here) holds the last
+ * pick's position (low 24 bits) and its streak (high 8).
+ */
+function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
+  let least: i32 = i32.MAX_VALUE;
   let ties = 0;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
     if (anyEjected && !available(s, now)) continue;
     const a = load<i32>(i32At(aActive, s));
-    if (a > min) continue;
-    if (a < min) {
-      min = a;
+    if (a > least) continue;
+    if (a < least) {
+      least = a;
       ties = 0;
     }
-    store<i32>(aScratch + (<usize> ties << 2), s);
+    store<i32>(aScratch + (<usize> ties << 2), i);
     ties++;
   }
   if (ties == 0) return -1;
-  if (ties == 1) return load<i32>(aScratch);
-  return load<i32>(aScratch + (<usize> randBelow(ties) << 2));
+  const sticky = load<u32>(set);
+  const last = <i32> (sticky & 0xffffff);
+  const streak = <i32> (sticky >>> 24);
+  let pos = load<i32>(aScratch);
+  if (ties > 1) {
+    // Where the last pick is among the ties (-1: not a tie, or no pick yet).
+    let k = -1;
+    if (streak > 0) {
+      for (let j = 0; j < ties; j++) {
+        if (load<i32>(aScratch + (<usize> j << 2)) == last) {
+          k = j;
+          break;
+        }
+      }
+    }
+    if (k >= 0 && streak < streakLimit) pos = last;
+    else if (k >= 0) {
+      let r = <i32> randBelow(ties - 1);
+      if (r >= k) r++;
+      pos = load<i32>(aScratch + (<usize> r << 2));
+    } else pos = load<i32>(aScratch + (<usize> randBelow(ties) << 2));
+  }
+  const next = pos == last && streak > 0 ? min<i32>(streak + 1, 255) : 1;
+  store<u32>(set, (<u32> next << 24) | <u32> pos);
+  return load<i32>(slots + (<usize> pos << 2));
 }
 
 function twoChoices(slots: usize, n: i32, now: f64): i32 {
@@ -392,7 +431,7 @@ export function bal_select(ctx: usize, set: usize, now: f64, hasKey: i32, key: u
     case RANDOM:
       return pickRandom(slots, n, now, anyEjected);
     case LEAST_CONNECTIONS:
-      return pickLeastConnections(slots, n, now, anyEjected);
+      return pickLeastConnections(set, slots, n, now, anyEjected);
     case P2C_PEAK_EWMA:
       return pickP2C(slots, n, now, anyEjected);
     case WEIGHTED_RANDOM:
