@@ -1,6 +1,6 @@
 /**
  * A/B and profiling harness for the "fanout" topology: 3 worker `Node` processes (TCP lanes
- * accepted) and one caller process, 64 B echo at 64 in flight, several rounds; prints each
+ * accepted) and one caller process, 64 B echo at 64 in flight (`--in-flight N`), several rounds; prints each
  * round's calls/s and the caller's and workers' CPU per call. Run it on two trees (e.g. with and
  * without a change, `git stash` in between) to compare; add `--cpu-prof` to write the caller's
  * V8 CPU profile, or `--worker-cpu-prof` for the workers', to `--prof-dir` (default `./prof`).
@@ -8,6 +8,7 @@
  * ```sh
  * deno run -A bench/fanout_profile.ts cluster3tcp --rounds 5
  * deno run -A bench/fanout_profile.ts cluster3 --cpu-prof
+ * deno run -A bench/fanout_profile.ts cluster1tcp --in-flight 1 --cpu-prof
  * ```
  *
  * The JSON line's `calls` counts every call the caller made (warm-up included): the divisor for
@@ -34,9 +35,11 @@ const { positionals, values: args } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     "worker-cpu-prof": { type: "boolean", default: false },
     "prof-dir": { type: "string", default: "prof" },
+    "in-flight": { type: "string", default: "64" },
   },
 });
 const system = positionals[0] ?? "cluster3tcp";
+const inFlight = Number(args["in-flight"]);
 const SYSTEMS = [
   "cluster3",
   "cluster3tcp",
@@ -123,14 +126,14 @@ try {
   const ms = Number(args["round-ms"]);
   // Every call the caller made, warm-up included: what a CPU profile's time is divided by
   // (`bench/cpuprofile_diff.ts`).
-  let calls = (await caller.request<{ done: number }>({ run: "echo", inFlight: 64, ms })).done;
+  let calls = (await caller.request<{ done: number }>({ run: "echo", inFlight, ms })).done;
   const rounds: { rate: number; callerUs: number; workerUs: number }[] = [];
   for (let i = 0; i < Number(args.rounds); i++) {
     const workers = () => workerPids.reduce((a, p) => a + processCpuUs(p), 0);
     const c0 = processCpuUs(caller.pid), w0 = workers();
     const r = await caller.request<{ rate: number; done: number }>({
       run: "echo",
-      inFlight: 64,
+      inFlight,
       ms,
     });
     calls += r.done;
