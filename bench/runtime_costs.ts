@@ -4,7 +4,8 @@
  * `clearTimeout` pair against an unref + ref of a timer kept armed) and `src/rpc/msgpack.ts`
  * (ASCII strings: `TextDecoder` against a scan plus node:buffer's Latin-1 slice, `encodeInto`
  * against a JavaScript loop, by length; `src/rpc/client_conn.ts` and `server_lane.ts`: a payload
- * encoded into the shared buffer and copied into the frame batch against one encoded in place).
+ * encoded into the shared buffer and copied into the frame batch against one encoded in place;
+ * `reader.ts`: a frame's payload decoded from a view made of it against in place).
  * Not a bench section: nothing here is compared against a
  * baseline system, it only says which call is cheaper at which size on this machine.
  *
@@ -133,4 +134,31 @@ for (const n of [17, 32, 64, 96, 128, 256]) {
     );
   }
   await writer.close();
+}
+
+// A frame's payload decoded from a view of the reader's buffer (made per frame) against decoded in
+// place (`decodeAt`), as a caller decodes responses and a worker requests.
+{
+  const codec = new PayloadCodec();
+  for (
+    const [name, v] of [["64-byte string", "x".repeat(64)], ["small map", { id: 7, ok: true }]]
+  ) {
+    const payload = codec.encode(v).slice();
+    const buf = new Uint8Array(4096);
+    for (let i = 0; i < 32; i++) buf.set(payload, 16 + i * 128);
+    console.log(
+      `decode a ${name}: ${
+        compare(300_000, {
+          "view + decode": (i) => {
+            const at = 16 + (i & 31) * 128;
+            return codec.decode(0, new Uint8Array(buf.buffer, at, payload.length));
+          },
+          "in place": (i) => {
+            const at = 16 + (i & 31) * 128;
+            return codec.decodeAt(0, buf, at, at + payload.length);
+          },
+        })
+      }`,
+    );
+  }
 }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ByteBudget } from "../src/rpc/budget.ts";
 import { FrameError, MAX_TYPE, parseRequestHead, T } from "../src/rpc/frames.ts";
-import { FrameReader } from "../src/rpc/reader.ts";
+import { frameBody, FrameReader } from "../src/rpc/reader.ts";
 import { parseErrorBody } from "../src/rpc/status.ts";
 import { FUZZ_RUNS, mutate, mutations } from "./_support/fuzz_mutate.ts";
 import { concatBytes, frame } from "./_support/rpc_helpers.ts";
@@ -84,7 +84,8 @@ async function readAll(stream: ReadableStream<Uint8Array>, budget: ByteBudget, b
   let oversize = 0;
   let error: unknown;
   try {
-    await reader.run((type, flags, id, body, owned) => {
+    await reader.run((type, flags, id, buf, start, end, owned) => {
+      const body = frameBody(buf, start, end);
       // A handed-over body is kept as it is: later reads must not write into it.
       frames.push({ type, flags, id, body: owned ? body : body.slice() });
       if (owned) {
@@ -99,7 +100,8 @@ async function readAll(stream: ReadableStream<Uint8Array>, budget: ByteBudget, b
         );
       }
       // What the server does with a frame's body: parse it, failing only with FrameError.
-      if (type === T.REQUEST) parseRequestHead(body, 0, flags);
+      // In place in the reader's buffer, as the server's lane parses it.
+      if (type === T.REQUEST) parseRequestHead(buf, start, flags, undefined, end);
       if (type === T.STREAM_OPEN && body.length > 0) parseRequestHead(body, 1, flags);
       if (type === T.ERROR) parseErrorBody(body);
       assert.ok(budget.free >= 0 && budget.free <= BUDGET, `budget ${budget.free}`);

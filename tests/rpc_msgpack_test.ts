@@ -270,3 +270,48 @@ Deno.test("msgpack: encodeAt in an encode that re-enters the encoder, and after 
   const again = enc.encodeAt({ ok: 1 }, target, 0, 256);
   assert.deepEqual(target.subarray(0, again), encode({ ok: 1 }));
 });
+
+Deno.test("payload codec: decodeAt inside a larger buffer gives decode's value, or its error, for any bytes", () => {
+  const codec = new PayloadCodec();
+  const junk = fc.uint8Array({ maxLength: 12 });
+  const outcome = (f: () => unknown): { value?: unknown; error?: string } => {
+    try {
+      return { value: f() };
+    } catch (e) {
+      assert.ok(RpcError.is(e, "invalid_argument"), String(e));
+      return { error: (e as Error).message };
+    }
+  };
+  const same = (bytes: Uint8Array, pre: Uint8Array, post: Uint8Array) => {
+    const buf = new Uint8Array(pre.length + bytes.length + post.length);
+    buf.set(pre);
+    buf.set(bytes, pre.length);
+    buf.set(post, pre.length + bytes.length);
+    const start = pre.length, end = start + bytes.length;
+    // The same messages too: offsets counted from the payload's start, not the buffer's.
+    assert.deepEqual(
+      outcome(() => codec.decodeAt(0, buf, start, end)),
+      outcome(() => codec.decode(0, bytes.slice())),
+    );
+    // The decoder alone (no limits checked first) stops at the range's end as at the input's.
+    const raw = (f: () => unknown) => {
+      try {
+        return { value: f() };
+      } catch (e) {
+        return { error: `${(e as Error).name}: ${(e as Error).message}` };
+      }
+    };
+    assert.deepEqual(
+      raw(() => dec.decode(buf, undefined, start, end)),
+      raw(() => dec.decode(bytes)),
+    );
+  };
+  fc.assert(fc.property(value, junk, junk, (v, pre, post) => same(encode(v), pre, post)), {
+    numRuns: 2000,
+  });
+  // Arbitrary bytes: truncated, trailing, unknown types, bombs — refused alike.
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), junk, junk, same), { numRuns: 3000 });
+  // Raw payloads come back as copies of the range.
+  const buf = new Uint8Array([9, 1, 2, 3, 9]);
+  assert.deepEqual(codec.decodeAt(1, buf, 1, 4), new Uint8Array([1, 2, 3]));
+});

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ByteBudget } from "../src/rpc/budget.ts";
 import { PayloadCodec } from "../src/rpc/codec.ts";
 import { F } from "../src/rpc/frames.ts";
-import { FrameReader } from "../src/rpc/reader.ts";
+import { frameBody, FrameReader } from "../src/rpc/reader.ts";
 import { FrameWriter } from "../src/rpc/writer.ts";
 import { concatBytes, frame } from "./_support/rpc_helpers.ts";
 
@@ -42,7 +42,8 @@ Deno.test("rpc reader: a frame beyond 4 times the base buffer is handed over, sm
   const budget = new ByteBudget(budgetBytes);
   const reader = new FrameReader(pieces(bytes, 1500), budgetBytes, budget, base);
   const seen: { id: number; owned: boolean; body: Uint8Array }[] = [];
-  await reader.run((_type, _flags, id, body, owned) => {
+  await reader.run((_type, _flags, id, buf, start, end, owned) => {
+    const body = frameBody(buf, start, end);
     seen.push({ id, owned, body: owned ? body : body.slice() });
     if (owned) assert.equal(budget.free, budgetBytes, "handed over: no longer charged");
   });
@@ -127,7 +128,9 @@ Deno.test("rpc reader and writer: a connection read and written directly (TCP la
   const bytes = concatBytes(bodies.map((b, i) => frame(T_RESPONSE, 0, i + 1, b)));
   const reader = new FrameReader(new PieceConn(bytes, 999), 1 << 20, undefined, 1024);
   const seen: [number, Uint8Array][] = [];
-  await reader.run((_t, _f, id, body, owned) => seen.push([id, owned ? body : body.slice()]));
+  await reader.run((_t, _f, id, buf, start, end, owned) =>
+    seen.push([id, owned ? frameBody(buf, start, end) : buf.slice(start, end)])
+  );
   assert.deepEqual(seen, bodies.map((b, i) => [i + 1, b]));
 
   const out = new PieceConn(new Uint8Array(0), 1);

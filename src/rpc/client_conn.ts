@@ -13,7 +13,7 @@ import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
 import { CallTable } from "./call_table.ts";
 import { type Deadline, deadlines } from "./deadlines.ts";
-import { type FrameHandler, FrameReader } from "./reader.ts";
+import { frameBody, type FrameHandler, FrameReader } from "./reader.ts";
 import { closeQuietly, connectTcpLane, LANE_TOKEN_BYTES } from "./tcp_lanes.ts";
 import { closeError, parseErrorBody } from "./status.ts";
 import type { CallOptions } from "./types.ts";
@@ -448,15 +448,15 @@ export class ClientConnection {
     if (reader === this.#tcpReader) this.close(RPC_CLOSE_CODES.NORMAL, "TCP lane lost");
   }
 
-  #onFrame: FrameHandler = (type, flags, id, body, owned) => {
+  #onFrame: FrameHandler = (type, flags, id, buf, start, end, owned) => {
     const p = this.#take(id);
     if (!p) return; // cancelled or timed out already
     if (type === T.RESPONSE) {
       let v: unknown;
       try {
         v = p.encoded
-          ? this.#shared.codec.keep(flags, body, owned)
-          : this.#shared.codec.decode(flags, body, owned);
+          ? this.#shared.codec.keep(flags, frameBody(buf, start, end), owned)
+          : this.#shared.codec.decodeAt(flags, buf, start, end, owned);
       } catch (e) {
         // The server sent what this client refuses to decode: not the caller's argument.
         p.reject(new RpcError("internal", `response ${(e as Error).message}`, { cause: e }));
@@ -464,7 +464,7 @@ export class ClientConnection {
       }
       p.resolve(v);
     } else if (type === T.ERROR) {
-      p.reject(parseErrorBody(body));
+      p.reject(parseErrorBody(frameBody(buf, start, end)));
     } else {
       throw new FrameError(`unexpected frame type ${type} on a lane`);
     }

@@ -38,6 +38,12 @@ export function copyOut(b: Uint8Array): Uint8Array {
   return v;
 }
 
+function notDecodable(e: unknown): RpcError {
+  return new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
+    cause: e,
+  });
+}
+
 /**
  * Encodes and decodes call payloads and metadata. One instance per client or server. Every
  * MessagePack input is checked against its {@linkcode PayloadLimits} before it is decoded.
@@ -141,9 +147,30 @@ export class PayloadCodec {
       if (this.#deep !== undefined) return this.#deep.decode(owned ? bytes : copyOut(bytes));
       return this.#dec.decode(bytes, owned ? undefined : copyOut);
     } catch (e) {
-      throw new RpcError("invalid_argument", `payload not decodable: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw notDecodable(e);
+    }
+  }
+
+  /**
+   * {@linkcode decode} of the payload at `bytes[start..end)` (a frame body in the reader's
+   * buffer), without a view made of it when it is MessagePack.
+   *
+   * @throws {RpcError} as {@linkcode decode}
+   */
+  decodeAt(flags: number, bytes: Uint8Array, start: number, end: number, owned = false): unknown {
+    if (flags & F.RAW || this.#deep !== undefined) {
+      return this.decode(
+        flags,
+        new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start),
+        owned,
+      );
+    }
+    if (end === start) return undefined;
+    this.#limits.check(bytes, start, end);
+    try {
+      return this.#dec.decode(bytes, owned ? undefined : copyOut, start, end);
+    } catch (e) {
+      throw notDecodable(e);
     }
   }
 

@@ -164,32 +164,35 @@ export interface RequestHead {
 
 /**
  * Parses the request header from `body` starting at `o` (after the kind byte, if any), into
- * `out` when given (a per-lane scratch record: one allocation less per call).
+ * `out` when given (a per-lane scratch record: one allocation less per call). The body ends at
+ * `end` (default `body.length`: a frame read in place leaves it inside the reader's buffer);
+ * offsets in the result are `body`'s.
  */
 export function parseRequestHead(
   body: Uint8Array,
   o: number,
   flags: number,
   out?: RequestHead,
+  end: number = body.length,
 ): RequestHead {
-  if (o >= body.length) throw new FrameError("request frame without method");
+  if (o >= end) throw new FrameError("request frame without method");
   const mlen = body[o++];
-  if (mlen === 0 || o + mlen > body.length) throw new FrameError("bad method length");
+  if (mlen === 0 || o + mlen > end) throw new FrameError("bad method length");
   const method = methodName(body, o, mlen);
   o += mlen;
   let timeoutMs: number | undefined;
   if (flags & F.DEADLINE) {
-    if (o + 4 > body.length) throw new FrameError("truncated deadline");
+    if (o + 4 > end) throw new FrameError("truncated deadline");
     timeoutMs = readU32(body, o);
     o += 4;
   }
   let metaStart = o, metaLen = 0;
   if (flags & F.META) {
-    if (o + 2 > body.length) throw new FrameError("truncated metadata length");
+    if (o + 2 > end) throw new FrameError("truncated metadata length");
     metaLen = (body[o] << 8) | body[o + 1];
     metaStart = o + 2;
     o = metaStart + metaLen;
-    if (o > body.length) throw new FrameError("truncated metadata");
+    if (o > end) throw new FrameError("truncated metadata");
   }
   if (!out) return { method, timeoutMs, metaStart, metaLen, payloadStart: o };
   out.method = method;

@@ -401,6 +401,7 @@ const keyStrings: string[] = new Array(KEY_SLOTS).fill("");
  */
 export class MsgpackDecoder {
   #b: Uint8Array = EMPTY;
+  #end = 0;
   #p = 0;
   #copy: ((view: Uint8Array) => Uint8Array) | undefined;
   #entered = false;
@@ -410,23 +411,31 @@ export class MsgpackDecoder {
    *
    * @param copyBin copies `bin` and extension data out of `bytes` (the input may be reused
    *   afterwards); without it they are views of `bytes`, as the library returns them
+   * @param start where the value starts in `bytes` (default 0)
+   * @param end where it ends (default `bytes.length`): decoding a frame's payload in place,
+   *   without a view made of it
    * @throws {DecodeError} on an unknown type byte or a bad map key, {@linkcode RangeError} when
    *   the input is truncated or has bytes after the value or nests deeper than
    *   {@linkcode MAX_DECODE_DEPTH}
    */
-  decode(bytes: Uint8Array, copyBin?: (view: Uint8Array) => Uint8Array): unknown {
+  decode(
+    bytes: Uint8Array,
+    copyBin?: (view: Uint8Array) => Uint8Array,
+    start = 0,
+    end: number = bytes.length,
+  ): unknown {
     // An extension decoder that decodes on the same instance: a fresh one, as the library.
-    if (this.#entered) return new MsgpackDecoder().decode(bytes, copyBin);
+    if (this.#entered) return new MsgpackDecoder().decode(bytes, copyBin, start, end);
     this.#entered = true;
     this.#b = bytes;
-    this.#p = 0;
+    this.#p = start;
+    this.#end = end;
     this.#copy = copyBin;
     try {
       const v = this.#value(0);
-      if (this.#p !== bytes.length) {
-        throw new RangeError(
-          `Extra ${bytes.length - this.#p} of ${bytes.length} byte(s) found at buffer[${this.#p}]`,
-        );
+      if (this.#p !== end) {
+        const n = end - start, at = this.#p - start;
+        throw new RangeError(`Extra ${n - at} of ${n} byte(s) found at buffer[${at}]`);
       }
       return v;
     } finally {
@@ -437,7 +446,7 @@ export class MsgpackDecoder {
   }
 
   #need(n: number): void {
-    if (this.#p + n > this.#b.length) throw new RangeError(MORE_DATA);
+    if (this.#p + n > this.#end) throw new RangeError(MORE_DATA);
   }
 
   #u16(): number {
@@ -465,7 +474,7 @@ export class MsgpackDecoder {
 
   #value(depth: number): unknown {
     const b = this.#b;
-    if (this.#p >= b.length) throw new RangeError(MORE_DATA);
+    if (this.#p >= this.#end) throw new RangeError(MORE_DATA);
     const t = b[this.#p++];
     if (t < 0x80) return t;
     if (t >= 0xe0) return t - 0x100;
@@ -551,7 +560,7 @@ export class MsgpackDecoder {
   #string(n: number): string {
     const b = this.#b;
     const start = this.#p;
-    if (start + n > b.length) throw new RangeError(MORE_DATA);
+    if (start + n > this.#end) throw new RangeError(MORE_DATA);
     this.#p = start + n;
     if (n <= SHORT) {
       let s = "";
@@ -575,7 +584,7 @@ export class MsgpackDecoder {
   #key(n: number): string {
     const b = this.#b;
     const start = this.#p + 1;
-    if (start + n > b.length) throw new RangeError(MORE_DATA);
+    if (start + n > this.#end) throw new RangeError(MORE_DATA);
     let h = n;
     for (let i = start; i < start + n; i++) h = Math.imul(h ^ b[i], 0x01000193);
     const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
@@ -598,7 +607,7 @@ export class MsgpackDecoder {
   #view(n: number): Uint8Array {
     const b = this.#b;
     const start = this.#p;
-    if (start + n > b.length) throw new RangeError(MORE_DATA);
+    if (start + n > this.#end) throw new RangeError(MORE_DATA);
     this.#p = start + n;
     const view = new Uint8Array(b.buffer, b.byteOffset + start, n);
     return this.#copy === undefined ? view : this.#copy(view);
@@ -614,7 +623,7 @@ export class MsgpackDecoder {
   // deep, or when the rest of the input cannot hold it (a header alone cannot make it allocate).
   #container(n: number, bytesEach: number, depth: number): void {
     if (depth >= MAX_DECODE_DEPTH) throw new RangeError(`nesting deeper than ${MAX_DECODE_DEPTH}`);
-    if (n * bytesEach > this.#b.length - this.#p) throw new RangeError(MORE_DATA);
+    if (n * bytesEach > this.#end - this.#p) throw new RangeError(MORE_DATA);
   }
 
   #array(n: number, depth: number): unknown[] {

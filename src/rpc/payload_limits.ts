@@ -70,13 +70,14 @@ export class PayloadLimits {
   }
 
   /**
-   * Throws unless `b` is exactly one MessagePack value within the limits. Does not check what
-   * the decoder checks anyway (map key types, UTF-8).
+   * Throws unless `b` (its bytes from `start` to `end`) is exactly one MessagePack value within
+   * the limits. Does not check what the decoder checks anyway (map key types, UTF-8).
    *
-   * @throws {RpcError} `invalid_argument` saying which limit the bytes break
+   * @throws {RpcError} `invalid_argument` saying which limit the bytes break (offsets counted
+   *   from `start`)
    */
-  check(b: Uint8Array): void {
-    const n = b.length;
+  check(b: Uint8Array, start = 0, end: number = b.length): void {
+    const n = end;
     const maxDepth = this.maxDepth;
     // Per open container, the values it still expects; `owed` is their sum plus `need`.
     const stack = this.#stack;
@@ -84,14 +85,14 @@ export class PayloadLimits {
     let need = 1;
     let owed = 1;
     let elements = 0;
-    let o = 0;
+    let o = start;
     for (;;) {
       if (need === 0) {
         if (sp === 0) break;
         need = stack[--sp];
         continue;
       }
-      if (o >= n) reject(`truncated: ${owed} more value(s) expected after ${n} bytes`);
+      if (o >= n) reject(`truncated: ${owed} more value(s) expected after ${n - start} bytes`);
       need--;
       owed--;
       const t = b[o++];
@@ -186,11 +187,13 @@ export class PayloadLimits {
             o += 4;
             break;
           default: // 0xc1, never used
-            reject(`byte 0x${t.toString(16)} at offset ${o - 1} is not MessagePack`);
+            reject(`byte 0x${t.toString(16)} at offset ${o - 1 - start} is not MessagePack`);
         }
       }
       if (count < 0) {
-        if (skip > n - o) reject(`a ${skip}-byte value at offset ${o - 1} runs past the end`);
+        if (skip > n - o) {
+          reject(`a ${skip}-byte value at offset ${o - 1 - start} runs past the end`);
+        }
         o += skip;
         continue;
       }

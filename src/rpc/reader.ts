@@ -14,17 +14,26 @@ import type { ByteBudget } from "./budget.ts";
 import { FRAME_FIXED, FrameError, HEADER_BYTES, LEN_BYTES, MAX_TYPE, readU32 } from "./frames.ts";
 
 /**
- * Receives one frame. `body` is only valid during the call unless `owned`: then the reader gave
- * up the memory behind it (a large frame read into a buffer of its own), and the handler may keep
- * `body` and views of it without copying.
+ * Receives one frame: its body is `buf[start..end)`, in place in the reader's buffer (no view is
+ * made of it per frame; {@linkcode frameBody} makes one). It is only valid during the call unless
+ * `owned`: then the reader gave up the memory behind it (a large frame read into a buffer of its
+ * own), and the handler may keep it and views of it without copying.
  */
 export type FrameHandler = (
   type: number,
   flags: number,
   id: number,
-  body: Uint8Array,
+  buf: Uint8Array,
+  start: number,
+  end: number,
   owned: boolean,
 ) => void;
+
+/** A view of a frame's body, `buf[start..end)` (see {@linkcode FrameHandler}). */
+export function frameBody(buf: Uint8Array, start: number, end: number): Uint8Array {
+  // The constructor, not subarray(): subarray goes through the species lookup and is slower.
+  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+}
 
 /**
  * Receives the header of a frame longer than the reader's limit, or (`overBudget`) one that does
@@ -137,8 +146,8 @@ export class FrameReader {
   /** The next frame (its body the caller's: copied, or handed over), or null at a clean end. */
   async next(onOversize?: OversizeHandler): Promise<Frame | null> {
     let out: Frame | null = null;
-    const take: FrameHandler = (type, flags, id, body, owned) => {
-      out = { type, flags, id, body: owned ? body : body.slice() };
+    const take: FrameHandler = (type, flags, id, buf, start, end, owned) => {
+      out = { type, flags, id, body: owned ? frameBody(buf, start, end) : buf.slice(start, end) };
     };
     for (;;) {
       this.#dispatch(take, onOversize, 1);
@@ -258,16 +267,15 @@ export class FrameReader {
         break;
       }
       this.#partialSince = 0;
-      const body = new Uint8Array(b.buffer, b.byteOffset + s + HEADER_BYTES, len - FRAME_FIXED);
       if (total === b.length && b.length > this.#base * 4) {
         // The frame fills a buffer grown for it alone (so nothing follows it there): hand the
         // buffer over instead of the caller copying the body out of it.
         this.#handOver();
-        onFrame(type, b[s + 5], readU32(b, s + 6), body, true);
+        onFrame(type, b[s + 5], readU32(b, s + 6), b, s + HEADER_BYTES, s + total, true);
         return;
       }
       this.#start = s + total; // set before the callback: it may re-enter via next()
-      onFrame(type, b[s + 5], readU32(b, s + 6), body, false);
+      onFrame(type, b[s + 5], readU32(b, s + 6), b, s + HEADER_BYTES, s + total, false);
       s += total;
       n++;
     }

@@ -19,7 +19,7 @@ import {
   type RequestHead,
   T,
 } from "./frames.ts";
-import type { FrameHandler, FrameReader } from "./reader.ts";
+import { frameBody, type FrameHandler, type FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
 import type { FrameWriter } from "./writer.ts";
@@ -95,10 +95,10 @@ export class ServerLane {
     this.#writer.abort();
   }
 
-  #onFrame: FrameHandler = (type, flags, id, body, owned) => {
+  #onFrame: FrameHandler = (type, flags, id, buf, start, end, owned) => {
     // A client sends nothing on a lane but LANE_OPEN before the server's READY.
     if (!this.#host.authenticated) throw new FrameError("lane frame before authentication");
-    if (type === T.REQUEST) return this.#request(flags, id, body, owned);
+    if (type === T.REQUEST) return this.#request(flags, id, buf, start, end, owned);
     if (type === T.CANCEL) {
       const call = this.#calls.get(id);
       if (call && this.#end(call)) {
@@ -138,9 +138,17 @@ export class ServerLane {
     return true;
   };
 
-  #request(flags: number, id: number, body: Uint8Array, owned: boolean): void {
+  // The request is `body[start..end)`, in place in the reader's buffer.
+  #request(
+    flags: number,
+    id: number,
+    body: Uint8Array,
+    start: number,
+    end: number,
+    owned: boolean,
+  ): void {
     const shared = this.#shared;
-    const head = parseRequestHead(body, 0, flags, this.#head);
+    const head = parseRequestHead(body, start, flags, this.#head, end);
     if (shared.draining) {
       return this.#sendError(id, new RpcError("unavailable", "server is shutting down"));
     }
@@ -167,12 +175,10 @@ export class ServerLane {
       meta = head.metaLen
         ? shared.codec.decodeMeta(body.subarray(head.metaStart, head.metaStart + head.metaLen))
         : EMPTY_META;
-      // A view by constructor: subarray() goes through the species lookup and is slower.
-      const start = head.payloadStart;
-      const payload = new Uint8Array(body.buffer, body.byteOffset + start, body.length - start);
+      const at = head.payloadStart;
       request = (entry ? entry.encoded : fallback!.encoded)
-        ? shared.codec.keep(flags, payload, owned)
-        : shared.codec.decode(flags, payload, owned);
+        ? shared.codec.keep(flags, frameBody(body, at, end), owned)
+        : shared.codec.decodeAt(flags, body, at, end, owned);
     } catch (e) {
       shared.stats.invalidPayloads++;
       return this.#sendError(id, e);
