@@ -1,9 +1,10 @@
 /**
  * A/B and profiling harness for the "fanout" topology: 3 worker `Node` processes (TCP lanes
- * accepted) and one caller process, 64 B echo at 64 in flight (`--in-flight N`), several rounds; prints each
- * round's calls/s and the caller's and workers' CPU per call. Run it on two trees (e.g. with and
- * without a change, `git stash` in between) to compare; add `--cpu-prof` to write the caller's
- * V8 CPU profile, or `--worker-cpu-prof` for the workers', to `--prof-dir` (default `./prof`).
+ * accepted) and one caller process, 64 B echo at 64 in flight (`--in-flight N`), several
+ * rounds; prints each round's calls/s and the caller's and workers' CPU per call. Run it on two
+ * trees (e.g. with and without a change, `git stash` in between) to compare; add `--cpu-prof` to
+ * write the caller's V8 CPU profile, or `--worker-cpu-prof` for the workers', to `--prof-dir`
+ * (default `./prof`).
  *
  * ```sh
  * deno run -A bench/fanout_profile.ts cluster3tcp --rounds 5

@@ -117,7 +117,10 @@ export interface WorkerRegistryOptions {
    * picked last; 1 breaks every tie at random). Default 16.
    */
   tieStreak?: number;
-  /** The balancer that picks among candidates. Default: `new Balancer({strategy, seed, tieStreak})`. */
+  /**
+   * The balancer that picks among candidates. Default: `new Balancer({strategy, seed,
+   * tieStreak})`.
+   */
   balancer?: WorkerBalancer;
   /** Leave suspect nodes out of selection until they recover. Default `false`. */
   excludeSuspect?: boolean;

@@ -1,11 +1,11 @@
 /**
  * The write path: frames appended to a batch buffer and written once per turn of the event loop
  * (`setImmediate`, which runs after the turn's I/O and timer callbacks, one for all the writers
- * with frames queued), so a burst of calls or responses costs one write instead of one each. Per turn rather than per microtask: the
- * responses of handlers whose timers fire together, or the calls a caller issues on reading
- * several connections' responses in one turn, then also share a write (measured: 8 worker
- * processes of 2 ms `hold` handlers went from 0.65 to 0.86 of linear scaling, `deno task bench
- * scale`, with less CPU per call).
+ * with frames queued), so a burst of calls or responses costs one write instead of one each. Per
+ * turn rather than per microtask: the responses of handlers whose timers fire together, or the
+ * calls a caller issues on reading several connections' responses in one turn, then also share a
+ * write (measured: 8 worker processes of 2 ms `hold` handlers went from 0.65 to 0.86 of linear
+ * scaling, `deno task bench scale`, with less CPU per call).
  *
  * @module
  */
@@ -23,9 +23,9 @@ const MAX_SPARES = 2;
 const NO_BATCH = new Uint8Array(0);
 
 // The flushes of every writer with frames queued this turn, run by one setImmediate: a caller
-// spreading calls over several connections paid one per connection per turn before, and one
-// callback for all measured 1.05-1.07x calls/s over 3 worker processes (bench/fanout_ab.ts
-// --workers-too, both ways), the caller's CPU per call -4.5 to -10 %.
+// spreading calls over several connections paid one per connection per turn before. One for all
+// measured 1.067 / 1.052 / 0.989 / 1.022x calls/s over 3 worker processes, caller CPU per call
+// -4 % on average (bench/fanout_ab.ts --workers-too, 30 rounds, two runs from each tree).
 let pendingFlushes: (() => void)[] = [];
 let flushScheduled = false;
 
