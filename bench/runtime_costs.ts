@@ -105,10 +105,9 @@ for (const n of [17, 32, 64, 96, 128, 256]) {
     writer.frame(1, 0, 1, head, p, codec.owned);
   };
   const inPlace = (v: unknown) => {
-    const at = writer.openFrame(1, 0, 1, head, 256);
-    const end = codec.encodeAt(v, writer.buffer, at, writer.room);
-    if (end < 0) throw new Error("did not fit");
-    writer.closeFrame(end);
+    if (codec.encodeFrame(writer, 1, 0, 1, head, v, 16 * 1024) !== undefined) {
+      throw new Error("did not fit");
+    }
   };
   const turn = () => new Promise((r) => setImmediate(r));
   for (

@@ -7,7 +7,7 @@
  */
 
 import { prove, type SecretKey } from "./auth.ts";
-import { PayloadCodec } from "./codec.ts";
+import type { PayloadCodec } from "./codec.ts";
 import { RpcError } from "../errors.ts";
 import { checkDurationMs } from "../options.ts";
 import { encodeUtf8, F, FRAME_FIXED, FrameError, RPC_ALPN, RPC_CLOSE_CODES, T } from "./frames.ts";
@@ -21,8 +21,6 @@ import { FrameWriter } from "./writer.ts";
 
 /** Frames above this size take the bulk lanes. */
 const LARGE_FRAME = 16 * 1024;
-// Room a batch must have left for a request to be encoded into it: smaller batches are cut.
-const IN_PLACE_ROOM = 256;
 
 /** Client-wide settings and state shared by its successive connections. */
 export interface ClientShared {
@@ -508,18 +506,17 @@ export class ClientConnection {
     let head: Uint8Array, flags: number, payload: Uint8Array | undefined;
     try {
       ({ head, flags } = requestHead(shared, method, timeoutMs, options?.meta));
-      // A small MessagePack request is encoded straight into the express lane's batch; one
-      // that does not fit there (or in a small frame) comes back as `spilled`, and goes the
-      // general way.
-      const at = express !== undefined && PayloadCodec.encodesInPlace(request)
-        ? express.openFrame(T.REQUEST, flags, this.#nextId, head, IN_PLACE_ROOM)
-        : -1;
-      if (at >= 0) {
-        const limit = at - FRAME_FIXED - head.length + Math.min(LARGE_FRAME, shared.maxFrameBytes);
-        const end = codec.encodeAt(request, express!.buffer, at, Math.min(limit, express!.room));
-        if (end >= 0) express!.closeFrame(end);
-        else payload = codec.spilled();
-      } else payload = codec.encode(request);
+      // A small MessagePack request goes straight into the express lane's batch (payload
+      // undefined: sent); anything else comes back to go the general way.
+      payload = express === undefined ? codec.encode(request) : codec.encodeFrame(
+        express,
+        T.REQUEST,
+        flags,
+        this.#nextId,
+        head,
+        request,
+        Math.min(LARGE_FRAME, shared.maxFrameBytes),
+      );
     } catch (e) {
       return Promise.reject(e);
     }

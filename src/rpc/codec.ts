@@ -10,11 +10,15 @@
 import { Decoder } from "@msgpack/msgpack";
 import { EncodedPayload } from "./encoded.ts";
 import { RpcError } from "../errors.ts";
-import { F } from "./frames.ts";
+import { F, FRAME_FIXED } from "./frames.ts";
 import { PayloadLimits } from "./payload_limits.ts";
 import { MAX_DECODE_DEPTH, MsgpackDecoder, MsgpackEncoder } from "./msgpack.ts";
+import { frameBody } from "./reader.ts";
+import type { FrameWriter } from "./writer.ts";
 
 const EMPTY = new Uint8Array(0);
+// Room a frame batch must have left for a payload to be encoded into it: smaller ones are cut.
+const IN_PLACE_ROOM = 256;
 
 // Small payloads are copied out of the reused read buffer into views of a shared pool (like
 // Node's Buffer pool): a fresh ArrayBuffer per message measurably costs allocation and GC time.
@@ -36,6 +40,12 @@ export function copyOut(b: Uint8Array): Uint8Array {
   v.set(b);
   poolPos = (poolPos + n + 7) & ~7;
   return v;
+}
+
+function notEncodable(e: unknown): RpcError {
+  return new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
+    cause: e,
+  });
 }
 
 function notDecodable(e: unknown): RpcError {
@@ -89,44 +99,47 @@ export class PayloadCodec {
     try {
       return this.#enc.encodeShared(value);
     } catch (e) {
-      throw new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw notEncodable(e);
     }
   }
 
   /**
-   * Whether {@linkcode encodeAt} takes `value`: MessagePack values (not bytes, not an
-   * `EncodedPayload`, not `undefined`, which {@linkcode encode} passes through).
-   */
-  static encodesInPlace(value: unknown): boolean {
-    return value !== undefined && !(value instanceof Uint8Array) &&
-      !(value instanceof EncodedPayload);
-  }
-
-  /**
-   * Encodes a MessagePack value (see {@linkcode encodesInPlace}) straight into `target` from
-   * offset `at`, up to offset `limit`; returns the offset after it, or -1 when it did not fit:
-   * {@linkcode spilled} then returns the encoding (the shared encoder buffer, valid until the
-   * next encode). Sets {@linkcode flags} to 0 and {@linkcode owned} to false.
+   * Encodes `value` as the payload of a frame on `writer`, straight into its batch when it is a
+   * MessagePack value (not bytes, not an `EncodedPayload`, not `undefined`) that fits there and in
+   * a frame of `maxFrame` bytes (its length after the prefix): returns `undefined`, the frame
+   * queued. Otherwise, or when the writer is broken, returns the payload for `writer.frame()` or
+   * a bulk lane, with {@linkcode flags} and {@linkcode owned} set as {@linkcode encode} sets them.
+   * No view of the shared encoder buffer is made and no copy into the batch (a view per frame was
+   * a visible share of a small call's cost).
    *
    * @throws {RpcError} `invalid_argument` when the value cannot be encoded
    */
-  encodeAt(value: unknown, target: Uint8Array, at: number, limit: number): number {
+  encodeFrame(
+    writer: FrameWriter,
+    type: number,
+    flags: number,
+    id: number,
+    head: Uint8Array | undefined,
+    value: unknown,
+    maxFrame: number,
+  ): Uint8Array | undefined {
+    if (value === undefined || value instanceof Uint8Array || value instanceof EncodedPayload) {
+      return this.encode(value);
+    }
+    const at = writer.openFrame(type, flags, id, head, IN_PLACE_ROOM);
+    if (at < 0) return this.encode(value);
     this.flags = 0;
     this.owned = false;
+    const limit = at - FRAME_FIXED - (head === undefined ? 0 : head.length) + maxFrame;
+    let end: number;
     try {
-      return this.#enc.encodeAt(value, target, at, limit);
+      end = this.#enc.encodeAt(value, writer.buffer, at, Math.min(limit, writer.room));
     } catch (e) {
-      throw new RpcError("invalid_argument", `cannot encode value: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw notEncodable(e);
     }
-  }
-
-  /** The encoding of the last {@linkcode encodeAt} that returned -1. */
-  spilled(): Uint8Array {
-    return this.#enc.spilled();
+    if (end < 0) return this.#enc.spilled();
+    writer.closeFrame(end);
+    return undefined;
   }
 
   /**
@@ -139,16 +152,7 @@ export class PayloadCodec {
    * limit (message `payload rejected: …`)
    */
   decode(flags: number, bytes: Uint8Array, owned = false): unknown {
-    if (flags & F.RAW) return owned ? bytes : copyOut(bytes);
-    if (bytes.length === 0) return undefined;
-    this.#limits.check(bytes);
-    try {
-      // Unless owned, `bin` values are copied out of the input: they would be views into it.
-      if (this.#deep !== undefined) return this.#deep.decode(owned ? bytes : copyOut(bytes));
-      return this.#dec.decode(bytes, owned ? undefined : copyOut);
-    } catch (e) {
-      throw notDecodable(e);
-    }
+    return this.decodeAt(flags, bytes, 0, bytes.length, owned);
   }
 
   /**
@@ -158,16 +162,18 @@ export class PayloadCodec {
    * @throws {RpcError} as {@linkcode decode}
    */
   decodeAt(flags: number, bytes: Uint8Array, start: number, end: number, owned = false): unknown {
-    if (flags & F.RAW || this.#deep !== undefined) {
-      return this.decode(
-        flags,
-        new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start),
-        owned,
-      );
+    if (flags & F.RAW) {
+      const body = start === 0 && end === bytes.length ? bytes : frameBody(bytes, start, end);
+      return owned ? body : copyOut(body);
     }
     if (end === start) return undefined;
     this.#limits.check(bytes, start, end);
     try {
+      // Unless owned, `bin` values are copied out of the input: they would be views into it.
+      if (this.#deep !== undefined) {
+        const body = frameBody(bytes, start, end);
+        return this.#deep.decode(owned ? body : copyOut(body));
+      }
       return this.#dec.decode(bytes, owned ? undefined : copyOut, start, end);
     } catch (e) {
       throw notDecodable(e);

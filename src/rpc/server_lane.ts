@@ -23,11 +23,7 @@ import { frameBody, type FrameHandler, type FrameReader } from "./reader.ts";
 import { errorBody } from "./status.ts";
 import type { Handler } from "./types.ts";
 import type { FrameWriter } from "./writer.ts";
-import { PayloadCodec } from "./codec.ts";
 import { InterceptedCall, type ServerTarget } from "./intercept.ts";
-
-// Room a batch must have left for a response to be encoded into it: smaller batches are cut.
-const IN_PLACE_ROOM = 256;
 
 /** What a lane needs from its connection. */
 export interface LaneHost {
@@ -243,19 +239,19 @@ export class ServerLane {
 
   #respond(id: number, value: unknown): void {
     const codec = this.#shared.codec;
-    const writer = this.#writer;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
-      // A MessagePack response is encoded straight into the lane's batch when it fits there.
-      const at = PayloadCodec.encodesInPlace(value)
-        ? writer.openFrame(T.RESPONSE, 0, id, undefined, IN_PLACE_ROOM)
-        : -1;
-      if (at >= 0) {
-        const limit = Math.min(writer.room, at - FRAME_FIXED + this.#shared.maxFrameBytes);
-        const end = codec.encodeAt(value, writer.buffer, at, limit);
-        if (end >= 0) return writer.closeFrame(end);
-        bytes = codec.spilled();
-      } else bytes = codec.encode(value);
+      // A MessagePack response goes straight into the lane's batch when it fits there.
+      bytes = codec.encodeFrame(
+        this.#writer,
+        T.RESPONSE,
+        0,
+        id,
+        undefined,
+        value,
+        this.#shared.maxFrameBytes,
+      );
+      if (bytes === undefined) return;
     } catch (e) {
       return this.#sendError(
         id,
