@@ -1,6 +1,7 @@
 // Load-balancer selection over struct-of-arrays slot state. The TypeScript facade owns the layout
 // and the id <-> slot mapping; a candidate set is a region it wrote once:
-//   [0] i32 round-robin cursor (least connections: last pick and streak)  [4] i32 n  [8] i32 weights version of cum
+//   [0] i32 round-robin cursor (least connections: last pick and streak)  [4] i32 n
+//   [8] i32 weights version of cum
 //   [12] u32 address of the consistent-hash bucket table (0: none)
 //   [16] i32 slots[n]  then (8-aligned) f64 cumulative weights[n]
 // Ties and orders are always by position in the candidate set, never by slot number, so the
@@ -255,12 +256,19 @@ function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
  * Fewest calls in flight; one pass that keeps the positions of the tied members in scratch. A
  * tie goes to the member picked last until it has had streakLimit picks in a row, then at random
  * to one of the others: calls at low load stay on a warm worker for a streak (instead of waking
- * an idle process per call) and still rotate over all of them. The set's first word (the round-robin cursor, unused here) holds the last
- * pick's position (low 24 bits) and its streak (high 8).
+ * an idle process per call) and still rotate over all of them. The set's first word (the
+ * round-robin cursor, unused here) holds the last pick's position (low 24 bits) and its streak
+ * (high 8).
  */
 function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
+  const sticky = load<u32>(set);
+  const streak = <i32> (sticky >>> 24);
+  // No last pick yet: a position no tie has.
+  const last = streak > 0 ? <i32> (sticky & 0xffffff) : -1;
   let least: i32 = i32.MAX_VALUE;
   let ties = 0;
+  // Where the last pick is among the ties (positions are kept in order): -1 while it is not one.
+  let k = -1;
   for (let i = 0; i < n; i++) {
     const s = load<i32>(slots + (<usize> i << 2));
     if (anyEjected && !available(s, now)) continue;
@@ -269,26 +277,15 @@ function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEje
     if (a < least) {
       least = a;
       ties = 0;
+      k = -1;
     }
+    if (i == last) k = ties;
     store<i32>(aScratch + (<usize> ties << 2), i);
     ties++;
   }
   if (ties == 0) return -1;
-  const sticky = load<u32>(set);
-  const last = <i32> (sticky & 0xffffff);
-  const streak = <i32> (sticky >>> 24);
   let pos = load<i32>(aScratch);
   if (ties > 1) {
-    // Where the last pick is among the ties (-1: not a tie, or no pick yet).
-    let k = -1;
-    if (streak > 0) {
-      for (let j = 0; j < ties; j++) {
-        if (load<i32>(aScratch + (<usize> j << 2)) == last) {
-          k = j;
-          break;
-        }
-      }
-    }
     if (k >= 0 && streak < streakLimit) pos = last;
     else if (k >= 0) {
       let r = <i32> randBelow(ties - 1);
@@ -296,7 +293,7 @@ function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEje
       pos = load<i32>(aScratch + (<usize> r << 2));
     } else pos = load<i32>(aScratch + (<usize> randBelow(ties) << 2));
   }
-  const next = pos == last && streak > 0 ? min<i32>(streak + 1, 255) : 1;
+  const next = pos == last ? min<i32>(streak + 1, 255) : 1;
   store<u32>(set, (<u32> next << 24) | <u32> pos);
   return load<i32>(slots + (<usize> pos << 2));
 }
