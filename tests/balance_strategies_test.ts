@@ -29,9 +29,11 @@ Deno.test("round_robin: 1000 picks over 3 workers differ by at most 1", () => {
   assert.deepEqual([b.select(other), b.select(other), b.select(other)], ids);
 });
 
-Deno.test("least_connections: always picks a least-loaded worker; ties stay on the last pick for a streak of 16, then rotate at random", () => {
+function checkLeastConnectionsStreaks(tieStreak: number | undefined, streak: number): void {
   const ids = WORKERS(8);
-  const b = balancer("least_connections", ids, 7);
+  const b = new Balancer({ strategy: "least_connections", seed: 7, tieStreak });
+  for (const id of ids) b.add(id);
+  assert.equal(b.tieStreak, streak);
   const set = b.candidates(ids);
   let seed = 99;
   const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
@@ -51,19 +53,19 @@ Deno.test("least_connections: always picks a least-loaded worker; ties stay on t
     inFlight.push(id);
   }
   assert.equal(picked.size, 8);
-  // All idle: every pick is a tie. Runs of exactly 16 on one worker, each followed by a
+  // All idle: every pick is a tie. Runs of exactly `streak` on one worker, each followed by a
   // different worker, chosen at random (not always the next or the first candidate).
   for (const id of inFlight) b.finish(id, 5, true);
-  const picks = Array.from({ length: 1600 }, () => b.select(set)!);
+  const picks = Array.from({ length: streak * 100 }, () => b.select(set)!);
   const runs: [string, number][] = [];
   for (const id of picks) {
     if (runs.length && runs[runs.length - 1][0] === id) runs[runs.length - 1][1]++;
     else runs.push([id, 1]);
   }
   // (The first run finishes a streak begun before; the last one is cut off.)
-  assert.ok(runs[0][1] <= 16 && runs[runs.length - 1][1] <= 16, JSON.stringify(runs));
-  assert.ok(runs.slice(1, -1).every(([, n]) => n === 16), JSON.stringify(runs));
-  assert.ok(runs.length >= 100, `1600 picks in ${runs.length} runs`);
+  assert.ok(runs[0][1] <= streak && runs[runs.length - 1][1] <= streak, JSON.stringify(runs));
+  assert.ok(runs.slice(1, -1).every(([, n]) => n === streak), JSON.stringify(runs));
+  assert.ok(runs.length >= 100, `${picks.length} picks in ${runs.length} runs`);
   const c = counts(runs.map(([id]) => id));
   assert.equal(c.size, 8, "every worker gets streaks");
   const next = new Set(runs.slice(1).map(([id], i) => ids.indexOf(id) - ids.indexOf(runs[i][0])));
@@ -79,6 +81,14 @@ Deno.test("least_connections: always picks a least-loaded worker; ties stay on t
   const last = picks[picks.length - 1];
   b.start(last);
   assert.notEqual(b.select(set), last);
+}
+
+Deno.test("least_connections: always picks a least-loaded worker; by default ties stay on the last pick for a streak of 255, then rotate at random", () => {
+  checkLeastConnectionsStreaks(undefined, 255);
+});
+
+Deno.test("least_connections: tieStreak 16 keeps ties on the last pick for exactly 16 picks", () => {
+  checkLeastConnectionsStreaks(16, 16);
 });
 
 /** Closed-loop simulation on a virtual clock: `concurrency` calls always in flight. */
@@ -226,7 +236,8 @@ Deno.test("every strategy skips ejected workers until their deadline; all ejecte
       assert.ok(id && id !== "worker-1" && id !== "worker-2", `${strategy} picked ${id}`);
     }
     t = 1000;
-    const back = new Set(Array.from({ length: 300 }, (_, i) => b.select(set, `k${i}`)));
+    // 3000 picks: least_connections keeps an idle tie on one worker for 255 picks in a row.
+    const back = new Set(Array.from({ length: 3000 }, (_, i) => b.select(set, `k${i}`)));
     assert.ok(back.has("worker-1") && !back.has("worker-2"), `${strategy}: ${[...back]}`);
     for (const id of ids) b.eject(id, 5000);
     assert.equal(b.select(set, "k"), undefined, strategy);

@@ -8,11 +8,12 @@ Deno.test("Director forwards calls from a client outside the gossip, with deadli
     deadline: ctx.deadline,
     meta: ctx.meta,
   });
+  // A short tie streak: 20 calls made one at a time reach both workers (the default is 255).
   const nodes = await startCluster([
     { id: "director", tags: { role: "director" } },
     { id: "w1", tags: { role: "worker" } },
     { id: "w2", tags: { role: "worker" } },
-  ]);
+  ], { tieStreak: 4 });
   nodes[1].register("ctx", ctxOf("w1"));
   nodes[2].register("ctx", ctxOf("w2"));
   nodes[1].registerServerStream("count", async function* (req) {
@@ -83,11 +84,12 @@ Deno.test("Director reports unavailable naming the filter when no worker matches
 });
 
 Deno.test("Director with no explicit forward forwards any unary method, payloads and metadata intact", async () => {
+  // A short tie streak: 20 calls made one at a time reach both workers (the default is 255).
   const nodes = await startCluster([
     { id: "director", tags: { role: "director" } },
     { id: "w1", tags: { role: "worker" } },
     { id: "w2", tags: { role: "worker" } },
-  ]);
+  ], { tieStreak: 4 });
   for (const [i, n] of [nodes[1], nodes[2]].entries()) {
     n.register("inventory.v2/Lookup", (req, ctx) => ({
       worker: `w${i + 1}`,
@@ -102,7 +104,7 @@ Deno.test("Director with no explicit forward forwards any unary method, payloads
   try {
     assert.deepEqual(director.methods, [], "nothing named explicitly");
     const seen = new Set<string>();
-    // One call at a time: a streak of 16 on one worker, then the other.
+    // One call at a time: a streak of 4 on one worker, then the other.
     for (let i = 0; i < 20; i++) {
       const r = await caller.call<
         { worker: string; req: unknown; trace: string; hasDeadline: boolean }

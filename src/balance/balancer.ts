@@ -45,10 +45,10 @@ export interface BalancerOptions {
   /**
    * `least_connections` only: how many picks in a row a tie (several members with the fewest
    * calls in flight) goes to the member picked last before it goes, at random, to another one;
-   * an integer in [1, 255]. Default 16. Calls made one or a few at a time then stay on a warm
-   * worker for a streak instead of waking a different, idle process each time (over TLS between
-   * processes on one host that hop costs ~20 µs of latency per call), and still rotate over every
-   * worker. 1 breaks every tie at random.
+   * an integer in [1, 255]. Default 255. Calls made one or a few at a time then stay on a warm
+   * worker for a streak instead of waking a different, idle process each time (between processes
+   * on one host each switch costs tens of µs of latency), and still rotate over every worker. 1
+   * breaks every tie at random.
    */
   tieStreak?: number;
   /**
@@ -119,7 +119,9 @@ const ARRAYS = [
 type ArrayName = (typeof ARRAYS)[number][0];
 
 /** Default of {@linkcode BalancerOptions.tieStreak}. */
-const DEFAULT_TIE_STREAK = 16;
+// The most the wasm state word holds. At one call in flight over 3 worker processes, 255 against
+// 16 halved the p50 gap to a direct client in same-run benches (docs/performance.md).
+const DEFAULT_TIE_STREAK = 255;
 
 /** The most member slots a balancer may hold. */
 export const MAX_BALANCER_MEMBERS: number = 1 << 22;
@@ -131,7 +133,7 @@ export const MAX_BALANCER_MEMBERS: number = 1 << 22;
  * - `round_robin`: in turn, one cursor per candidate set.
  * - `random`: uniform, seedable.
  * - `least_connections`: fewest calls in flight. A tie goes to the member picked last, up to
- *   `tieStreak` (16) picks in a row, then uniformly at random to one of the others: calls at low
+ *   `tieStreak` (255) picks in a row, then uniformly at random to one of the others: calls at low
  *   load stay on a warm worker for a streak (no idle process to wake per call) and still rotate.
  * - `p2c_peak_ewma`: power of two choices (Finagle/Linkerd): two distinct random candidates, the
  *   one with the lower cost = ewma × (active + 1) wins. The peak EWMA jumps to any latency above

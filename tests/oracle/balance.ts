@@ -33,7 +33,7 @@ export interface OracleSet {
 }
 
 /** Least connections' default streak limit (`tieStreak`). */
-export const STREAK = 16;
+export const STREAK = 255;
 
 const PENALTY = 1e12;
 const TWO_POW_M32 = 2.3283064365386963e-10;
