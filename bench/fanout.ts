@@ -303,6 +303,18 @@ export async function run(): Promise<BenchSection> {
         workerPids[0],
       ]),
       await deno(
+        "direct3",
+        [
+          "direct",
+          ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr]),
+          "--ca",
+          caFile,
+          "--tie-streak",
+          "255",
+        ],
+        workerPids,
+      ),
+      await deno(
         "cluster3",
         ["cluster", "--seed", seed, "--ca", caFile, "--workers", "3"],
         workerPids,
@@ -316,6 +328,19 @@ export async function run(): Promise<BenchSection> {
         "directtcp",
         ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile, "--tcp-lanes"],
         [workerPids[0]],
+      ),
+      await deno(
+        "direct3tcp",
+        [
+          "direct",
+          ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr]),
+          "--ca",
+          caFile,
+          "--tie-streak",
+          "255",
+          "--tcp-lanes",
+        ],
+        workerPids,
       ),
       await deno(
         "cluster3tcp",
@@ -361,6 +386,9 @@ export async function run(): Promise<BenchSection> {
       cluster3: "ClusterClient.callWorker in a Node → 3 worker Node processes",
       cluster1: "ClusterClient.callWorker → 1 worker Node (filter name=w1)",
       directtcp: "direct RpcClient, TCP lanes → 1 worker's RpcServer",
+      direct3: "3 direct RpcClients → 3 worker processes, the ClusterClient's policy " +
+        "(fewest in flight, ties to the last pick for 255 picks)",
+      direct3tcp: "3 direct RpcClients, TCP lanes → 3 worker processes, the same policy",
       cluster3tcp: "ClusterClient.callWorker, TCP lanes → 3 worker Node processes",
       cluster1tcp: "ClusterClient.callWorker, TCP lanes → 1 worker Node (filter name=w1)",
       moleculer: `moleculer ${versions.moleculer ?? ""} → 3 worker processes (TCP transporter)`,
@@ -435,6 +463,29 @@ export async function run(): Promise<BenchSection> {
             `client's worker: ${median(pinned).toFixed(0)} µs`,
         });
       }
+      // The target's gap split in two: spreading over 3 processes by the same policy with no
+      // cluster layer (the RPC layer's and the machine's share), and the cluster layer's own.
+      if (ran(`direct${t}`) && ran(`direct3${t}`)) {
+        const per = (a: string, b: string) => at(a, 1).map((x, i) => x.p50us - at(b, 1)[i].p50us);
+        const spread = per(`direct3${t}`, `direct${t}`);
+        const layer = per(`cluster3${t}`, `direct3${t}`);
+        rows.push({
+          name: "1 in flight: 3 direct RpcClients, same policy, p50 − direct RpcClient p50 " +
+            "(spreading without the cluster layer)" + tag,
+          value: median(spread),
+          unit: "µs",
+          note: `per slice ${spread.map((d) => d.toFixed(0)).join(", ")}`,
+        }, {
+          name: "1 in flight: ClusterClient (3) p50 − 3 direct RpcClients p50 " +
+            "(the cluster layer's own)" + tag,
+          value: median(layer),
+          unit: "µs",
+          note: `per slice ${layer.map((d) => d.toFixed(0)).join(", ")}; 64 in flight: ` +
+            `ClusterClient (3) / 3 direct RpcClients ${
+              ratio(at(`cluster3${t}`, 64), at(`direct3${t}`, 64)).toFixed(2)
+            } ×`,
+        });
+      }
       if (ran(`direct${t}`) && ran(`cluster1${t}`)) {
         const per = c3.map((x, i) =>
           x.callerCpuPerCall / at(`cluster1${t}`, 64)[i].callerCpuPerCall
@@ -458,12 +509,14 @@ export async function run(): Promise<BenchSection> {
       if (at(three, 64).length === 0 || at(one, 64).length === 0) continue;
       const per = at(three, 64).map((x, i) => x.rate / at(one, 64)[i].rate);
       const p50 = at(three, 1).map((x, i) => x.p50us - at(one, 1)[i].p50us);
+      const cpu = ratio(at(three, 64), at(one, 64), (r) => r.callerCpuPerCall);
       rows.push({
         name: `raw ${name}: 3 servers / 1 server (what spreading costs the transport itself)`,
         value: median(per),
         unit: "x",
         note: `per-round ${fmt(per)}; 1 in flight p50 3 servers − 1 server: ` +
-          `${median(p50).toFixed(0)} µs (per slice ${p50.map((d) => d.toFixed(0)).join(", ")})`,
+          `${median(p50).toFixed(0)} µs (per slice ${p50.map((d) => d.toFixed(0)).join(", ")}); ` +
+          `caller CPU per call 3 servers / 1 server ${cpu.toFixed(2)}`,
       });
     }
     for (const b of ["raw3", "rawtls3"]) {

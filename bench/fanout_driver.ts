@@ -6,7 +6,9 @@
  * - `cluster --seed host:port --ca file --filter tags`: a caller `Node` whose
  *   `client.callWorker` spreads calls over the workers the filter selects (default strategy);
  * - `direct --addr host:port … --ca file`: one `RpcClient` per given worker RPC address, calls
- *   dealt round-robin (the fanout section gives one address);
+ *   dealt round-robin; with `--tie-streak N`, each call goes to a client with the fewest calls in
+ *   flight, a tie to the last one picked for up to N picks in a row (the `ClusterClient`'s
+ *   default policy, without the cluster layer);
  * - `--tcp-lanes` (cluster, direct): small unary calls ride TLS-over-TCP lanes;
  * - `raw --port p … --ca-pem-env`: a raw Deno QUIC framed echo (`[u32 len][u32 id][64 B]`, the
  *   transport pattern the RPC layer builds on) from one endpoint to every given raw echo server
@@ -35,6 +37,7 @@ const { positionals, values: args } = parseArgs({
     port: { type: "string", multiple: true, default: [] },
     profile: { type: "string", default: "LAN" },
     workers: { type: "string", default: "1" },
+    "tie-streak": { type: "string", default: "0" },
     "tcp-lanes": { type: "boolean", default: false },
     // The address to bind and advertise (a lab host's); default: the Node's (loopback).
     bind: { type: "string" },
@@ -81,8 +84,40 @@ if (system === "cluster") {
     return RpcClient.connect({ hostname, port: Number(port), devCa, tcpLanes: args["tcp-lanes"] });
   }));
   const opts = { timeoutMs: 30_000 };
-  let next = 0;
-  call = (method) => clients[next++ % clients.length].call(method, PAYLOAD, opts);
+  const tieStreak = Number(args["tie-streak"]);
+  if (tieStreak > 0) {
+    const active = clients.map(() => 0);
+    let last = 0;
+    let streak = 0;
+    call = (method) => {
+      let min = active[0];
+      for (let i = 1; i < active.length; i++) if (active[i] < min) min = active[i];
+      let pick = last;
+      if (active[last] !== min || streak >= tieStreak) {
+        // The next client in turn with the fewest in flight (the last one when only it has).
+        for (let k = 1; k <= active.length; k++) {
+          const i = (last + k) % active.length;
+          if (active[i] === min) {
+            pick = i;
+            break;
+          }
+        }
+      }
+      streak = pick === last ? streak + 1 : 1;
+      last = pick;
+      active[pick]++;
+      return clients[pick].call(method, PAYLOAD, opts).then((v) => {
+        active[pick]--;
+        return v;
+      }, (e) => {
+        active[pick]--;
+        throw e;
+      });
+    };
+  } else {
+    let next = 0;
+    call = (method) => clients[next++ % clients.length].call(method, PAYLOAD, opts);
+  }
   close = async () => {
     await Promise.all(clients.map((c) => c.close()));
   };
