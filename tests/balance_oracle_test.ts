@@ -21,7 +21,7 @@ function* driver(strategy: StrategyName, seed: number, steps: number): Generator
   let t = 1_000;
   const now = () => t;
   const tau = 500 + rand() * 20_000;
-  // Least connections' streak: the default (undefined: 255 on both sides), the previous default,
+  // Least connections' streak: the default (undefined: 1023 on both sides), an earlier default,
   // every tie at random, or a short one.
   const tieStreak = [undefined, 16, 1, 3][seed % 4];
   const wasm = new Balancer({ strategy, seed, ewmaDecayMs: tau, capacity: 2, now, tieStreak });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Balancer, RpcError, type StrategyName } from "../mod.ts";
+import { Balancer, MAX_TIE_STREAK, RpcError, type StrategyName } from "../mod.ts";
 import { sharedCore } from "../wasm/loader.ts";
 
 const WORKERS = (n: number) => Array.from({ length: n }, (_, i) => `worker-${i}`);
@@ -83,8 +83,8 @@ function checkLeastConnectionsStreaks(tieStreak: number | undefined, streak: num
   assert.notEqual(b.select(set), last);
 }
 
-Deno.test("least_connections: always picks a least-loaded worker; by default ties stay on the last pick for a streak of 255, then rotate at random", () => {
-  checkLeastConnectionsStreaks(undefined, 255);
+Deno.test("least_connections: always picks a least-loaded worker; by default ties stay on the last pick for a streak of 1023, then rotate at random", () => {
+  checkLeastConnectionsStreaks(undefined, MAX_TIE_STREAK);
 });
 
 Deno.test("least_connections: tieStreak 16 keeps ties on the last pick for exactly 16 picks", () => {
@@ -236,8 +236,8 @@ Deno.test("every strategy skips ejected workers until their deadline; all ejecte
       assert.ok(id && id !== "worker-1" && id !== "worker-2", `${strategy} picked ${id}`);
     }
     t = 1000;
-    // 3000 picks: least_connections keeps an idle tie on one worker for 255 picks in a row.
-    const back = new Set(Array.from({ length: 3000 }, (_, i) => b.select(set, `k${i}`)));
+    // 12000 picks: least_connections keeps an idle tie on one worker for 1023 picks in a row.
+    const back = new Set(Array.from({ length: 12_000 }, (_, i) => b.select(set, `k${i}`)));
     assert.ok(back.has("worker-1") && !back.has("worker-2"), `${strategy}: ${[...back]}`);
     for (const id of ids) b.eject(id, 5000);
     assert.equal(b.select(set, "k"), undefined, strategy);
@@ -298,7 +298,7 @@ Deno.test("balancer: bad options and inputs are RpcError invalid_argument", () =
     { strategy: "random", seed: NaN },
     { strategy: "random", now: 5 },
     { strategy: "least_connections", tieStreak: 0 },
-    { strategy: "least_connections", tieStreak: 256 },
+    { strategy: "least_connections", tieStreak: MAX_TIE_STREAK + 1 },
     { strategy: "least_connections", tieStreak: 2.5 },
   ];
   for (const o of bad) {
@@ -310,7 +310,7 @@ Deno.test("balancer: bad options and inputs are RpcError invalid_argument", () =
   }
   assert.throws(
     () => new Balancer({ strategy: "least_connections", tieStreak: 0 }),
-    /tieStreak must be an integer in \[1, 255\]/,
+    /tieStreak must be an integer in \[1, 1023\]/,
   );
   const b = new Balancer({ strategy: "random" });
   assert.throws(() => b.add("a", 0), (e) => RpcError.is(e, "invalid_argument"));

@@ -17,7 +17,7 @@ Deno.test("five nodes in one process form a cluster and route callWorker by tag"
     }
     assert.equal(director.registry.workers("role=worker").length, 4);
     // 40 calls at once: least connections spreads them over every worker (calls made one at a
-    // time would stay on one worker for a streak of up to 255).
+    // time would stay on one worker for a streak of up to 1023).
     const rs = await Promise.all(
       Array.from(
         { length: 40 },

@@ -8,7 +8,7 @@ Deno.test("Director forwards calls from a client outside the gossip, with deadli
     deadline: ctx.deadline,
     meta: ctx.meta,
   });
-  // A short tie streak: 20 calls made one at a time reach both workers (the default is 255).
+  // A short tie streak: 20 calls made one at a time reach both workers (the default is 1023).
   const nodes = await startCluster([
     { id: "director", tags: { role: "director" } },
     { id: "w1", tags: { role: "worker" } },
@@ -84,7 +84,7 @@ Deno.test("Director reports unavailable naming the filter when no worker matches
 });
 
 Deno.test("Director with no explicit forward forwards any unary method, payloads and metadata intact", async () => {
-  // A short tie streak: 20 calls made one at a time reach both workers (the default is 255).
+  // A short tie streak: 20 calls made one at a time reach both workers (the default is 1023).
   const nodes = await startCluster([
     { id: "director", tags: { role: "director" } },
     { id: "w1", tags: { role: "worker" } },

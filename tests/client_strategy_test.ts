@@ -57,7 +57,7 @@ Deno.test("round_robin, random and least_connections spread calls over every wor
       assert.ok(n > 120 && n < 280, `random gave ${id} ${n} of 600`);
     }
     // One call in flight at a time: every worker is always idle, so every pick is a tie. A streak
-    // of 16 (the default, 255, is covered by the balancer's tests) rotates 300 calls over all.
+    // of 16 (the default, 1023, is covered by the balancer's tests) rotates 300 calls over all.
     const lc = await spread(nodes, "least_connections", 300, 1, { tieStreak: 16 });
     for (const id of ["w1", "w2", "w3"]) assert.ok((lc.get(id) ?? 0) > 40, `lc: ${id}`);
   } finally {

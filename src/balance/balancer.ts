@@ -45,10 +45,10 @@ export interface BalancerOptions {
   /**
    * `least_connections` only: how many picks in a row a tie (several members with the fewest
    * calls in flight) goes to the member picked last before it goes, at random, to another one;
-   * an integer in [1, 255]. Default 255. Calls made one or a few at a time then stay on a warm
-   * worker for a streak instead of waking a different, idle process each time (between processes
-   * on one host each switch costs tens of µs of latency), and still rotate over every worker. 1
-   * breaks every tie at random.
+   * an integer in [1, 1023]. Default 1023. Calls made one or a few at a time then stay on a warm
+   * worker for a streak instead of moving to a process that has been waiting (on one host such a
+   * process answers slower for tens of ms after it is picked again), and still rotate over every
+   * worker. 1 breaks every tie at random.
    */
   tieStreak?: number;
   /**
@@ -119,9 +119,13 @@ const ARRAYS = [
 type ArrayName = (typeof ARRAYS)[number][0];
 
 /** Default of {@linkcode BalancerOptions.tieStreak}. */
-// The most the wasm state word holds. At one call in flight over 3 worker processes, 255 against
-// 16 halved the p50 gap to a direct client in same-run benches (docs/performance.md).
-const DEFAULT_TIE_STREAK = 255;
+// The most the wasm state word holds. At one call in flight over 3 worker processes the p50 gap
+// to a direct client fell with longer streaks: about 9 µs at 255, none at 1023 (a worker that
+// has waited a while stays slower for tens of ms; docs/performance.md).
+const DEFAULT_TIE_STREAK = 1023;
+
+/** The longest {@linkcode BalancerOptions.tieStreak}: the streak's 10 bits in the core. */
+export const MAX_TIE_STREAK = 1023;
 
 /** The most member slots a balancer may hold. */
 export const MAX_BALANCER_MEMBERS: number = 1 << 22;
@@ -133,7 +137,7 @@ export const MAX_BALANCER_MEMBERS: number = 1 << 22;
  * - `round_robin`: in turn, one cursor per candidate set.
  * - `random`: uniform, seedable.
  * - `least_connections`: fewest calls in flight. A tie goes to the member picked last, up to
- *   `tieStreak` (255) picks in a row, then uniformly at random to one of the others: calls at low
+ *   `tieStreak` (1023) picks in a row, then uniformly at random to one of the others: calls at low
  *   load stay on a warm worker for a streak (no idle process to wake per call) and still rotate.
  * - `p2c_peak_ewma`: power of two choices (Finagle/Linkerd): two distinct random candidates, the
  *   one with the lower cost = ewma × (active + 1) wins. The peak EWMA jumps to any latency above
@@ -214,10 +218,10 @@ export class Balancer {
     }
     this.ewmaDecayMs = decay;
     const tieStreak = options.tieStreak ?? DEFAULT_TIE_STREAK;
-    if (!Number.isInteger(tieStreak) || tieStreak < 1 || tieStreak > 255) {
+    if (!Number.isInteger(tieStreak) || tieStreak < 1 || tieStreak > MAX_TIE_STREAK) {
       throw new RpcError(
         "invalid_argument",
-        `tieStreak must be an integer in [1, 255] (1: every tie at random), got ${tieStreak}`,
+        `tieStreak must be an integer in [1, ${MAX_TIE_STREAK}] (1: every tie at random), got ${tieStreak}`,
       );
     }
     this.tieStreak = tieStreak;

@@ -8,6 +8,7 @@ export {
   type BalancerOptions,
   type CandidateSet,
   MAX_BALANCER_MEMBERS,
+  MAX_TIE_STREAK,
   STRATEGIES,
   type StrategyName,
 } from "./balancer.ts";

@@ -152,7 +152,7 @@ export interface NodeOptions {
   seed?: number;
   /**
    * `least_connections`: picks in a row a tie goes to the worker picked last before it goes to
-   * another (see `BalancerOptions.tieStreak`); 1 breaks every tie at random. Default 255.
+   * another (see `BalancerOptions.tieStreak`); 1 breaks every tie at random. Default 1023.
    */
   tieStreak?: number;
   /** Leave suspect nodes out of selection. Default `false`. */
@@ -307,7 +307,7 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
   const tcpLanes = checkBoolean("tcpLanes", options.tcpLanes, false);
   checkString("strategy", options.strategy, undefined);
   checkNumber("seed", options.seed, 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-  checkInt("tieStreak", options.tieStreak, 255, 1, 255);
+  checkInt("tieStreak", options.tieStreak, 1023, 1, 1023);
   checkBoolean("excludeSuspect", options.excludeSuspect, false);
   checkBoolean("includeLocal", options.includeLocal, true);
   for (const name of ["handlers", "serverStreams", "clientStreams", "bidiStreams"] as const) {

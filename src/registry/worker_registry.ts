@@ -114,7 +114,7 @@ export interface WorkerRegistryOptions {
   seed?: number;
   /**
    * That balancer's `tieStreak` (`least_connections`: picks in a row a tie goes to the worker
-   * picked last; 1 breaks every tie at random). Default 255.
+   * picked last; 1 breaks every tie at random). Default 1023.
    */
   tieStreak?: number;
   /**

@@ -33,7 +33,7 @@ export interface OracleSet {
 }
 
 /** Least connections' default streak limit (`tieStreak`). */
-export const STREAK = 255;
+export const STREAK = 1023;
 
 const PENALTY = 1e12;
 const TWO_POW_M32 = 2.3283064365386963e-10;
@@ -192,7 +192,7 @@ export class OracleBalancer {
             pos = ties[r];
           } else pos = ties[this.rng.below(ties.length)];
         }
-        set.streak = pos === set.last && set.streak > 0 ? Math.min(set.streak + 1, 255) : 1;
+        set.streak = pos === set.last && set.streak > 0 ? Math.min(set.streak + 1, 1023) : 1;
         set.last = pos;
         return ids[pos];
       }

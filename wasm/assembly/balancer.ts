@@ -257,14 +257,14 @@ function pickRandom(slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
  * tie goes to the member picked last until it has had streakLimit picks in a row, then at random
  * to one of the others: calls at low load stay on a warm worker for a streak (instead of waking
  * an idle process per call) and still rotate over all of them. The set's first word (the
- * round-robin cursor, unused here) holds the last pick's position (low 24 bits) and its streak
- * (high 8).
+ * round-robin cursor, unused here) holds the last pick's position (low 22 bits: a set has at most
+ * 2^22 members) and its streak (high 10, so at most 1023).
  */
 function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEjected: bool): i32 {
   const sticky = load<u32>(set);
-  const streak = <i32> (sticky >>> 24);
+  const streak = <i32> (sticky >>> 22);
   // No last pick yet: a position no tie has.
-  const last = streak > 0 ? <i32> (sticky & 0xffffff) : -1;
+  const last = streak > 0 ? <i32> (sticky & 0x3fffff) : -1;
   let least: i32 = i32.MAX_VALUE;
   let ties = 0;
   // Where the last pick is among the ties (positions are kept in order): -1 while it is not one.
@@ -293,8 +293,8 @@ function pickLeastConnections(set: usize, slots: usize, n: i32, now: f64, anyEje
       pos = load<i32>(aScratch + (<usize> r << 2));
     } else pos = load<i32>(aScratch + (<usize> randBelow(ties) << 2));
   }
-  const next = pos == last ? min<i32>(streak + 1, 255) : 1;
-  store<u32>(set, (<u32> next << 24) | <u32> pos);
+  const next = pos == last ? min<i32>(streak + 1, 1023) : 1;
+  store<u32>(set, (<u32> next << 22) | <u32> pos);
   return load<i32>(slots + (<usize> pos << 2));
 }
 
