@@ -24,8 +24,18 @@ function* driver(strategy: StrategyName, seed: number, steps: number): Generator
   // Least connections' streak: the default (undefined: 1023 on both sides), an earlier default,
   // every tie at random, or a short one.
   const tieStreak = [undefined, 16, 1, 3][seed % 4];
-  const wasm = new Balancer({ strategy, seed, ewmaDecayMs: tau, capacity: 2, now, tieStreak });
-  const oracle = new OracleBalancer(strategy, seed, tau, now, tieStreak);
+  // And its time bound: the default (250 ms), none, or a short one.
+  const tieStreakMs = [undefined, 0, 40][seed % 3];
+  const wasm = new Balancer({
+    strategy,
+    seed,
+    ewmaDecayMs: tau,
+    capacity: 2,
+    now,
+    tieStreak,
+    tieStreakMs,
+  });
+  const oracle = new OracleBalancer(strategy, seed, tau, now, tieStreak, tieStreakMs);
   const universe = Array.from({ length: 60 }, (_, i) => `worker-${i}`);
   const sets: [CandidateSet, OracleSet][] = [];
   const inFlight: string[] = [];

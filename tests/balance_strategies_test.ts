@@ -91,6 +91,41 @@ Deno.test("least_connections: tieStreak 16 keeps ties on the last pick for exact
   checkLeastConnectionsStreaks(16, 16);
 });
 
+Deno.test("least_connections: a streak ends after tieStreakMs (default 250 ms) even before tieStreak picks; 0 means no time bound", () => {
+  let t = 0;
+  const ids = WORKERS(4);
+  const runsOver = (tieStreakMs: number | undefined, stepMs: number, picks: number) => {
+    const b = new Balancer({ strategy: "least_connections", seed: 3, now: () => t, tieStreakMs });
+    for (const id of ids) b.add(id);
+    const set = b.candidates(ids);
+    const runs: number[] = [];
+    let last: string | undefined;
+    for (let i = 0; i < picks; i++) {
+      const id = b.select(set)!;
+      if (id === last) runs[runs.length - 1]++;
+      else runs.push(1);
+      last = id;
+      t += stepMs;
+    }
+    return { b, runs };
+  };
+  // One pick every 10 ms: a new worker every 250 ms, so runs of 25 (the first pick starts it).
+  const { b, runs } = runsOver(undefined, 10, 1000);
+  assert.equal(b.tieStreakMs, 250);
+  assert.equal(runs.length, 40, JSON.stringify(runs));
+  assert.ok(runs.every((n) => n === 25), JSON.stringify(runs));
+  // No time bound: 1000 picks 10 ms apart stay on the first worker (under 1023 picks).
+  assert.deepEqual(runsOver(0, 10, 1000).runs, [1000]);
+  // Picks in one instant are bounded by tieStreak alone.
+  assert.deepEqual(runsOver(250, 0, 1000).runs, [1000]);
+  for (const bad of [-1, NaN, Infinity, "5"]) {
+    assert.throws(
+      () => new Balancer({ strategy: "least_connections", tieStreakMs: bad as number }),
+      (e) => RpcError.is(e, "invalid_argument") && /tieStreakMs/.test((e as Error).message),
+    );
+  }
+});
+
 /** Closed-loop simulation on a virtual clock: `concurrency` calls always in flight. */
 function simulateP2C(latencyOf: (id: string) => number, ids: string[], requests: number) {
   let t = 0;

@@ -123,3 +123,27 @@ Deno.test("hedging: a hedge to another worker wins against a slow worker; the re
     await stopAll(nodes);
   }
 });
+
+Deno.test("a timeout alone bounds the whole call across failover: the next attempt gets what is left of it, not a new timeout", async () => {
+  const nodes = await startCluster([
+    { id: "caller", tags: { role: "caller" } },
+    { id: "s1", tags: { role: "worker" }, delayMs: 5000 },
+    { id: "s2", tags: { role: "worker" }, delayMs: 5000 },
+  ]);
+  const client = new ClusterClient(nodes[0].registry, { perTryTimeoutMs: 700 });
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      client.callWorker("echo", 1, { filter: "role=worker", idempotent: true, timeoutMs: 1000 }),
+      (e) => RpcError.is(e, "deadline_exceeded"),
+    );
+    const took = performance.now() - started;
+    // 700 ms on the first worker, then the 300 left on the other; a fresh timeout per attempt
+    // would take 1400 ms or more.
+    assert.ok(took >= 950 && took < 1250, `the call took ${took.toFixed(0)} ms`);
+    assert.equal(client.stats().retries, 1);
+  } finally {
+    await client.close();
+    await stopAll(nodes);
+  }
+});

@@ -48,6 +48,7 @@ Deno.test("Node.start: every bad option is invalid_argument naming the option as
   await rejectsNaming(o({ excludeSuspect: "yes" }), "excludeSuspect");
   await rejectsNaming({ tieStreak: 0 }, "tieStreak");
   await rejectsNaming({ tieStreak: 1024 }, "tieStreak");
+  await rejectsNaming({ tieStreakMs: -1 }, "tieStreakMs");
   await rejectsNaming(o({ membership: [] }), "membership");
   await rejectsNaming(o({ leaveOnSignals: "SIGTERM" }), "leaveOnSignals");
   await rejectsNaming({ bind: "127.0.0.1", hostname: "127.0.0.1" }, "bind");

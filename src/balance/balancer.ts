@@ -52,6 +52,13 @@ export interface BalancerOptions {
    */
   tieStreak?: number;
   /**
+   * `least_connections` only: the longest a streak lasts, ms. Once this long has passed since it
+   * began, the next tie goes to another member even before `tieStreak` picks, so calls made slowly
+   * still rotate and a member that joins gets a tie within this long. 0: no time bound. Default
+   * 250.
+   */
+  tieStreakMs?: number;
+  /**
    * Initial member slots; grows by doubling. Default 64. State lives in the process-wide wasm
    * core memory (shared by all detectors and balancers, at most 2 GiB); past it, `add` throws
    * `RpcError("resource_exhausted")`.
@@ -98,6 +105,8 @@ class PreparedSet implements CandidateSet {
   version = -1;
   released = false;
   keyedSelects = 0;
+  /** When least connections' current streak began (the balancer's clock). */
+  streakAt = 0;
   constructor(
     readonly owner: Balancer,
     readonly requested: readonly string[],
@@ -126,6 +135,14 @@ const DEFAULT_TIE_STREAK = 1023;
 
 /** The longest {@linkcode BalancerOptions.tieStreak}: the streak's 10 bits in the core. */
 export const MAX_TIE_STREAK = 1023;
+
+/** Default of {@linkcode BalancerOptions.tieStreakMs}. */
+const DEFAULT_TIE_STREAK_MS = 250;
+
+// The set's first word under least connections: the last pick's position (low 22 bits) and its
+// streak (high 10), as the core keeps them.
+const STREAK_SHIFT = 22;
+const POSITION_MASK = (1 << STREAK_SHIFT) - 1;
 
 /** The most member slots a balancer may hold. */
 export const MAX_BALANCER_MEMBERS: number = 1 << 22;
@@ -175,6 +192,9 @@ export class Balancer {
   readonly ewmaDecayMs: number;
   /** Least connections' streak of picks for the last pick on ties (see `BalancerOptions`). */
   readonly tieStreak: number;
+  /** `least_connections`: the longest a streak lasts, ms (0: no time bound). */
+  readonly tieStreakMs: number;
+  #streakTimed: boolean;
 
   #wasm: CoreInstance;
   #ctx: number;
@@ -225,6 +245,15 @@ export class Balancer {
       );
     }
     this.tieStreak = tieStreak;
+    const tieStreakMs = options.tieStreakMs ?? DEFAULT_TIE_STREAK_MS;
+    if (typeof tieStreakMs !== "number" || !Number.isFinite(tieStreakMs) || tieStreakMs < 0) {
+      throw new RpcError(
+        "invalid_argument",
+        `tieStreakMs must be a finite number >= 0 (0: no time bound), got ${tieStreakMs}`,
+      );
+    }
+    this.tieStreakMs = tieStreakMs;
+    this.#streakTimed = this.strategy === "least_connections" && tieStreakMs > 0;
     const capacity = options.capacity ?? 64;
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_BALANCER_MEMBERS) {
       throw new RpcError(
@@ -356,12 +385,30 @@ export class Balancer {
       now = this.#now();
       if (now >= this.#ejectHorizon) this.#ejectHorizon = -Infinity; // the clock is monotonic
     }
+    if (this.#streakTimed) return this.#selectWithinStreakTime(set, now);
     if (key === undefined || !this.#keyed) {
       const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 0, 0);
       return slot < 0 ? undefined : this.#ids[slot];
     }
     if (set.memory.table === 0 && ++set.keyedSelects === TABLE_AFTER) this.#attachTable(set);
     const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 1, fnv1a32(String(key)));
+    return slot < 0 ? undefined : this.#ids[slot];
+  }
+
+  /**
+   * Least connections with `tieStreakMs`: a streak that has lasted that long is marked full
+   * before the core picks (so a tie goes elsewhere), and the start of a new one is noted after.
+   */
+  #selectWithinStreakTime(set: PreparedSet, now: number): string | undefined {
+    const t = now === Infinity ? this.#now() : now;
+    const i32 = this.#wasm.i32;
+    const word = set.ptr >> 2;
+    const before = i32[word];
+    if (before >>> STREAK_SHIFT > 0 && t - set.streakAt >= this.tieStreakMs) {
+      i32[word] = (before & POSITION_MASK) | (this.tieStreak << STREAK_SHIFT);
+    }
+    const slot = this.#wasm.core.bal_select(this.#ctx, set.ptr, now, 0, 0);
+    if (this.#wasm.i32[word] >>> STREAK_SHIFT === 1) set.streakAt = t;
     return slot < 0 ? undefined : this.#ids[slot];
   }
 

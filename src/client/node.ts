@@ -164,6 +164,7 @@ export class Node {
         strategy: options.strategy,
         seed: options.seed,
         tieStreak: options.tieStreak,
+        tieStreakMs: options.tieStreakMs,
         excludeSuspect: options.excludeSuspect,
         includeLocal: options.includeLocal,
         defaultFilter: options.defaultFilter,

@@ -155,6 +155,11 @@ export interface NodeOptions {
    * another (see `BalancerOptions.tieStreak`); 1 breaks every tie at random. Default 1023.
    */
   tieStreak?: number;
+  /**
+   * `least_connections`: the longest a streak lasts, ms; once it has, the next tie goes to another
+   * worker (see `BalancerOptions.tieStreakMs`). 0: no time bound. Default 250.
+   */
+  tieStreakMs?: number;
   /** Leave suspect nodes out of selection. Default `false`. */
   excludeSuspect?: boolean;
   /** Whether this node may select itself. Default `true`. */
@@ -308,6 +313,7 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
   checkString("strategy", options.strategy, undefined);
   checkNumber("seed", options.seed, 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   checkInt("tieStreak", options.tieStreak, 1023, 1, 1023);
+  checkDurationMs("tieStreakMs", options.tieStreakMs, 250, 0);
   checkBoolean("excludeSuspect", options.excludeSuspect, false);
   checkBoolean("includeLocal", options.includeLocal, true);
   for (const name of ["handlers", "serverStreams", "clientStreams", "bidiStreams"] as const) {

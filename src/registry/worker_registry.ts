@@ -118,8 +118,13 @@ export interface WorkerRegistryOptions {
    */
   tieStreak?: number;
   /**
+   * That balancer's `tieStreakMs` (`least_connections`: the longest a streak lasts, ms; 0: no
+   * time bound). Default 250.
+   */
+  tieStreakMs?: number;
+  /**
    * The balancer that picks among candidates. Default: `new Balancer({strategy, seed,
-   * tieStreak})`.
+   * tieStreak, tieStreakMs})`.
    */
   balancer?: WorkerBalancer;
   /** Leave suspect nodes out of selection until they recover. Default `false`. */
@@ -235,6 +240,7 @@ export class WorkerRegistry {
         strategy: o.strategy ?? "least_connections",
         seed: o.seed,
         tieStreak: o.tieStreak,
+        tieStreakMs: o.tieStreakMs,
       });
     for (const t of EVENTS) membership.addEventListener(t, this.#onEvent);
   }

@@ -30,10 +30,15 @@ export interface OracleSet {
   /** Position of least connections' last pick, and how many picks in a row it has had. */
   last: number;
   streak: number;
+  /** When the current streak began. */
+  streakAt: number;
 }
 
 /** Least connections' default streak limit (`tieStreak`). */
 export const STREAK = 1023;
+
+/** Least connections' default streak time bound, ms (`tieStreakMs`). */
+export const STREAK_MS = 250;
 
 const PENALTY = 1e12;
 const TWO_POW_M32 = 2.3283064365386963e-10;
@@ -97,6 +102,7 @@ export class OracleBalancer {
     readonly tau: number,
     readonly now: () => number,
     readonly tieStreak = STREAK,
+    readonly tieStreakMs = STREAK_MS,
   ) {
     this.rng = new Xoshiro128(seed);
   }
@@ -120,7 +126,7 @@ export class OracleBalancer {
     this.members.delete(id);
   }
   candidates(ids: readonly string[]): OracleSet {
-    return { requested: [...new Set(ids)], cursor: 0, last: 0, streak: 0 };
+    return { requested: [...new Set(ids)], cursor: 0, last: 0, streak: 0, streakAt: 0 };
   }
   start(id: string): void {
     const m = this.members.get(id);
@@ -182,6 +188,10 @@ export class OracleBalancer {
         if (!live.length) return undefined;
         const min = Math.min(...live.map((i) => this.members.get(ids[i])!.active));
         const ties = live.filter((i) => this.members.get(ids[i])!.active === min);
+        // A streak that has lasted tieStreakMs is full: the next tie goes elsewhere.
+        if (this.tieStreakMs > 0 && set.streak > 0 && now - set.streakAt >= this.tieStreakMs) {
+          set.streak = this.tieStreak;
+        }
         let pos = ties[0];
         if (ties.length > 1) {
           const k = set.streak > 0 ? ties.indexOf(set.last) : -1;
@@ -193,6 +203,7 @@ export class OracleBalancer {
           } else pos = ties[this.rng.below(ties.length)];
         }
         set.streak = pos === set.last && set.streak > 0 ? Math.min(set.streak + 1, 1023) : 1;
+        if (set.streak === 1) set.streakAt = now;
         set.last = pos;
         return ids[pos];
       }
