@@ -54,8 +54,8 @@ export interface BalancerOptions {
   /**
    * `least_connections` only: the longest a streak lasts, ms. Once this long has passed since it
    * began, the next tie goes to another member even before `tieStreak` picks, so calls made slowly
-   * still rotate and a member that joins gets a tie within this long. 0: no time bound. Default
-   * 250.
+   * still rotate and a member that joins can get the next tie after this long. 0: no time bound.
+   * Default 250.
    */
   tieStreakMs?: number;
   /**
@@ -241,7 +241,8 @@ export class Balancer {
     if (!Number.isInteger(tieStreak) || tieStreak < 1 || tieStreak > MAX_TIE_STREAK) {
       throw new RpcError(
         "invalid_argument",
-        `tieStreak must be an integer in [1, ${MAX_TIE_STREAK}] (1: every tie at random), got ${tieStreak}`,
+        `tieStreak must be an integer in [1, ${MAX_TIE_STREAK}] (1: every tie at random), ` +
+          `got ${tieStreak}`,
       );
     }
     this.tieStreak = tieStreak;
