@@ -90,3 +90,22 @@ export function mutatedEncodings<T>(
     },
   );
 }
+
+/**
+ * Runs `decode` and checks that it took under `boundMs`: a hang or a super-linear input fails.
+ * A slow first run is repeated once, and only a repeated slowness fails: a garbage-collection
+ * pause or a preemption on a busy machine does not repeat, a slow input does (the decoders are
+ * deterministic).
+ */
+export function withinTime<T>(decode: () => T, boundMs = 50): T {
+  let started = performance.now();
+  let out = decode();
+  let took = performance.now() - started;
+  if (took >= boundMs) {
+    started = performance.now();
+    out = decode();
+    took = performance.now() - started;
+  }
+  if (took >= boundMs) throw new Error(`decode took ${took} ms, twice (bound ${boundMs} ms)`);
+  return out;
+}
