@@ -25,7 +25,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { createDevCa, issueDevCertificate } from "../mod.ts";
+import { createDevCa, issueDevCertificate, MAX_TIE_STREAK } from "../mod.ts";
 import { writeCaFile } from "../examples/worker_process.ts";
 import { Proc, processCpuUs } from "./proc.ts";
 import { type BenchRow, type BenchSection, median } from "./table.ts";
@@ -285,6 +285,18 @@ export async function run(): Promise<BenchSection> {
       procs.push(caller);
       return { name, caller, workerPids: pids };
     };
+    // One RpcClient per worker, with the cluster client's tie streak: spreading without the
+    // cluster layer.
+    const direct3 = (name: string, extra: string[]) =>
+      deno(name, [
+        "direct",
+        ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr]),
+        "--ca",
+        caFile,
+        "--tie-streak",
+        String(MAX_TIE_STREAK),
+        ...extra,
+      ], workerPids);
     const only = Deno.env.get("FANOUT_SYSTEMS")?.split(","); // diagnostics: a subset
     const systems: System[] = [
       await deno(
@@ -302,18 +314,7 @@ export async function run(): Promise<BenchSection> {
       await deno("direct", ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile], [
         workerPids[0],
       ]),
-      await deno(
-        "direct3",
-        [
-          "direct",
-          ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr]),
-          "--ca",
-          caFile,
-          "--tie-streak",
-          "1023",
-        ],
-        workerPids,
-      ),
+      await direct3("direct3", []),
       await deno(
         "cluster3",
         ["cluster", "--seed", seed, "--ca", caFile, "--workers", "3"],
@@ -329,19 +330,7 @@ export async function run(): Promise<BenchSection> {
         ["direct", "--addr", workers[0].ready.rpcAddr, "--ca", caFile, "--tcp-lanes"],
         [workerPids[0]],
       ),
-      await deno(
-        "direct3tcp",
-        [
-          "direct",
-          ...workers.flatMap((w) => ["--addr", w.ready.rpcAddr]),
-          "--ca",
-          caFile,
-          "--tie-streak",
-          "1023",
-          "--tcp-lanes",
-        ],
-        workerPids,
-      ),
+      await direct3("direct3tcp", ["--tcp-lanes"]),
       await deno(
         "cluster3tcp",
         ["cluster", "--seed", seed, "--ca", caFile, "--workers", "3", "--tcp-lanes"],
@@ -386,7 +375,7 @@ export async function run(): Promise<BenchSection> {
       cluster3: "ClusterClient.callWorker in a Node → 3 worker Node processes",
       cluster1: "ClusterClient.callWorker → 1 worker Node (filter name=w1)",
       directtcp: "direct RpcClient, TCP lanes → 1 worker's RpcServer",
-      direct3: "3 direct RpcClients → 3 worker processes, the ClusterClient's policy " +
+      direct3: "3 direct RpcClients → 3 worker processes, close to the ClusterClient's policy " +
         "(fewest in flight, ties to the last pick for 1023 picks)",
       direct3tcp: "3 direct RpcClients, TCP lanes → 3 worker processes, the same policy",
       cluster3tcp: "ClusterClient.callWorker, TCP lanes → 3 worker Node processes",

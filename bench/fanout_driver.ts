@@ -7,8 +7,9 @@
  *   `client.callWorker` spreads calls over the workers the filter selects (default strategy);
  * - `direct --addr host:port … --ca file`: one `RpcClient` per given worker RPC address, calls
  *   dealt round-robin; with `--tie-streak N`, each call goes to a client with the fewest calls in
- *   flight, a tie to the last one picked for up to N picks in a row (the `ClusterClient`'s
- *   default policy, without the cluster layer);
+ *   flight, a tie to the last one picked for up to N picks in a row, then to the next in turn
+ *   (close to the `ClusterClient`'s default policy, which moves at random and also ends a streak
+ *   after 250 ms; without the cluster layer);
  * - `--tcp-lanes` (cluster, direct): small unary calls ride TLS-over-TCP lanes;
  * - `raw --port p … --ca-pem-env`: a raw Deno QUIC framed echo (`[u32 len][u32 id][64 B]`, the
  *   transport pattern the RPC layer builds on) from one endpoint to every given raw echo server

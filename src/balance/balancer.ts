@@ -127,22 +127,22 @@ const ARRAYS = [
 ] as const;
 type ArrayName = (typeof ARRAYS)[number][0];
 
-/** Default of {@linkcode BalancerOptions.tieStreak}. */
-// The most the wasm state word holds. At one call in flight over 3 worker processes the p50 gap
-// to a direct client fell with longer streaks: about 9 µs at 255, none at 1023 (a worker that
-// has waited a while stays slower for tens of ms; docs/performance.md).
-const DEFAULT_TIE_STREAK = 1023;
-
-/** The longest {@linkcode BalancerOptions.tieStreak}: the streak's 10 bits in the core. */
-export const MAX_TIE_STREAK = 1023;
-
-/** Default of {@linkcode BalancerOptions.tieStreakMs}. */
-const DEFAULT_TIE_STREAK_MS = 250;
-
 // The set's first word under least connections: the last pick's position (low 22 bits) and its
 // streak (high 10), as the core keeps them.
 const STREAK_SHIFT = 22;
 const POSITION_MASK = (1 << STREAK_SHIFT) - 1;
+
+/** The longest {@linkcode BalancerOptions.tieStreak}: the streak's 10 bits in the core. */
+export const MAX_TIE_STREAK: number = (1 << (32 - STREAK_SHIFT)) - 1;
+
+/** Default of {@linkcode BalancerOptions.tieStreak}. */
+// The most the core holds. At one call in flight over 3 worker processes the p50 gap to a direct
+// client fell with longer streaks: about 9 µs at 255, none at 1023 (a worker that has waited a
+// while stays slower for tens of ms; docs/performance.md).
+const DEFAULT_TIE_STREAK = MAX_TIE_STREAK;
+
+/** Default of {@linkcode BalancerOptions.tieStreakMs}. */
+const DEFAULT_TIE_STREAK_MS = 250;
 
 /** The most member slots a balancer may hold. */
 export const MAX_BALANCER_MEMBERS: number = 1 << 22;

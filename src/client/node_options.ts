@@ -20,7 +20,7 @@ import type { ClusterMembershipOptions } from "../membership/membership.ts";
 import type { Profile } from "../membership/config.ts";
 import { Keyring } from "../membership/keyring.ts";
 import type { Tags } from "../membership/types.ts";
-import type { StrategyName } from "../balance/balancer.ts";
+import { MAX_TIE_STREAK, type StrategyName } from "../balance/balancer.ts";
 import type { FilterInput } from "../registry/filter.ts";
 import type { ClusterClientOptions } from "./cluster_client.ts";
 import type { LeaveOnSignalsOptions } from "./lifecycle.ts";
@@ -312,7 +312,7 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
   const tcpLanes = checkBoolean("tcpLanes", options.tcpLanes, false);
   checkString("strategy", options.strategy, undefined);
   checkNumber("seed", options.seed, 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-  checkInt("tieStreak", options.tieStreak, 1023, 1, 1023);
+  checkInt("tieStreak", options.tieStreak, MAX_TIE_STREAK, 1, MAX_TIE_STREAK);
   checkDurationMs("tieStreakMs", options.tieStreakMs, 250, 0);
   checkBoolean("excludeSuspect", options.excludeSuspect, false);
   checkBoolean("includeLocal", options.includeLocal, true);
